@@ -1,0 +1,37 @@
+//! The crate-level error: every layer's error, plus IO.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong in microweb, by layer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system IO error (bind, accept, read, write, files).
+    Io(io::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "io error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}

@@ -1,0 +1,30 @@
+//! microweb: a web server on a pool of nonblocking sockets with preallocated buffer slots.
+//!
+//! The same code runs on a small board and on a large host: a sizing [`Preset`] fixes the memory
+//! the socket pool may use, and the server never allocates buffer memory past it.
+//!
+//! | preset | ConnQueueCapacity | BufferSlotsCount | BufferSlotSize | KeepAllocBufferSlots | MaxRequestContentLength |
+//! | --- | --- | --- | --- | --- | --- |
+//! | Embedded | 8 | 16 | 1 KiB | true | 16 KiB |
+//! | Light | 64 | 128 | 1 KiB | true | 512 KiB |
+//! | Normal (default) | 256 | 512 | 4 KiB | true | 2 MiB |
+//! | Large | 512 | 2048 | 16 KiB | true | 8 MiB |
+//!
+//! The layers, from the bottom up:
+//! - [`pool`]: the XAsyncSockets layer — nonblocking sockets, buffer slots, timers, workers;
+//! - [`http`]: the sans-IO HTTP/1.1 protocol core;
+//! - [`routing`]: named routes, the resolver and the path builder;
+//! - the server, which glues them together, and [`mods`], the loadable modules.
+#![doc(test(attr(deny(warnings))))]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod config;
+mod error;
+pub mod http;
+#[path = "../mods/mod.rs"]
+pub mod mods;
+pub mod pool;
+pub mod routing;
+
+pub use config::Preset;
+pub use error::{Error, Result};

@@ -1,0 +1,5 @@
+//! The microweb demo server.
+
+fn main() {
+    println!("microweb: the server is not wired yet");
+}

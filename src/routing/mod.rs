@@ -1,0 +1,1 @@
+//! Named routes with typed arguments, the route resolver and the path builder.

@@ -1,0 +1,47 @@
+//! The `Module` trait: what a loadable module (WebSockets, Templates, …) implements.
+//!
+//! Modules see every request, in load order, before the routes; a module that answers the
+//! request (through the response) takes it, and the pipeline stops there.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::server::{Request, Response, ServerInfo};
+
+/// A loadable module.
+pub trait Module: Any + Send + Sync {
+    /// Returns the module's name, as `load_module` spells it (e.g. `"Templates"`).
+    fn name(&self) -> &'static str;
+
+    /// Runs once when the server starts, before it accepts connections (e.g. to pre-compile).
+    fn on_start(&self, _server: &ServerInfo) {}
+
+    /// Sees a request; answering through `response` takes it.
+    fn on_request(&self, request: &Request<'_>, response: &mut Response);
+}
+
+/// A loaded module, as `load_module` returns it: downcast it to its type to configure it.
+#[derive(Clone)]
+pub struct ModuleHandle(pub(crate) Arc<dyn Module>);
+
+impl fmt::Debug for ModuleHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ModuleHandle").field(&self.0.name()).finish()
+    }
+}
+
+impl ModuleHandle {
+    /// Returns the module's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// Returns the module as its concrete type, when it is one.
+    #[must_use]
+    pub fn downcast<M: Module>(&self) -> Option<Arc<M>> {
+        let any: Arc<dyn Any + Send + Sync> = self.0.clone();
+        any.downcast::<M>().ok()
+    }
+}

@@ -1,0 +1,101 @@
+//! The web server's configuration: MicroWebSrv2's properties, with a preset as the starting point.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Preset;
+
+/// Everything a [`WebServer`](super::WebServer) is configured with before it starts.
+///
+/// `Default` is the Normal preset on 127.0.0.1:8080 serving `webroot/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Addresses to listen on. Default: `127.0.0.1:8080`. IPv6 (`[::1]:8080`) and dual-stack
+    /// (`[::]:8080`) are allowed.
+    pub bind_addresses: Vec<SocketAddr>,
+    /// Folder of static files. Default: `webroot`.
+    pub root_path: PathBuf,
+    /// Listen backlog (MicroWebSrv2's `ConnQueueCapacity`). Default: the preset's (256).
+    pub conn_queue_capacity: u32,
+    /// Number of buffer slots in the pool. Default: the preset's (512).
+    pub buffer_slots_count: usize,
+    /// Size of one buffer slot, which is also the largest request head. Default: the preset's (4 KiB).
+    pub buffer_slot_size: usize,
+    /// Allocate every slot once at start. Default: `true` (memory is a budget, not a side effect).
+    pub keep_alloc_buffer_slots: bool,
+    /// Largest request body accepted, in bytes (413 above). Default: the preset's (2 MiB).
+    pub max_request_content_length: u64,
+    /// How long a request may stall between two receptions before 408 and close.
+    /// Default: 5 s (MicroWebSrv2 used 2 s, tight for real networks).
+    pub requests_timeout: Duration,
+    /// How long an idle keep-alive connection is kept. Default: 15 s.
+    pub keep_alive_timeout: Duration,
+    /// Requests answered on one connection before it is closed. Default: 1000; 0 = no bound.
+    pub max_requests_per_connection: u32,
+    /// Where requests for missing resources are redirected, when set. Default: none (404).
+    pub not_found_url: Option<String>,
+    /// Add `Access-Control-Allow-Origin: *` to every response. Default: off.
+    pub allow_all_origins: bool,
+    /// Answer every CORS preflight `OPTIONS` with the asked-for methods and headers. Default: off.
+    pub cors_allow_all: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::from_preset(Preset::Normal)
+    }
+}
+
+impl ServerConfig {
+    /// Returns the defaults with the figures of `preset`.
+    #[must_use]
+    pub fn from_preset(preset: Preset) -> ServerConfig {
+        let mut config = ServerConfig {
+            bind_addresses: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            root_path: PathBuf::from("webroot"),
+            conn_queue_capacity: 0,
+            buffer_slots_count: 0,
+            buffer_slot_size: 0,
+            keep_alloc_buffer_slots: true,
+            max_request_content_length: 0,
+            requests_timeout: Duration::from_secs(5),
+            keep_alive_timeout: Duration::from_secs(15),
+            max_requests_per_connection: 1000,
+            not_found_url: None,
+            allow_all_origins: false,
+            cors_allow_all: false,
+        };
+        config.apply_preset(preset);
+        config
+    }
+
+    /// Sets the five sizing figures from `preset`, keeping every other field.
+    pub fn apply_preset(&mut self, preset: Preset) {
+        let f = preset.figures();
+        self.conn_queue_capacity = f.conn_queue_capacity;
+        self.buffer_slots_count = f.buffer_slots_count;
+        self.buffer_slot_size = f.buffer_slot_size;
+        self.keep_alloc_buffer_slots = f.keep_alloc_buffer_slots;
+        self.max_request_content_length = f.max_request_content_length;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_set_the_five_figures_and_keep_the_rest() {
+        let mut c = ServerConfig::default();
+        c.not_found_url = Some("/".into());
+        c.apply_preset(Preset::Embedded);
+        assert_eq!(
+            (c.conn_queue_capacity, c.buffer_slots_count, c.buffer_slot_size),
+            (8, 16, 1024)
+        );
+        assert_eq!(c.max_request_content_length, 16 * 1024);
+        assert_eq!(c.not_found_url.as_deref(), Some("/"));
+    }
+}

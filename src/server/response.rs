@@ -1,0 +1,770 @@
+//! The response a handler builds: MicroWebSrv2's `HttpResponse`, in Rust spelling.
+//!
+//! In scope: status, headers, cookies, the body source, and the `return_*` family.
+//! Out of scope: writing bytes to a socket (the connection does that, through `http::response`).
+//!
+//! A handler answers once: the first `return_*` call fixes the answer, and later calls replace it
+//! only until the connection has started sending (see [`Response::headers_sent`]).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use ::http::StatusCode;
+use serde::Serialize;
+
+use super::deferred::DeferredResponse;
+use super::mime;
+
+/// Where a response body comes from.
+#[non_exhaustive]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Bytes that live for the whole program (no copy, no allocation).
+    Static(&'static [u8]),
+    /// Bytes the handler owns.
+    Bytes(Vec<u8>),
+    /// A reader streamed through one buffer slot at a time: with a known length, or chunked when
+    /// the length is `None`.
+    Reader {
+        /// The source of the body.
+        reader: Box<dyn Read + Send>,
+        /// The length in bytes, when known.
+        len: Option<u64>,
+    },
+}
+
+impl Body {
+    /// Returns the length of the body when it is known before sending.
+    #[must_use]
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Body::Empty => Some(0),
+            Body::Static(b) => Some(b.len() as u64),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::Reader { len, .. } => *len,
+        }
+    }
+
+    /// Returns true when the body is known to be empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Body::Empty"),
+            Body::Static(b) => write!(f, "Body::Static({} bytes)", b.len()),
+            Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
+            Body::Reader { len, .. } => write!(f, "Body::Reader(len: {len:?})"),
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::Static(s.as_bytes())
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(b: &'static [u8]) -> Self {
+        Body::Static(b)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::Bytes(s.into_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Body::Bytes(b)
+    }
+}
+
+impl From<()> for Body {
+    fn from((): ()) -> Self {
+        Body::Empty
+    }
+}
+
+/// A header name or value that would break the response framing (CR, LF or NUL, or an empty or
+/// non-token name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidHeader;
+
+impl fmt::Display for InvalidHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid header name or value")
+    }
+}
+
+impl std::error::Error for InvalidHeader {}
+
+/// A cookie to set with `Set-Cookie`, with the usual attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cookie {
+    /// Cookie name (a token).
+    pub name: String,
+    /// Cookie value (no CR, LF, `;`, `,`, space or `"`).
+    pub value: String,
+    /// `Path` attribute.
+    pub path: Option<String>,
+    /// `Domain` attribute.
+    pub domain: Option<String>,
+    /// `Max-Age` attribute, in seconds.
+    pub max_age: Option<i64>,
+    /// `Secure` attribute.
+    pub secure: bool,
+    /// `HttpOnly` attribute.
+    pub http_only: bool,
+    /// `SameSite` attribute: `Strict`, `Lax` or `None`.
+    pub same_site: Option<&'static str>,
+}
+
+impl Cookie {
+    /// Creates a cookie with a name and a value and no attribute.
+    #[must_use]
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Cookie {
+        Cookie {
+            name: name.into(),
+            value: value.into(),
+            ..Cookie::default()
+        }
+    }
+
+    /// Sets the `Path` attribute.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Cookie {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Sets the `Max-Age` attribute, in seconds.
+    #[must_use]
+    pub fn with_max_age(mut self, seconds: i64) -> Cookie {
+        self.max_age = Some(seconds);
+        self
+    }
+
+    /// Sets the `HttpOnly` attribute.
+    #[must_use]
+    pub fn with_http_only(mut self, on: bool) -> Cookie {
+        self.http_only = on;
+        self
+    }
+
+    /// Sets the `Secure` attribute.
+    #[must_use]
+    pub fn with_secure(mut self, on: bool) -> Cookie {
+        self.secure = on;
+        self
+    }
+
+    /// Sets the `SameSite` attribute (`Strict`, `Lax` or `None`).
+    #[must_use]
+    pub fn with_same_site(mut self, value: &'static str) -> Cookie {
+        self.same_site = Some(value);
+        self
+    }
+
+    /// Returns the `Set-Cookie` header value, or an error when a part would break the header.
+    ///
+    /// # Errors
+    /// [`InvalidHeader`] when the name is not a token, or a value or attribute holds a character
+    /// RFC 6265 §4.1.1 does not allow there.
+    pub fn to_header_value(&self) -> Result<String, InvalidHeader> {
+        let value_ok = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
+        };
+        let attr_ok = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';');
+        if !is_token(&self.name) || !value_ok(&self.value) {
+            return Err(InvalidHeader);
+        }
+        let mut out = format!("{}={}", self.name, self.value);
+        if let Some(path) = &self.path {
+            if !attr_ok(path) {
+                return Err(InvalidHeader);
+            }
+            out.push_str("; Path=");
+            out.push_str(path);
+        }
+        if let Some(domain) = &self.domain {
+            if !attr_ok(domain) {
+                return Err(InvalidHeader);
+            }
+            out.push_str("; Domain=");
+            out.push_str(domain);
+        }
+        if let Some(age) = self.max_age {
+            out.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if let Some(site) = self.same_site {
+            if !matches!(site, "Strict" | "Lax" | "None") {
+                return Err(InvalidHeader);
+            }
+            out.push_str("; SameSite=");
+            out.push_str(site);
+        }
+        Ok(out)
+    }
+}
+
+/// Returns true when `s` is an RFC 9110 §5.6.2 token (a valid header or cookie name).
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// Returns true when `s` can stand as a header value: no CR, LF, NUL or other control byte but
+/// horizontal tab (RFC 9110 §5.5).
+pub(crate) fn is_header_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// A callback run once the response has been fully sent.
+pub type OnSent = Box<dyn FnOnce() + Send>;
+
+/// The response to one request.
+pub struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: Option<Cow<'static, str>>,
+    pub(crate) content_charset: Option<Cow<'static, str>>,
+    pub(crate) content_length: Option<u64>,
+    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub(crate) cookies: Vec<String>,
+    pub(crate) body: Body,
+    pub(crate) allow_caching: bool,
+    pub(crate) access_control_allow_origin: Option<Cow<'static, str>>,
+    pub(crate) answered: bool,
+    pub(crate) headers_sent: bool,
+    pub(crate) close: bool,
+    pub(crate) upgrade: Option<Cow<'static, str>>,
+    pub(crate) on_sent: Option<OnSent>,
+    pub(crate) deferred: Option<DeferredResponse>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("answered", &self.answered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response::new()
+    }
+}
+
+impl Response {
+    /// Creates an unanswered response (status 200, no body).
+    #[must_use]
+    pub fn new() -> Response {
+        Response {
+            status: StatusCode::OK,
+            content_type: None,
+            content_charset: None,
+            content_length: None,
+            headers: Vec::new(),
+            cookies: Vec::new(),
+            body: Body::Empty,
+            allow_caching: false,
+            access_control_allow_origin: None,
+            answered: false,
+            headers_sent: false,
+            close: false,
+            upgrade: None,
+            on_sent: None,
+            deferred: None,
+        }
+    }
+
+    /// Returns the status code of the answer (200 until a `return_*` call sets one).
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Returns true once a `return_*` method (or a returned value) has answered the request.
+    #[must_use]
+    pub fn is_answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Returns true once the response head has left for the client.
+    #[must_use]
+    pub fn headers_sent(&self) -> bool {
+        self.headers_sent
+    }
+
+    /// Returns the body the response will send.
+    #[must_use]
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Returns the value of a header set with [`Response::set_header`] (case-insensitive).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Sets a response header, replacing one of the same name.
+    ///
+    /// # Errors
+    /// [`InvalidHeader`] when the name is not a token or the value holds CR, LF or NUL (so no
+    /// handler can split a response).
+    pub fn set_header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Result<(), InvalidHeader> {
+        let (name, value) = (name.into(), value.into());
+        if !is_token(&name) || !is_header_value(&value) {
+            return Err(InvalidHeader);
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value));
+        Ok(())
+    }
+
+    /// Adds a `Set-Cookie` header.
+    ///
+    /// # Errors
+    /// [`InvalidHeader`] when the cookie would break the header (see [`Cookie::to_header_value`]).
+    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), InvalidHeader> {
+        self.cookies.push(cookie.to_header_value()?);
+        Ok(())
+    }
+
+    /// Returns whether the client may cache this response (`Cache-Control`); off by default.
+    #[must_use]
+    pub fn allow_caching(&self) -> bool {
+        self.allow_caching
+    }
+
+    /// Lets the client cache this response (`Cache-Control: public, max-age=…`) or not
+    /// (`Cache-Control: no-cache, no-store, must-revalidate`).
+    pub fn set_allow_caching(&mut self, allow: bool) {
+        self.allow_caching = allow;
+    }
+
+    /// Returns the `Access-Control-Allow-Origin` value, if any.
+    #[must_use]
+    pub fn access_control_allow_origin(&self) -> Option<&str> {
+        self.access_control_allow_origin.as_deref()
+    }
+
+    /// Sets the `Access-Control-Allow-Origin` value.
+    ///
+    /// # Errors
+    /// [`InvalidHeader`] when the value holds CR, LF or NUL.
+    pub fn set_access_control_allow_origin(
+        &mut self,
+        origin: impl Into<Cow<'static, str>>,
+    ) -> Result<(), InvalidHeader> {
+        let origin = origin.into();
+        if !is_header_value(&origin) {
+            return Err(InvalidHeader);
+        }
+        self.access_control_allow_origin = Some(origin);
+        Ok(())
+    }
+
+    /// Returns the `Content-Type` of the answer, without its charset.
+    #[must_use]
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// Sets the `Content-Type` (without charset; see [`Response::set_content_charset`]).
+    ///
+    /// # Errors
+    /// [`InvalidHeader`] when the value holds CR, LF or NUL.
+    pub fn set_content_type(
+        &mut self,
+        content_type: impl Into<Cow<'static, str>>,
+    ) -> Result<(), InvalidHeader> {
+        let ct = content_type.into();
+        if !is_header_value(&ct) {
+            return Err(InvalidHeader);
+        }
+        self.content_type = Some(ct);
+        Ok(())
+    }
+
+    /// Returns the charset appended to the `Content-Type`, if any.
+    #[must_use]
+    pub fn content_charset(&self) -> Option<&str> {
+        self.content_charset.as_deref()
+    }
+
+    /// Sets the charset appended to the `Content-Type` (`; charset=…`).
+    ///
+    /// # Errors
+    /// [`InvalidHeader`] when the value is not a token.
+    pub fn set_content_charset(
+        &mut self,
+        charset: impl Into<Cow<'static, str>>,
+    ) -> Result<(), InvalidHeader> {
+        let cs = charset.into();
+        if !is_token(&cs) {
+            return Err(InvalidHeader);
+        }
+        self.content_charset = Some(cs);
+        Ok(())
+    }
+
+    /// Returns the content length the response declares, when known.
+    #[must_use]
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length.or_else(|| self.body.len())
+    }
+
+    /// Sets a callback run once the whole response has been sent.
+    pub fn on_sent(&mut self, callback: impl FnOnce() + Send + 'static) {
+        self.on_sent = Some(Box::new(callback));
+    }
+
+    /// Asks the connection to close after this response, whatever keep-alive says.
+    pub fn set_close(&mut self) {
+        self.close = true;
+    }
+
+    fn answer(&mut self, status: StatusCode, body: Body) {
+        self.status = status;
+        self.body = body;
+        self.content_length = None;
+        self.answered = true;
+    }
+
+    fn answer_typed(&mut self, status: StatusCode, content_type: &'static str, body: Body) {
+        self.answer(status, body);
+        if self.content_type.is_none() {
+            self.content_type = Some(Cow::Borrowed(content_type));
+        }
+    }
+
+    /// Answers with a status and a body (`text/html` unless a content type was set).
+    pub fn return_(&mut self, status: StatusCode, content: impl Into<Body>) {
+        self.answer_typed(status, "text/html; charset=utf-8", content.into());
+    }
+
+    /// Answers 200 with a body (`text/html` unless a content type was set).
+    pub fn return_ok(&mut self, content: impl Into<Body>) {
+        self.return_(StatusCode::OK, content);
+    }
+
+    /// Answers with a status and a value serialized as JSON (`application/json`).
+    pub fn return_json<T: Serialize + ?Sized>(&mut self, status: StatusCode, value: &T) {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => {
+                self.content_type = None;
+                self.answer_typed(status, "application/json", Body::Bytes(bytes));
+            }
+            Err(e) => {
+                log::error!("could not serialize a JSON response: {e}");
+                self.return_internal_server_error();
+            }
+        }
+    }
+
+    /// Answers 200 with a value serialized as JSON.
+    pub fn return_ok_json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.return_json(StatusCode::OK, value);
+    }
+
+    /// Answers with a status and a stream: `len` known gives `Content-Length`, `None` gives a
+    /// chunked body. The stream goes out one buffer slot at a time.
+    pub fn return_stream(
+        &mut self,
+        status: StatusCode,
+        reader: impl Read + Send + 'static,
+        len: Option<u64>,
+    ) {
+        self.answer_typed(
+            status,
+            "application/octet-stream",
+            Body::Reader {
+                reader: Box::new(reader),
+                len,
+            },
+        );
+    }
+
+    /// Answers with a file, streamed; with `attachment_name`, the client is asked to save it
+    /// (`Content-Disposition: attachment`). A missing or unreadable file answers 404.
+    pub fn return_file(&mut self, path: impl AsRef<Path>, attachment_name: Option<&str>) {
+        let path = path.as_ref();
+        let opened = File::open(path).and_then(|f| {
+            let meta = f.metadata()?;
+            if meta.is_file() {
+                Ok((f, meta.len()))
+            } else {
+                Err(io::Error::new(io::ErrorKind::NotFound, "not a file"))
+            }
+        });
+        match opened {
+            Ok((file, len)) => {
+                self.content_type = Some(Cow::Borrowed(mime::from_path(path)));
+                if let Some(name) = attachment_name {
+                    let safe: String = name
+                        .chars()
+                        .map(|c| if c == '"' || c == '\\' || c.is_control() { '_' } else { c })
+                        .collect();
+                    self.headers
+                        .retain(|(n, _)| !n.eq_ignore_ascii_case("content-disposition"));
+                    self.headers.push((
+                        Cow::Borrowed("Content-Disposition"),
+                        Cow::Owned(format!("attachment; filename=\"{safe}\"")),
+                    ));
+                }
+                self.answer(
+                    StatusCode::OK,
+                    Body::Reader {
+                        reader: Box::new(file),
+                        len: Some(len),
+                    },
+                );
+            }
+            Err(e) => {
+                log::debug!("return_file {}: {e}", path.display());
+                self.return_not_found();
+            }
+        }
+    }
+
+    /// Answers 304 Not Modified (no body).
+    pub fn return_not_modified(&mut self) {
+        self.answer(StatusCode::NOT_MODIFIED, Body::Empty);
+    }
+
+    /// Answers 307 Temporary Redirect to `location`.
+    pub fn return_redirect(&mut self, location: &str) {
+        if !is_header_value(location) || location.is_empty() {
+            self.return_internal_server_error();
+            return;
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("location"));
+        self.headers
+            .push((Cow::Borrowed("Location"), Cow::Owned(location.to_owned())));
+        self.return_error_page(StatusCode::TEMPORARY_REDIRECT, None);
+    }
+
+    /// Answers with a small HTML error page for `status`.
+    pub(crate) fn return_error_page(&mut self, status: StatusCode, detail: Option<&str>) {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let code = status.as_u16();
+        let detail = detail.map(html_escape).unwrap_or_default();
+        let page = format!(
+            "<!doctype html>\n<html><head><title>{code} {reason}</title></head>\
+             <body><h1>{code} {reason}</h1>{detail}</body></html>\n"
+        );
+        self.content_type = None;
+        self.answer_typed(status, "text/html; charset=utf-8", Body::Bytes(page.into_bytes()));
+    }
+
+    /// Answers 400 Bad Request.
+    pub fn return_bad_request(&mut self) {
+        self.return_error_page(StatusCode::BAD_REQUEST, None);
+    }
+
+    /// Answers 401 Unauthorized with `WWW-Authenticate: <type_name> [realm="…"]`.
+    pub fn return_unauthorized(&mut self, type_name: &str, realm: Option<&str>) {
+        let challenge = match realm {
+            Some(r) => format!("{type_name} realm=\"{}\"", r.replace(['"', '\\'], "_")),
+            None => type_name.to_owned(),
+        };
+        if is_token(type_name) && is_header_value(&challenge) {
+            self.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("www-authenticate"));
+            self.headers
+                .push((Cow::Borrowed("WWW-Authenticate"), Cow::Owned(challenge)));
+        }
+        self.return_error_page(StatusCode::UNAUTHORIZED, None);
+    }
+
+    /// Answers 403 Forbidden.
+    pub fn return_forbidden(&mut self) {
+        self.return_error_page(StatusCode::FORBIDDEN, None);
+    }
+
+    /// Answers 404 Not Found.
+    pub fn return_not_found(&mut self) {
+        self.return_error_page(StatusCode::NOT_FOUND, None);
+    }
+
+    /// Answers 405 Method Not Allowed.
+    pub fn return_method_not_allowed(&mut self) {
+        self.return_error_page(StatusCode::METHOD_NOT_ALLOWED, None);
+    }
+
+    /// Answers 413 Content Too Large.
+    pub fn return_entity_too_large(&mut self) {
+        self.return_error_page(StatusCode::PAYLOAD_TOO_LARGE, None);
+    }
+
+    /// Answers 500 Internal Server Error.
+    pub fn return_internal_server_error(&mut self) {
+        self.return_error_page(StatusCode::INTERNAL_SERVER_ERROR, None);
+    }
+
+    /// Answers 501 Not Implemented.
+    pub fn return_not_implemented(&mut self) {
+        self.return_error_page(StatusCode::NOT_IMPLEMENTED, None);
+    }
+
+    /// Answers 503 Service Unavailable.
+    pub fn return_service_unavailable(&mut self) {
+        self.return_error_page(StatusCode::SERVICE_UNAVAILABLE, None);
+    }
+
+    /// Answers 401 asking for Basic authentication.
+    pub fn return_basic_auth_required(&mut self) {
+        self.return_unauthorized("Basic", Some("microweb"));
+    }
+
+    /// Answers 401 asking for Bearer authentication.
+    pub fn return_bearer_auth_required(&mut self) {
+        self.return_unauthorized("Bearer", None);
+    }
+
+    /// Answers 101 Switching Protocols to `upgrade` (the module taking over the connection sets
+    /// its own headers, such as `Sec-WebSocket-Accept`).
+    pub fn switching_protocols(&mut self, upgrade: &str) {
+        if !is_token(upgrade) {
+            self.return_bad_request();
+            return;
+        }
+        self.upgrade = Some(Cow::Owned(upgrade.to_owned()));
+        self.answer(StatusCode::SWITCHING_PROTOCOLS, Body::Empty);
+    }
+
+    /// Keeps the response open so another thread can answer later (uHTTP's delayed response).
+    ///
+    /// The connection waits for the answer, bounded by the server's request timeout (then it
+    /// answers 503). The returned handle is `Send`: answer through [`DeferredResponse::send`].
+    pub fn defer(&mut self) -> DeferredResponse {
+        let deferred = DeferredResponse::new();
+        self.deferred = Some(deferred.clone());
+        self.answered = true;
+        deferred
+    }
+}
+
+/// Escapes `& < > " '` for HTML text and attribute values.
+#[must_use]
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_header_refuses_crlf_and_bad_names() {
+        let mut r = Response::new();
+        assert_eq!(r.set_header("X-A", "ok\r\nInjected: 1"), Err(InvalidHeader));
+        assert_eq!(r.set_header("X A", "v"), Err(InvalidHeader));
+        assert_eq!(r.set_header("", "v"), Err(InvalidHeader));
+        assert_eq!(r.set_header("X-A", "a\0b"), Err(InvalidHeader));
+        assert!(r.set_header("X-A", "one").is_ok());
+        assert!(r.set_header("x-a", "two").is_ok());
+        assert_eq!(r.header("X-A"), Some("two"));
+        assert_eq!(r.headers.len(), 1);
+    }
+
+    #[test]
+    fn cookie_header_carries_attributes_and_refuses_injection() {
+        let c = Cookie::new("sid", "abc")
+            .with_path("/")
+            .with_max_age(60)
+            .with_http_only(true)
+            .with_secure(true)
+            .with_same_site("Lax");
+        assert_eq!(
+            c.to_header_value().unwrap(),
+            "sid=abc; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Lax"
+        );
+        assert!(Cookie::new("s id", "v").to_header_value().is_err());
+        assert!(Cookie::new("sid", "a;b").to_header_value().is_err());
+        assert!(Cookie::new("sid", "v").with_path("/\r\nX: y").to_header_value().is_err());
+    }
+
+    #[test]
+    fn return_json_sets_type_and_body() {
+        let mut r = Response::new();
+        r.return_ok_json(&serde_json::json!({"a": 1}));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.content_type(), Some("application/json"));
+        assert!(matches!(&r.body, Body::Bytes(b) if b == br#"{"a":1}"#));
+        assert!(r.is_answered());
+    }
+
+    #[test]
+    fn missing_file_answers_not_found() {
+        let mut r = Response::new();
+        r.return_file("/definitely/not/here.txt", None);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn redirect_sets_location_and_refuses_injection() {
+        let mut r = Response::new();
+        r.return_redirect("/home");
+        assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(r.header("location"), Some("/home"));
+        let mut r = Response::new();
+        r.return_redirect("/a\r\nSet-Cookie: x=1");
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn unauthorized_carries_the_challenge() {
+        let mut r = Response::new();
+        r.return_basic_auth_required();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.header("WWW-Authenticate"), Some("Basic realm=\"microweb\""));
+    }
+}

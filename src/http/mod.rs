@@ -23,8 +23,10 @@
 //! keep alive? parse_head(tail) : close
 //! ```
 
+mod body;
 mod limits;
 mod request;
 
+pub use body::{BodyDecoder, BodyEvent};
 pub use limits::{HttpError, Limits, MAX_HEADERS};
 pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head};

@@ -323,7 +323,11 @@ mod tests {
     fn decode_all_ways(kind: BodyKind, limits: &Limits, input: &[u8]) -> Outcome {
         let whole = run(kind, limits, input, &[input.len()]);
         for split in 0..=input.len() {
-            assert_eq!(run(kind, limits, input, &[split, input.len()]), whole, "split at {split}");
+            assert_eq!(
+                run(kind, limits, input, &[split, input.len()]),
+                whole,
+                "split at {split}"
+            );
         }
         let bytes: Vec<usize> = (0..=input.len()).collect();
         assert_eq!(run(kind, limits, input, &bytes), whole, "byte by byte");
@@ -400,10 +404,16 @@ mod tests {
     fn enforces_the_body_limit_on_chunked_totals() {
         let l = Limits::default().with_max_body_bytes(8);
         let input = b"4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n";
-        assert_eq!(decode_all_ways(Chunked, &l, input), body(b"abcdefgh", input.len()));
+        assert_eq!(
+            decode_all_ways(Chunked, &l, input),
+            body(b"abcdefgh", input.len())
+        );
         let input = b"4\r\nabcd\r\n5\r\nefghi\r\n0\r\n\r\n";
         assert_eq!(decode_all_ways(Chunked, &l, input), Outcome::Failed(413));
-        assert_eq!(decode_all_ways(Length(9), &l, b"123456789"), Outcome::Failed(413));
+        assert_eq!(
+            decode_all_ways(Length(9), &l, b"123456789"),
+            Outcome::Failed(413)
+        );
     }
 
     #[test]

@@ -292,7 +292,10 @@ mod tests {
 
     #[test]
     fn display_is_lowercase_without_period() {
-        for e in [HttpError::Malformed, HttpError::ContentLengthWithTransferEncoding] {
+        for e in [
+            HttpError::Malformed,
+            HttpError::ContentLengthWithTransferEncoding,
+        ] {
             let s = e.to_string();
             assert_eq!(s, s.to_lowercase());
             assert!(!s.ends_with('.'));
@@ -306,6 +309,9 @@ mod tests {
         assert_eq!(l.max_head_bytes, 16 * 1024);
         assert_eq!(l.max_body_bytes, 8 * 1024 * 1024);
         assert_eq!(Limits::default(), Limits::from_preset(Preset::Normal));
-        assert_eq!(Limits::default().with_max_headers(1000).max_headers, MAX_HEADERS);
+        assert_eq!(
+            Limits::default().with_max_headers(1000).max_headers,
+            MAX_HEADERS
+        );
     }
 }

@@ -24,9 +24,16 @@
 //! ```
 
 mod body;
+mod conn;
 mod limits;
 mod request;
+mod response;
 
 pub use body::{BodyDecoder, BodyEvent};
+pub use conn::{keep_alive, response_framing, should_send_continue};
 pub use limits::{HttpError, Limits, MAX_HEADERS};
 pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head};
+pub use response::{
+    CONTINUE_100, ChunkHeader, Framing, HttpDate, LAST_CHUNK, ResponseWriter, SERVER_NAME,
+    is_valid_header_name, is_valid_header_value, write_chunk, write_error_response,
+};

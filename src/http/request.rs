@@ -417,17 +417,13 @@ impl Facts {
                     }
                 }
             }
-            7 if is("upgrade") => {
-                if self.upgrade.is_none() && !trim(value).is_empty() {
-                    self.upgrade = Some(span);
-                }
+            7 if is("upgrade") && self.upgrade.is_none() && !trim(value).is_empty() => {
+                self.upgrade = Some(span);
             }
-            6 if is("expect") => {
-                // RFC 9110 §10.1.1: the only expectation defined is 100-continue; others are
-                // ignored (a server MAY answer them with 417, we do not).
-                if list(value).any(|t| t.eq_ignore_ascii_case(b"100-continue")) {
-                    self.expect_continue = true;
-                }
+            // RFC 9110 §10.1.1: the only expectation defined is 100-continue; others are
+            // ignored (a server MAY answer them with 417, we do not).
+            6 if is("expect") && list(value).any(|t| t.eq_ignore_ascii_case(b"100-continue")) => {
+                self.expect_continue = true;
             }
             _ => {}
         }
@@ -486,7 +482,11 @@ impl Facts {
         Ok(())
     }
 
-    fn apply(self, mut head: RequestHead, limits: &Limits) -> Result<Status<RequestHead>, HttpError> {
+    fn apply(
+        self,
+        mut head: RequestHead,
+        limits: &Limits,
+    ) -> Result<Status<RequestHead>, HttpError> {
         let http11 = head.version == Version::HTTP_11;
         // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more
         // than one Host field line.
@@ -569,7 +569,11 @@ fn parse_method(token: &[u8], limits: &Limits) -> Result<Method, HttpError> {
 fn split_target(target: Span, bytes: &[u8]) -> (Span, Option<Span>) {
     // RFC 9112 §3.2.2: a server MUST accept the absolute form; its path follows the authority.
     let mut path_start = 0;
-    let lower_starts = |p: &[u8]| bytes.get(..p.len()).is_some_and(|b| b.eq_ignore_ascii_case(p));
+    let lower_starts = |p: &[u8]| {
+        bytes
+            .get(..p.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(p))
+    };
     for scheme in [&b"http://"[..], b"https://"] {
         if lower_starts(scheme) {
             let after = scheme.len();
@@ -611,10 +615,7 @@ fn classify_version(buf: &[u8]) -> Result<(), HttpError> {
         None => (line, false),
     };
     // method SP request-target SP HTTP-version (RFC 9112 §3).
-    let version = line
-        .splitn(3, |&b| b == b' ')
-        .nth(2)
-        .unwrap_or_default();
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
     // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT.
     const PATTERN: &[u8] = b"HTTP/d.d";
     let fits = |v: &[u8]| {
@@ -637,7 +638,9 @@ fn classify_version(buf: &[u8]) -> Result<(), HttpError> {
 
 /// Tells obsolete line folding (a field line starting with whitespace) from a bad name.
 fn classify_header_name(buf: &[u8]) -> HttpError {
-    let mut lines = buf.split(|&b| b == b'\n').skip_while(|l| l.is_empty() || *l == b"\r");
+    let mut lines = buf
+        .split(|&b| b == b'\n')
+        .skip_while(|l| l.is_empty() || *l == b"\r");
     lines.next(); // the request line
     for line in lines {
         match line.first() {
@@ -665,8 +668,14 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 
 /// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
-    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
     v.get(start..end).unwrap_or_default()
 }
 
@@ -685,19 +694,30 @@ mod tests {
 
     /// Parses `input` whole, then fed in two pieces at every split point, then byte by byte,
     /// and asserts every way gives the same outcome. Returns it.
-    fn parse_all_ways(input: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HttpError> {
+    fn parse_all_ways(
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(RequestHead, usize)>, HttpError> {
         let whole = feed(input, limits, &[input.len()]);
         for split in 0..input.len() {
             let two = feed(input, limits, &[split, input.len()]);
             assert_eq!(summary(&two), summary(&whole), "split at {split}");
         }
         let bytes: Vec<usize> = (1..=input.len()).collect();
-        assert_eq!(summary(&feed(input, limits, &bytes)), summary(&whole), "byte by byte");
+        assert_eq!(
+            summary(&feed(input, limits, &bytes)),
+            summary(&whole),
+            "byte by byte"
+        );
         whole
     }
 
     /// Feeds growing prefixes ending at each mark; the first non-Partial answer wins.
-    fn feed(input: &[u8], limits: &Limits, marks: &[usize]) -> Result<Option<(RequestHead, usize)>, HttpError> {
+    fn feed(
+        input: &[u8],
+        limits: &Limits,
+        marks: &[usize],
+    ) -> Result<Option<(RequestHead, usize)>, HttpError> {
         for &m in marks {
             match parse_head(&input[..m], limits)? {
                 Status::Complete(h) => {
@@ -714,8 +734,15 @@ mod tests {
         match r {
             Ok(Some((h, n))) => format!(
                 "{} {:?} {n} {:?} {:?} {:?} ka={} ex={} up={:?} hc={}",
-                h.method, h.version, h.target, h.body, h.content_length, h.keep_alive,
-                h.expect_continue, h.upgrade, h.header_count
+                h.method,
+                h.version,
+                h.target,
+                h.body,
+                h.content_length,
+                h.keep_alive,
+                h.expect_continue,
+                h.upgrade,
+                h.header_count
             ),
             Ok(None) => "partial".into(),
             Err(e) => format!("error {e:?}"),
@@ -804,7 +831,8 @@ mod tests {
 
     #[test]
     fn reads_expect_continue_only_for_http11() {
-        let h = ok(b"PUT /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n");
+        let h =
+            ok(b"PUT /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n");
         assert!(h.expects_continue());
         assert_eq!(h.body(), BodyKind::Length(5));
         let h = ok(b"PUT /u HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
@@ -829,7 +857,8 @@ mod tests {
         let h = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n");
         assert_eq!(h.body(), BodyKind::Length(7));
         // Identical duplicates are one value (RFC 9110 §8.6), in one field or several.
-        let h = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n");
+        let h =
+            ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n");
         assert_eq!(h.body(), BodyKind::Length(5));
         let h = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(h.body(), BodyKind::None);
@@ -858,10 +887,17 @@ mod tests {
 
     #[test]
     fn custom_methods_need_the_flag() {
-        assert_eq!(status_of(b"PURGE / HTTP/1.1\r\nHost: a\r\n\r\n", &limits()), 501);
-        assert_eq!(status_of(b"get / HTTP/1.1\r\nHost: a\r\n\r\n", &limits()), 501);
+        assert_eq!(
+            status_of(b"PURGE / HTTP/1.1\r\nHost: a\r\n\r\n", &limits()),
+            501
+        );
+        assert_eq!(
+            status_of(b"get / HTTP/1.1\r\nHost: a\r\n\r\n", &limits()),
+            501
+        );
         let allow = limits().with_custom_methods(true);
-        let Ok(Some((h, _))) = parse_all_ways(b"PURGE / HTTP/1.1\r\nHost: a\r\n\r\n", &allow) else {
+        let Ok(Some((h, _))) = parse_all_ways(b"PURGE / HTTP/1.1\r\nHost: a\r\n\r\n", &allow)
+        else {
             panic!()
         };
         assert_eq!(h.method().as_str(), "PURGE");
@@ -874,7 +910,9 @@ mod tests {
         let mut paths = Vec::new();
         while at < buf.len() {
             let tail = &buf[at..];
-            let Ok(Status::Complete(h)) = parse_head(tail, &limits()) else { panic!() };
+            let Ok(Status::Complete(h)) = parse_head(tail, &limits()) else {
+                panic!()
+            };
             paths.push(h.path(tail).to_owned());
             at += h.head_len() + h.content_length().unwrap_or(0) as usize;
         }
@@ -938,8 +976,17 @@ mod tests {
     #[test]
     fn refuses_a_declared_body_over_the_limit() {
         let l = limits().with_max_body_bytes(10);
-        assert_eq!(status_of(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", &l), 413);
-        let ok10 = parse_all_ways(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n", &l);
+        assert_eq!(
+            status_of(
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n",
+                &l
+            ),
+            413
+        );
+        let ok10 = parse_all_ways(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n",
+            &l,
+        );
         assert!(matches!(ok10, Ok(Some(_))));
     }
 
@@ -964,13 +1011,19 @@ mod tests {
         }
         buf.extend_from_slice(b"\r\n");
         assert_eq!(status_of(&buf, &limits().with_max_headers(4)), 431);
-        assert!(matches!(parse_all_ways(&buf, &limits().with_max_headers(5)), Ok(Some(_))));
+        assert!(matches!(
+            parse_all_ways(&buf, &limits().with_max_headers(5)),
+            Ok(Some(_))
+        ));
         let mut many = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
         for i in 0..MAX_HEADERS {
             many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
-        assert_eq!(parse_head(&many, &limits()).unwrap_err().status().as_u16(), 431);
+        assert_eq!(
+            parse_head(&many, &limits()).unwrap_err().status().as_u16(),
+            431
+        );
     }
 
     #[test]
@@ -982,7 +1035,10 @@ mod tests {
         buf.push(b'a');
         assert_eq!(parse_head(&buf, &l).unwrap_err(), HttpError::HeadTooLarge);
         // So do endless empty lines.
-        assert_eq!(parse_head(&[b'\n'; 64], &l).unwrap_err(), HttpError::HeadTooLarge);
+        assert_eq!(
+            parse_head(&[b'\n'; 64], &l).unwrap_err(),
+            HttpError::HeadTooLarge
+        );
     }
 
     impl PartialEq for RequestHead {

@@ -23,15 +23,28 @@
 //! keep alive? parse_head(tail) : close
 //! ```
 
+mod auth;
 mod body;
 mod conn;
+mod cookies;
+mod forms;
+mod headers;
 mod limits;
+mod multipart;
 mod request;
 mod response;
 
+pub use auth::{check_basic_auth, check_bearer_auth};
 pub use body::{BodyDecoder, BodyEvent};
 pub use conn::{keep_alive, response_framing, should_send_continue};
+pub use cookies::{SameSite, SetCookie, cookies};
+pub use forms::{FormPairs, decode_path, form_pairs};
+pub use headers::{
+    QualityItem, cache_directives, is_cors_preflight, list_items, media_type, param, quality_items,
+    write_allow_origin, write_cors_preflight,
+};
 pub use limits::{HttpError, Limits, MAX_HEADERS};
+pub use multipart::{DEFAULT_MAX_PARTS, FormPart, Multipart, multipart_boundary};
 pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head};
 pub use response::{
     CONTINUE_100, ChunkHeader, Framing, HttpDate, LAST_CHUNK, ResponseWriter, SERVER_NAME,

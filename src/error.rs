@@ -9,6 +9,8 @@ use std::io;
 pub enum Error {
     /// An operating-system IO error (bind, accept, read, write, files).
     Io(io::Error),
+    /// A socket-pool operation was refused.
+    Pool(crate::pool::PoolError),
 }
 
 /// The crate's result type.
@@ -18,6 +20,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io(e) => write!(f, "io error: {e}"),
+            Error::Pool(e) => write!(f, "pool error: {e}"),
         }
     }
 }
@@ -26,6 +29,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Pool(e) => Some(e),
         }
     }
 }
@@ -33,5 +37,11 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<crate::pool::PoolError> for Error {
+    fn from(e: crate::pool::PoolError) -> Self {
+        Error::Pool(e)
     }
 }

@@ -28,3 +28,8 @@ pub mod routing;
 
 pub use config::Preset;
 pub use error::{Error, Result};
+pub use pool::{
+    Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
+    Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, Transport,
+    UdpDatagram, Waker,
+};

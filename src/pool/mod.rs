@@ -1,3 +1,697 @@
-//! The socket pool: nonblocking sockets, preallocated buffer slots, timers and worker threads.
+//! The socket pool: the XAsyncSockets layer of microweb. Nonblocking sockets, preallocated
+//! buffer slots, timers and worker threads, HTTP-agnostic.
 //!
-//! In scope: sockets, the poller, buffer slots, timers, threads. Out of scope: any protocol.
+//! In scope: sockets (TCP listeners, accepted and outgoing TCP connections, UDP), the poller,
+//! [`BufferSlots`], deadlines and timers, the threads that run it all, and two APIs on top:
+//! - the low-level connection API a protocol server implements: [`Acceptor`], [`ConnHandler`],
+//!   [`Conn`], [`Next`] — no allocation per event, one syscall to re-arm;
+//! - the XAsyncSockets-style callback API: [`TcpServer`], [`TcpClient`], [`UdpDatagram`],
+//!   [`Pool::add_timer`].
+//!
+//! Out of scope: any protocol (HTTP lives in `http` and `server`). This is the only module that
+//! touches sockets.
+//!
+//! ## How events flow
+//!
+//! ```text
+//!                 ┌──────────── waiter thread (the loop) ────────────┐
+//!  sockets ─────► │ Poller::wait (oneshot)   timers: deadlines, user  │
+//!  wakers  ──┐    │      │ key                     │ due              │
+//!  slot      │    │      ▼                         ▼                  │
+//!  returns ──┴──► │ registry[key] ─► schedule(src, event bits) ◄──────┘
+//!                 └──────────────────────┬───────────────────────────┘
+//!                                        │ only if SCHEDULED was 0:
+//!                                        ▼ Task(Arc<Source>)  (one pointer)
+//!                           crossbeam channel (unbounded)
+//!                  ┌─────────────────────┼──────────────────────┐
+//!                  ▼                     ▼                      ▼
+//!              worker 1              worker 2       …       worker n
+//!   lock source ─► take pending bits ─► handler.on_event(…) per event ─► Next
+//!   ─► re-arm the poller (one `modify`, or none if unchanged) ─► clear SCHEDULED
+//!      (if bits arrived meanwhile: run again — nothing is lost, nothing runs twice)
+//! ```
+//!
+//! With `threads = 0` the loop runs on the caller's thread and with `threads = 1` on one
+//! background thread; in both the loop drains the channel itself after each wait, so there is
+//! no hand-over between threads at all.
+//!
+//! ## Buffer slots and back-pressure
+//!
+//! The pool owns `slots_count` slots of `slot_size` bytes ([`BufferSlots`]). A connection borrows
+//! one only while it holds data (an idle connection holds none). When none is free:
+//! - listeners stop accepting (they are not re-armed) and resume when a slot is returned;
+//! - a handler answers [`Next::WaitSlot`] and gets [`ConnEvent::SlotFree`] when one is returned
+//!   (one waiting connection is woken per returned slot, in arrival order).
+//!
+//! The pool never allocates slot memory past `slots_count × slot_size`.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
+mod conn;
+mod poller;
+mod slots;
+mod source;
+mod tcp_client;
+mod timers;
+mod transport;
+mod udp;
+
+pub use conn::{Acceptor, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next};
+pub use slots::{BufferSlots, SlotGuard};
+pub use source::{SourceKey, Waker};
+pub use tcp_client::{TcpClient, TcpServer};
+pub use timers::TimerId;
+pub use transport::Transport;
+pub use udp::UdpDatagram;
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex, RwLock};
+use polling::Events;
+use slab::Slab;
+
+use crate::config::Preset;
+use poller::{Interest, Poller};
+use source::{Body, CLOSED, SCHEDULED, Source};
+use timers::{Fired, TimerCallback, Timers};
+
+/// The sizing of a pool. `Default` is the Normal preset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Number of buffer slots (`BufferSlotsCount`). Default 512 (Normal): enough for hundreds of
+    /// requests in flight on a typical host.
+    pub slots_count: usize,
+    /// Size of one slot in bytes (`BufferSlotSize`). Default 4 KiB (Normal): a request head fits.
+    pub slot_size: usize,
+    /// Allocate every slot once at creation (`KeepAllocBufferSlots`). Default `true`: memory is
+    /// fixed from the start and no allocation happens under load.
+    pub keep_alloc: bool,
+    /// Listen backlog of listeners (`ConnQueueCapacity`). Default 256 (Normal).
+    pub conn_queue_capacity: u32,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig::from_preset(Preset::Normal)
+    }
+}
+
+impl PoolConfig {
+    /// Returns the figures of `preset` (see the presets table in the crate doc).
+    #[must_use]
+    pub fn from_preset(preset: Preset) -> PoolConfig {
+        let f = preset.figures();
+        PoolConfig {
+            slots_count: f.buffer_slots_count,
+            slot_size: f.buffer_slot_size,
+            keep_alloc: f.keep_alloc_buffer_slots,
+            conn_queue_capacity: f.conn_queue_capacity,
+        }
+    }
+
+    /// Sets the number of buffer slots.
+    #[must_use]
+    pub fn with_slots_count(mut self, n: usize) -> Self {
+        self.slots_count = n;
+        self
+    }
+
+    /// Sets the size of one buffer slot, in bytes.
+    #[must_use]
+    pub fn with_slot_size(mut self, bytes: usize) -> Self {
+        self.slot_size = bytes;
+        self
+    }
+
+    /// Sets whether slots are allocated once at creation.
+    #[must_use]
+    pub fn with_keep_alloc(mut self, keep: bool) -> Self {
+        self.keep_alloc = keep;
+        self
+    }
+
+    /// Sets the listen backlog.
+    #[must_use]
+    pub fn with_conn_queue_capacity(mut self, n: u32) -> Self {
+        self.conn_queue_capacity = n;
+        self
+    }
+}
+
+/// Why a pool operation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The connection (or socket) is closed.
+    Closed,
+    /// A receive is already pending on this client.
+    ReceivePending,
+    /// The size asked for is zero or does not fit in a buffer slot.
+    TooLarge,
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PoolError::Closed => "connection closed",
+            PoolError::ReceivePending => "a receive is already pending",
+            PoolError::TooLarge => "size does not fit in a buffer slot",
+        })
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+impl From<PoolError> for io::Error {
+    fn from(e: PoolError) -> io::Error {
+        let kind = match e {
+            PoolError::Closed => io::ErrorKind::NotConnected,
+            PoolError::ReceivePending => io::ErrorKind::WouldBlock,
+            PoolError::TooLarge => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// What travels from the waiter to the workers: one pointer-sized handle.
+enum Task {
+    Source(Arc<Source>),
+    Timer(TimerCallback),
+    Stop,
+}
+
+thread_local! {
+    /// The pool (its `Shared` address) whose thread this is, 0 if none.
+    static POOL_THREAD: Cell<usize> = const { Cell::new(0) };
+    /// The pool whose waiter loop runs on this thread, 0 if none.
+    static LOOP_THREAD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The state shared by every handle of a pool.
+pub(crate) struct Shared {
+    config: PoolConfig,
+    poller: Poller,
+    slots: BufferSlots,
+    registry: RwLock<Slab<Arc<Source>>>,
+    timers: Mutex<Timers>,
+    epoch: Instant,
+    /// When the waiter will wake at the latest (ns since epoch), to know whether a new deadline
+    /// needs a notify.
+    next_wake: AtomicU64,
+    tx: Sender<Task>,
+    rx: Receiver<Task>,
+    /// Workers take tasks from the channel (threads > 1); otherwise the loop drains it.
+    multi: AtomicBool,
+    running: AtomicBool,
+    stop_requested: AtomicBool,
+    loop_thread: Mutex<Option<JoinHandle<()>>>,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.config)
+            .field("free_slots", &self.slots.free())
+            .field("sources", &self.registry.read().len())
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Converts an instant to nanoseconds since the epoch (at least 1: 0 means "none").
+    pub(crate) fn to_ns(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.to_ns(Instant::now())
+    }
+
+    /// Adds a source to the registry with `state` bits set.
+    ///
+    /// # Errors
+    ///
+    /// Refused while the pool is stopping.
+    pub(crate) fn insert(&self, state: u32) -> io::Result<Arc<Source>> {
+        if self.stop_requested.load(Ordering::SeqCst) && self.is_running() {
+            return Err(io::Error::other("the pool is stopping"));
+        }
+        let mut reg = self.registry.write();
+        let entry = reg.vacant_entry();
+        let src = Arc::new(Source::new(SourceKey(entry.key()), state));
+        entry.insert(Arc::clone(&src));
+        Ok(src)
+    }
+
+    /// Removes `src` from the registry (if its key still names it).
+    pub(crate) fn remove(&self, src: &Arc<Source>) {
+        let mut reg = self.registry.write();
+        if reg.get(src.key.0).is_some_and(|s| Arc::ptr_eq(s, src)) {
+            reg.remove(src.key.0);
+        }
+    }
+
+    /// Adds event `bits` to `src` and queues it unless a task for it exists already.
+    pub(crate) fn schedule(&self, src: &Arc<Source>, bits: u32) {
+        let prev = src.state.fetch_or(bits | SCHEDULED, Ordering::SeqCst);
+        if prev & (SCHEDULED | CLOSED) != 0 {
+            return;
+        }
+        if self.tx.send(Task::Source(Arc::clone(src))).is_err() {
+            return;
+        }
+        if !self.multi.load(Ordering::Relaxed) && LOOP_THREAD.get() != self.id() {
+            self.poller.notify();
+        }
+    }
+
+    /// Sets or clears the deadline of `src`.
+    pub(crate) fn set_deadline(&self, src: &Arc<Source>, at: Option<Instant>) {
+        let Some(at) = at else {
+            src.deadline.store(0, Ordering::SeqCst);
+            return;
+        };
+        let ns = self.to_ns(at);
+        src.deadline.store(ns, Ordering::SeqCst);
+        let armed = src.timer_at.load(Ordering::SeqCst);
+        if armed != 0 && armed <= ns {
+            return; // an earlier heap entry will re-read the deadline
+        }
+        let pushed = self.timers.lock().arm_deadline(src, ns);
+        if pushed && ns < self.next_wake.load(Ordering::SeqCst) && LOOP_THREAD.get() != self.id() {
+            self.poller.notify();
+        }
+    }
+
+    /// Closes every source (the pool stopped, or stop was called before start).
+    fn close_all(&self) {
+        let sources: Vec<Arc<Source>> = self.registry.write().drain().collect();
+        for src in sources {
+            source::close_now(self, &src, CloseReason::ByHost);
+        }
+        self.timers.lock().clear();
+        self.slots.clear_waiters();
+    }
+}
+
+/// A pool of nonblocking sockets, buffer slots, timers and threads (XAsyncSockets' pool).
+///
+/// Cloning is cheap (the handles share one pool). Several servers can share a pool. The pool
+/// lives until [`Pool::stop`] is called: its threads hold handles to it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use microweb::pool::{Pool, PoolConfig, TcpServer};
+///
+/// let pool = Pool::new(PoolConfig::default())?;
+/// let server = TcpServer::bind(&pool, "127.0.0.1:7000".parse().unwrap(), |client| {
+///     let _ = client.recv_line(None, |c, line| {
+///         let _ = c.send(line);
+///     });
+/// })?;
+/// println!("listening on tcp://{}", server.local_addr());
+/// pool.start(2, None)?;
+/// # pool.stop();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl Pool {
+    /// Creates a pool: the poller and the slot arena (allocated now when `keep_alloc`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for zero slots or a zero slot size; the poller's creation error.
+    pub fn new(config: PoolConfig) -> io::Result<Pool> {
+        if config.slots_count == 0 || config.slot_size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a pool needs at least one slot of at least one byte",
+            ));
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let slots = BufferSlots::new(config.slots_count, config.slot_size, config.keep_alloc);
+        Ok(Pool {
+            shared: Arc::new(Shared {
+                poller: Poller::new()?,
+                slots,
+                registry: RwLock::new(Slab::new()),
+                timers: Mutex::new(Timers::default()),
+                epoch: Instant::now(),
+                next_wake: AtomicU64::new(u64::MAX),
+                tx,
+                rx,
+                multi: AtomicBool::new(false),
+                running: AtomicBool::new(false),
+                stop_requested: AtomicBool::new(false),
+                loop_thread: Mutex::new(None),
+                done: Mutex::new(false),
+                done_cv: Condvar::new(),
+                config,
+            }),
+        })
+    }
+
+    /// Returns the pool's configuration.
+    #[must_use]
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared.config
+    }
+
+    /// Starts the pool's threads.
+    ///
+    /// - `threads = 0`: runs the loop on the calling thread and returns when [`Pool::stop`] is
+    ///   called (from a handler or another thread);
+    /// - `threads = 1`: one background thread waits and runs handlers;
+    /// - `threads = n > 1`: one waiter thread hands ready sources to `n` worker threads.
+    ///
+    /// `stack_size` sets the threads' stack size (the platform default otherwise).
+    ///
+    /// # Errors
+    ///
+    /// When the pool is already running, or a thread cannot be spawned.
+    pub fn start(&self, threads: usize, stack_size: Option<usize>) -> io::Result<()> {
+        let sh = &self.shared;
+        if sh.running.swap(true, Ordering::SeqCst) {
+            return Err(io::Error::other("the pool is already running"));
+        }
+        sh.stop_requested.store(false, Ordering::SeqCst);
+        *sh.done.lock() = false;
+        sh.multi.store(threads > 1, Ordering::SeqCst);
+        if threads == 0 {
+            run_loop(self, 0, stack_size);
+            return Ok(());
+        }
+        let pool = self.clone();
+        let workers = if threads > 1 { threads } else { 0 };
+        match builder("microweb-pool", stack_size)
+            .spawn(move || run_loop(&pool, workers, stack_size))
+        {
+            Ok(handle) => {
+                *sh.loop_thread.lock() = Some(handle);
+                Ok(())
+            }
+            Err(e) => {
+                sh.running.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops the pool: closes every socket (handlers get `on_closed(ByHost)`), joins every
+    /// thread and returns every slot held by a connection.
+    ///
+    /// Called from one of the pool's own threads (a handler, a callback), it only signals: the
+    /// threads finish and clean up once that handler returns.
+    pub fn stop(&self) {
+        let sh = &self.shared;
+        if !sh.is_running() {
+            sh.close_all();
+            return;
+        }
+        sh.stop_requested.store(true, Ordering::SeqCst);
+        sh.poller.notify();
+        if POOL_THREAD.get() == sh.id() {
+            return;
+        }
+        let handle = sh.loop_thread.lock().take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                log::error!("pool: the loop thread panicked");
+            }
+        }
+        let mut done = sh.done.lock();
+        while !*done && sh.is_running() {
+            sh.done_cv.wait(&mut done);
+        }
+    }
+
+    /// Returns whether the pool's loop is running.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.shared.is_running()
+    }
+
+    /// Returns how many buffer slots are free.
+    #[must_use]
+    pub fn free_slots(&self) -> usize {
+        self.shared.slots.free()
+    }
+
+    /// Returns the number of buffer slots.
+    #[must_use]
+    pub fn slots_count(&self) -> usize {
+        self.shared.slots.count()
+    }
+
+    /// Returns the size of one buffer slot, in bytes.
+    #[must_use]
+    pub fn slot_size(&self) -> usize {
+        self.shared.slots.size()
+    }
+
+    /// Returns the pool's slot arena.
+    #[must_use]
+    pub fn slots(&self) -> &BufferSlots {
+        &self.shared.slots
+    }
+
+    /// Borrows a buffer slot, if one is free.
+    #[must_use]
+    pub fn try_borrow_slot(&self) -> Option<SlotGuard> {
+        self.shared.slots.try_borrow()
+    }
+
+    /// Returns how many sources (listeners, connections, UDP sockets) are open.
+    #[must_use]
+    pub fn sources_count(&self) -> usize {
+        self.shared.registry.read().len()
+    }
+
+    /// Listens on `addr` (backlog = `conn_queue_capacity`, `SO_REUSEADDR`, dual stack on `[::]`);
+    /// `acceptor` creates the handler of each accepted connection (`TCP_NODELAY` set).
+    ///
+    /// # Errors
+    ///
+    /// Socket creation, bind or listen errors.
+    pub fn listen(&self, addr: SocketAddr, acceptor: impl Acceptor) -> io::Result<Listener> {
+        let sh = &self.shared;
+        let listener = source::bind_listener(addr, sh.config.conn_queue_capacity)?;
+        let local = listener.local_addr()?;
+        let src = sh.insert(0)?;
+        let mut body = src.body.lock();
+        let b = conn::ListenerBody::new(listener, Arc::new(acceptor), local);
+        if let Err(e) = sh.poller.add(b.socket(), src.key.0, Interest::READ) {
+            drop(body);
+            sh.remove(&src);
+            return Err(e);
+        }
+        *body = Some(Body::Listener(b));
+        drop(body);
+        Ok(Listener::new(&src, sh, local))
+    }
+
+    /// Connects to `addr` without blocking; `handler` gets `Opened` once connected, or
+    /// `on_closed` with the reason it failed (`Timeout` after `timeout`).
+    ///
+    /// # Errors
+    ///
+    /// Errors that show at once (no route, bad address family…).
+    pub fn connect(
+        &self,
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+        handler: Box<dyn ConnHandler>,
+    ) -> io::Result<SourceKey> {
+        let sh = &self.shared;
+        let stream = source::start_connect(addr)?;
+        let src = sh.insert(0)?;
+        let mut body = src.body.lock();
+        let b = conn::ConnBody::connecting(stream, addr, handler);
+        if let Err(e) = sh.poller.add(b.socket(), src.key.0, Interest::WRITE) {
+            drop(body);
+            sh.remove(&src);
+            return Err(e);
+        }
+        *body = Some(Body::Conn(b));
+        drop(body);
+        if let Some(t) = timeout {
+            sh.set_deadline(&src, Some(Instant::now() + t));
+        }
+        Ok(src.key)
+    }
+
+    /// Runs `callback` once after `after` (on a pool thread; keep it short).
+    pub fn add_timer(&self, after: Duration, callback: impl FnOnce() + Send + 'static) -> TimerId {
+        let sh = &self.shared;
+        let at = sh.to_ns(Instant::now() + after);
+        let id = sh.timers.lock().add_user(at, Box::new(callback));
+        if at < sh.next_wake.load(Ordering::SeqCst) && LOOP_THREAD.get() != sh.id() {
+            sh.poller.notify();
+        }
+        id
+    }
+
+    /// Cancels a timer; returns whether it had not fired yet.
+    pub fn cancel_timer(&self, id: TimerId) -> bool {
+        self.shared.timers.lock().cancel_user(id)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+fn builder(name: &str, stack_size: Option<usize>) -> thread::Builder {
+    let b = thread::Builder::new().name(name.to_owned());
+    match stack_size {
+        Some(s) => b.stack_size(s),
+        None => b,
+    }
+}
+
+fn run_task(pool: &Pool, task: Task) {
+    match task {
+        Task::Source(src) => source::run_source(pool, &src),
+        Task::Timer(cb) => {
+            if catch_unwind(AssertUnwindSafe(cb)).is_err() {
+                log::error!("pool: a timer callback panicked");
+            }
+        }
+        Task::Stop => {}
+    }
+}
+
+fn worker(pool: &Pool) {
+    POOL_THREAD.set(pool.shared.id());
+    while let Ok(task) = pool.shared.rx.recv() {
+        if matches!(task, Task::Stop) {
+            break;
+        }
+        run_task(pool, task);
+    }
+    POOL_THREAD.set(0);
+}
+
+/// The waiter loop; with `workers == 0` it also runs every task itself.
+fn run_loop(pool: &Pool, workers: usize, stack_size: Option<usize>) {
+    let sh = &pool.shared;
+    let id = sh.id();
+    POOL_THREAD.set(id);
+    LOOP_THREAD.set(id);
+    let mut handles = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let p = pool.clone();
+        match builder(&format!("microweb-worker-{i}"), stack_size).spawn(move || worker(&p)) {
+            Ok(h) => handles.push(h),
+            Err(e) => log::error!("pool: cannot spawn worker {i}: {e}"),
+        }
+    }
+    let multi = !handles.is_empty();
+    sh.multi.store(multi, Ordering::SeqCst);
+    let mut events = Events::with_capacity(NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN));
+    let mut fired = Vec::new();
+    while !sh.stop_requested.load(Ordering::SeqCst) {
+        // Announce "asleep soon" before reading the heap: a deadline pushed after the read then
+        // sees a wake time it beats and notifies (see `Shared::set_deadline`).
+        sh.next_wake.store(u64::MAX, Ordering::SeqCst);
+        let next = sh.timers.lock().next_at();
+        let timeout = if !multi && !sh.rx.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            next.map(|at| Duration::from_nanos(at.saturating_sub(sh.now_ns())))
+        };
+        sh.next_wake
+            .store(next.unwrap_or(u64::MAX), Ordering::SeqCst);
+        events.clear();
+        if let Err(e) = sh.poller.wait(&mut events, timeout) {
+            log::error!("pool: poller wait failed: {e}");
+            thread::sleep(Duration::from_millis(10));
+        }
+        sh.next_wake.store(0, Ordering::SeqCst);
+        if !events.is_empty() {
+            let reg = sh.registry.read();
+            for ev in events.iter() {
+                if let Some(src) = reg.get(ev.key) {
+                    let mut bits = 0;
+                    if ev.readable {
+                        bits |= source::READABLE;
+                    }
+                    if ev.writable {
+                        bits |= source::WRITABLE;
+                    }
+                    // A hang-up with no interest reports neither: let a read find out.
+                    sh.schedule(src, if bits == 0 { source::READABLE } else { bits });
+                }
+            }
+        }
+        if next.is_some_and(|at| at <= sh.now_ns()) {
+            sh.timers.lock().fire(sh.now_ns(), &mut fired);
+            for f in fired.drain(..) {
+                match f {
+                    Fired::Deadline(src) => sh.schedule(&src, source::TIMEDOUT),
+                    Fired::User(cb) if multi => {
+                        let _ = sh.tx.send(Task::Timer(cb));
+                    }
+                    Fired::User(cb) => run_task(pool, Task::Timer(cb)),
+                }
+            }
+        }
+        if !multi {
+            for _ in 0..sh.rx.len() {
+                match sh.rx.try_recv() {
+                    Ok(task) => run_task(pool, task),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    for _ in &handles {
+        let _ = sh.tx.send(Task::Stop);
+    }
+    for h in handles {
+        if h.join().is_err() {
+            log::error!("pool: a worker panicked");
+        }
+    }
+    while sh.rx.try_recv().is_ok() {}
+    sh.close_all();
+    sh.running.store(false, Ordering::SeqCst);
+    *sh.done.lock() = true;
+    sh.done_cv.notify_all();
+    LOOP_THREAD.set(0);
+    POOL_THREAD.set(0);
+}

@@ -1,0 +1,660 @@
+//! The low-level connection API: what a protocol server (the HTTP server, a WebSocket session…)
+//! implements to live on the pool, and the pool's side of it.
+//!
+//! In scope: [`Acceptor`], [`ConnHandler`], [`Conn`], [`ConnEvent`], [`Next`], [`CloseReason`],
+//! [`ConnInfo`], [`Listener`]; running a connection's events and re-arming its socket; accepting
+//! under back-pressure.
+//! Out of scope: any protocol; the callback-style API ([`TcpClient`](super::TcpClient)) is built
+//! on top of this one.
+//!
+//! ## A connection's life
+//!
+//! ```text
+//!  accept ─► Acceptor::accept ─► on_event(Opened) ─► Next ─┐
+//!                                    ▲                      │ Read/Write/ReadWrite: arm socket
+//!                                    │                      │ Idle: wait for a wake/deadline
+//!        Readable/Writable/Woken/    │                      │ WaitSlot: queue for a free slot
+//!        TimedOut/SlotFree ──────────┘◄─────────────────────┘ Close(reason) ─► on_closed(reason)
+//! ```
+//!
+//! Events are hints: after `Readable` a read may still return `WouldBlock`, and an event may
+//! come when the last `Next` did not ask for it (a wake racing a readiness). A handler treats
+//! them as "try now".
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::poller::Interest;
+use super::slots::SlotGuard;
+use super::source::{
+    self, Body, CLOSE_REQ, CLOSED, OPENED, READABLE, SLOT_FREE, Source, SourceKey, TIMEDOUT, WOKEN,
+    WRITABLE, Waker,
+};
+use super::transport::Transport;
+use super::{Pool, Shared};
+
+/// Why a connection (or any source) closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed the connection (end of stream, or a reset).
+    ByPeer,
+    /// This side closed it: the handler asked to, a close was requested, or the pool stopped.
+    ByHost,
+    /// A deadline passed (a connect or an operation with a timeout).
+    Timeout,
+    /// A socket error.
+    Error(io::ErrorKind),
+    /// The handler panicked; the connection was closed and the worker went on.
+    Panicked,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::ByPeer => f.write_str("closed by peer"),
+            CloseReason::ByHost => f.write_str("closed by host"),
+            CloseReason::Timeout => f.write_str("timed out"),
+            CloseReason::Error(kind) => write!(f, "socket error: {kind}"),
+            CloseReason::Panicked => f.write_str("handler panicked"),
+        }
+    }
+}
+
+impl CloseReason {
+    /// Maps an IO error to a close reason: resets and broken pipes are the peer's doing.
+    #[must_use]
+    pub fn from_io(e: &io::Error) -> CloseReason {
+        match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => CloseReason::ByPeer,
+            io::ErrorKind::TimedOut => CloseReason::Timeout,
+            kind => CloseReason::Error(kind),
+        }
+    }
+}
+
+/// What happened to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnEvent {
+    /// The connection was accepted (or an outgoing connect completed). Delivered first, once.
+    Opened,
+    /// The socket (or the transport) may have bytes to read.
+    Readable,
+    /// The socket may take more bytes.
+    Writable,
+    /// A [`Waker`] of this connection was woken.
+    Woken,
+    /// The deadline set with [`Conn::set_deadline`] passed. Delivered once per deadline.
+    TimedOut,
+    /// A buffer slot was returned after the handler answered [`Next::WaitSlot`].
+    SlotFree,
+}
+
+/// What a handler waits for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Next {
+    /// Readability (and wakes, and the deadline).
+    Read,
+    /// Writability (and wakes, and the deadline).
+    Write,
+    /// Either.
+    ReadWrite,
+    /// Nothing on the socket: only wakes and the deadline. The connection costs no slot.
+    Idle,
+    /// A free buffer slot: `SlotFree` comes once one is returned (wakes and deadline still count).
+    WaitSlot,
+    /// Close the connection; `on_closed` follows with this reason.
+    Close(CloseReason),
+}
+
+/// What the pool knows about a connection it just accepted.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ConnInfo {
+    /// The connection's key.
+    pub key: SourceKey,
+    /// The listener that accepted it.
+    pub listener: SourceKey,
+    /// The peer's address.
+    pub peer_addr: SocketAddr,
+    /// The listener's bound address (may be unspecified, like `[::]:80`).
+    pub local_addr: SocketAddr,
+}
+
+/// Creates the handler of each connection a listener accepts.
+pub trait Acceptor: Send + Sync + 'static {
+    /// Returns the handler for a new connection, or `None` to refuse (close) it.
+    fn accept(&self, conn: &ConnInfo) -> Option<Box<dyn ConnHandler>>;
+}
+
+impl<F> Acceptor for F
+where
+    F: Fn(&ConnInfo) -> Option<Box<dyn ConnHandler>> + Send + Sync + 'static,
+{
+    fn accept(&self, conn: &ConnInfo) -> Option<Box<dyn ConnHandler>> {
+        self(conn)
+    }
+}
+
+/// A connection's protocol: gets its events, one at a time, and says what to wait for next.
+///
+/// INVARIANT (kept by the pool): a handler never runs concurrently with itself, and events that
+/// arrive while it runs (wakes, deadlines, readiness) are delivered after it returns.
+pub trait ConnHandler: Send + 'static {
+    /// Handles one event; the answer tells the pool what to wait for.
+    fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next;
+
+    /// Called once when the connection is closed, whatever closed it.
+    fn on_closed(&mut self, reason: CloseReason) {
+        let _ = reason;
+    }
+}
+
+/// A connection, as its handler sees it while handling an event.
+pub struct Conn<'a> {
+    transport: &'a mut Transport,
+    source: &'a Arc<Source>,
+    pool: &'a Pool,
+    peer: SocketAddr,
+}
+
+impl fmt::Debug for Conn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("key", &self.source.key)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl Conn<'_> {
+    /// Reads into `buf` through the transport; `Ok(0)` is the end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is available yet; any socket error.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.transport.read(buf)
+    }
+
+    /// Writes from `buf` through the transport.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the socket cannot take more now; any socket error.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.transport.write(buf)
+    }
+
+    /// Flushes what the transport buffers (TLS records).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or any socket error.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.transport.flush()
+    }
+
+    /// Returns the transport (to shut it down, or for what `Conn` does not expose).
+    pub fn transport(&mut self) -> &mut Transport {
+        self.transport
+    }
+
+    /// Returns whether the connection is protected by TLS.
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.transport.is_tls()
+    }
+
+    /// Returns the peer's address.
+    #[must_use]
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Returns the local address of the connection (one syscall).
+    ///
+    /// # Errors
+    ///
+    /// Any socket error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.transport.socket().local_addr()
+    }
+
+    /// Returns the connection's key.
+    #[must_use]
+    pub fn key(&self) -> SourceKey {
+        self.source.key
+    }
+
+    /// Returns a waker for this connection, to be woken from any thread.
+    #[must_use]
+    pub fn waker(&self) -> Waker {
+        Waker::new(self.source, &self.pool.shared)
+    }
+
+    /// Sets (or clears) the deadline; `TimedOut` fires once when it passes.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.pool.shared.set_deadline(self.source, deadline);
+    }
+
+    /// Returns the pool, to borrow slots or add timers.
+    #[must_use]
+    pub fn pool(&self) -> &Pool {
+        self.pool
+    }
+
+    /// Borrows a buffer slot from the pool, if one is free.
+    #[must_use]
+    pub fn try_borrow_slot(&self) -> Option<SlotGuard> {
+        self.pool.shared.slots.try_borrow()
+    }
+}
+
+impl io::Read for Conn<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.transport.read(buf)
+    }
+}
+
+impl io::Write for Conn<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.transport.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.transport.flush()
+    }
+}
+
+/// Takes the deadline if it has passed (so `TimedOut` fires once).
+fn take_due_deadline(shared: &Shared, src: &Source) -> bool {
+    let d = src.deadline.load(Ordering::SeqCst);
+    d != 0
+        && d <= shared.now_ns()
+        && src
+            .deadline
+            .compare_exchange(d, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+}
+
+/// Queues `src` for a free slot. `taker`: whether it will borrow the slot it is woken for.
+pub(crate) fn wait_for_slot(shared: &Arc<Shared>, src: &Arc<Source>, taker: bool) {
+    let s = Arc::downgrade(src);
+    let sh: Weak<Shared> = Arc::downgrade(shared);
+    shared.slots.wait_for_slot(
+        Box::new(move || match (s.upgrade(), sh.upgrade()) {
+            (Some(s), Some(sh)) if !s.is_closed() => {
+                sh.schedule(&s, SLOT_FREE);
+                true
+            }
+            _ => false,
+        }),
+        taker,
+    );
+}
+
+/// The pool's side of a TCP connection.
+pub(crate) struct ConnBody {
+    transport: Transport,
+    handler: Box<dyn ConnHandler>,
+    peer: SocketAddr,
+    /// What the oneshot registration is armed for right now.
+    armed: Interest,
+    registered: bool,
+    connecting: bool,
+    waiting_slot: bool,
+    last: Next,
+}
+
+const ORDER: [(u32, ConnEvent); 6] = [
+    (OPENED, ConnEvent::Opened),
+    (READABLE, ConnEvent::Readable),
+    (WRITABLE, ConnEvent::Writable),
+    (SLOT_FREE, ConnEvent::SlotFree),
+    (WOKEN, ConnEvent::Woken),
+    (TIMEDOUT, ConnEvent::TimedOut),
+];
+
+impl ConnBody {
+    /// An accepted connection, not yet in the poller.
+    pub(crate) fn accepted(
+        stream: TcpStream,
+        peer: SocketAddr,
+        handler: Box<dyn ConnHandler>,
+    ) -> ConnBody {
+        ConnBody {
+            transport: Transport::Tcp(stream),
+            handler,
+            peer,
+            armed: Interest::NONE,
+            registered: false,
+            connecting: false,
+            waiting_slot: false,
+            last: Next::Idle,
+        }
+    }
+
+    /// An outgoing connection, already in the poller armed for writable.
+    pub(crate) fn connecting(
+        stream: TcpStream,
+        peer: SocketAddr,
+        handler: Box<dyn ConnHandler>,
+    ) -> ConnBody {
+        ConnBody {
+            transport: Transport::Tcp(stream),
+            handler,
+            peer,
+            armed: Interest::WRITE,
+            registered: true,
+            connecting: true,
+            waiting_slot: false,
+            last: Next::Idle,
+        }
+    }
+
+    /// The socket, to register it.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        self.transport.socket()
+    }
+
+    pub(crate) fn handle(
+        &mut self,
+        pool: &Pool,
+        src: &Arc<Source>,
+        mut bits: u32,
+    ) -> Option<CloseReason> {
+        let shared = &pool.shared;
+        if bits & CLOSE_REQ != 0 {
+            return Some(CloseReason::ByHost);
+        }
+        if bits & (READABLE | WRITABLE) != 0 {
+            self.armed = Interest::NONE; // the oneshot registration fired
+        }
+        if bits & SLOT_FREE != 0 {
+            self.waiting_slot = false;
+        }
+        if self.connecting {
+            if bits & TIMEDOUT != 0 && take_due_deadline(shared, src) {
+                return Some(CloseReason::Timeout);
+            }
+            if bits & (READABLE | WRITABLE) != 0 {
+                let socket = self.transport.socket();
+                match socket.take_error() {
+                    Ok(None) => {}
+                    Ok(Some(e)) | Err(e) => return Some(CloseReason::from_io(&e)),
+                }
+                match socket.peer_addr() {
+                    Ok(_) => {
+                        self.connecting = false;
+                        src.deadline.store(0, Ordering::SeqCst); // the connect timeout is done
+                        bits = OPENED | (bits & (WOKEN | SLOT_FREE));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        return Some(CloseReason::Error(io::ErrorKind::ConnectionRefused));
+                    }
+                    Err(e) => return Some(CloseReason::from_io(&e)),
+                }
+            }
+            if self.connecting {
+                return self.arm(shared, src, Interest::WRITE);
+            }
+        }
+        let mut delivered = false;
+        for (bit, event) in ORDER {
+            if bits & bit == 0 || (bit == TIMEDOUT && !take_due_deadline(shared, src)) {
+                continue;
+            }
+            let mut conn = Conn {
+                transport: &mut self.transport,
+                source: src,
+                pool,
+                peer: self.peer,
+            };
+            let next = self.handler.on_event(&mut conn, event);
+            if let Next::Close(reason) = next {
+                return Some(reason);
+            }
+            self.last = next;
+            delivered = true;
+        }
+        if delivered && bits & SLOT_FREE != 0 && !self.waiting_slot {
+            shared.slots.kick(); // the slot this handler was woken for may still be free
+        }
+        let wanted = match self.last {
+            Next::Read => Interest::READ,
+            Next::Write => Interest::WRITE,
+            Next::ReadWrite => Interest {
+                read: true,
+                write: true,
+            },
+            Next::Idle | Next::Close(_) => Interest::NONE,
+            Next::WaitSlot => {
+                if !self.waiting_slot {
+                    self.waiting_slot = true;
+                    wait_for_slot(shared, src, true);
+                }
+                Interest::NONE
+            }
+        };
+        if wanted.read && self.transport.has_buffered_input() {
+            // Bytes already wait in the transport: run again instead of waiting on the socket.
+            src.state.fetch_or(READABLE, Ordering::SeqCst);
+            return None;
+        }
+        let want = self.transport.interest(wanted);
+        self.arm(shared, src, want)
+    }
+
+    /// Arms the oneshot registration for `want`, with at most one syscall (none if unchanged).
+    fn arm(&mut self, shared: &Shared, src: &Source, want: Interest) -> Option<CloseReason> {
+        let socket = self.transport.socket();
+        let result = if !self.registered {
+            self.registered = true;
+            shared.poller.add(socket, src.key.0, want)
+        } else if want != self.armed {
+            shared.poller.modify(socket, src.key.0, want)
+        } else {
+            Ok(())
+        };
+        match result {
+            Ok(()) => {
+                self.armed = want;
+                None
+            }
+            Err(e) => Some(CloseReason::Error(e.kind())),
+        }
+    }
+
+    pub(crate) fn close(mut self, shared: &Shared, reason: CloseReason) {
+        if self.registered {
+            let _ = shared.poller.delete(self.transport.socket());
+        }
+        drop(self.transport);
+        let handler = &mut self.handler;
+        if catch_unwind(AssertUnwindSafe(|| handler.on_closed(reason))).is_err() {
+            log::error!("pool: on_closed panicked");
+        }
+    }
+}
+
+/// How many connections a listener accepts per readiness before re-arming (fairness).
+const ACCEPT_BATCH: usize = 64;
+/// How long a listener pauses when the process is out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The pool's side of a TCP listener.
+pub(crate) struct ListenerBody {
+    listener: TcpListener,
+    acceptor: Arc<dyn Acceptor>,
+    local: SocketAddr,
+    waiting_slot: bool,
+}
+
+impl ListenerBody {
+    pub(crate) fn new(
+        listener: TcpListener,
+        acceptor: Arc<dyn Acceptor>,
+        local: SocketAddr,
+    ) -> ListenerBody {
+        ListenerBody {
+            listener,
+            acceptor,
+            local,
+            waiting_slot: false,
+        }
+    }
+
+    /// The socket, to register it.
+    pub(crate) fn socket(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    pub(crate) fn handle(
+        &mut self,
+        pool: &Pool,
+        src: &Arc<Source>,
+        bits: u32,
+    ) -> Option<CloseReason> {
+        let shared = &pool.shared;
+        if bits & CLOSE_REQ != 0 {
+            return Some(CloseReason::ByHost);
+        }
+        if bits & SLOT_FREE != 0 {
+            self.waiting_slot = false;
+        }
+        if self.waiting_slot {
+            return None; // still under back-pressure; SlotFree will resume accepting
+        }
+        for _ in 0..ACCEPT_BATCH {
+            if shared.slots.free() == 0 {
+                // Back-pressure: stop accepting (not re-armed) until a slot is returned.
+                self.waiting_slot = true;
+                wait_for_slot(shared, src, false);
+                return None;
+            }
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.open(pool, src, stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    // Out of file descriptors or buffers: pause instead of spinning.
+                    log::warn!("pool: accept on {} failed: {e}; pausing", self.local);
+                    shared.set_deadline(src, Some(Instant::now() + ACCEPT_BACKOFF));
+                    return None;
+                }
+            }
+        }
+        match shared
+            .poller
+            .modify(&self.listener, src.key.0, Interest::READ)
+        {
+            Ok(()) => None,
+            Err(e) => Some(CloseReason::Error(e.kind())),
+        }
+    }
+
+    fn open(&self, pool: &Pool, listener: &Source, stream: TcpStream, peer: SocketAddr) {
+        let shared = &pool.shared;
+        if let Err(e) = stream
+            .set_nonblocking(true)
+            .and_then(|()| stream.set_nodelay(true))
+        {
+            log::warn!("pool: cannot set up a connection from {peer}: {e}");
+            return;
+        }
+        let Ok(src) = shared.insert(SCHEDULED_OPENED) else {
+            return;
+        };
+        let info = ConnInfo {
+            key: src.key,
+            listener: listener.key,
+            peer_addr: peer,
+            local_addr: self.local,
+        };
+        let handler = match catch_unwind(AssertUnwindSafe(|| self.acceptor.accept(&info))) {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                src.state.fetch_or(CLOSED, Ordering::SeqCst);
+                shared.remove(&src);
+                return;
+            }
+            Err(_) => {
+                log::error!("pool: an acceptor panicked");
+                src.state.fetch_or(CLOSED, Ordering::SeqCst);
+                shared.remove(&src);
+                return;
+            }
+        };
+        *src.body.lock() = Some(Body::Conn(ConnBody::accepted(stream, peer, handler)));
+        source::run_source(pool, &src);
+    }
+
+    pub(crate) fn close(self, shared: &Shared) {
+        let _ = shared.poller.delete(&self.listener);
+    }
+}
+
+const SCHEDULED_OPENED: u32 = source::SCHEDULED | OPENED;
+
+/// A listening TCP socket of a pool, as returned by [`Pool::listen`].
+#[derive(Debug, Clone)]
+pub struct Listener {
+    key: SourceKey,
+    local: SocketAddr,
+    source: Weak<Source>,
+    shared: Weak<Shared>,
+}
+
+impl Listener {
+    pub(crate) fn new(src: &Arc<Source>, shared: &Arc<Shared>, local: SocketAddr) -> Listener {
+        Listener {
+            key: src.key,
+            local,
+            source: Arc::downgrade(src),
+            shared: Arc::downgrade(shared),
+        }
+    }
+
+    /// Returns the bound address (with the real port when bound to port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Returns the listener's key.
+    #[must_use]
+    pub fn key(&self) -> SourceKey {
+        self.key
+    }
+
+    /// Stops listening and closes the socket; accepted connections live on.
+    pub fn close(&self) {
+        if let (Some(src), Some(shared)) = (self.source.upgrade(), self.shared.upgrade()) {
+            source::request_close(&shared, &src);
+        }
+    }
+
+    /// Returns whether the listener is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.source.upgrade().is_none_or(|s| s.is_closed())
+    }
+}

@@ -1,0 +1,100 @@
+//! The transport seam: how a connection's bytes reach its socket.
+//!
+//! In scope: plain TCP today; a TLS variant (rustls `ServerConnection` over the same nonblocking
+//! socket) slots in as another variant. Its contract, which the pool already honours:
+//! - `read`/`write` never block; `WouldBlock` means "wait for readiness";
+//! - [`Transport::interest`] lets the transport add readiness it needs on its own (TLS: writable
+//!   while `wants_write()`, readable during the handshake);
+//! - [`Transport::has_buffered_input`] reports plaintext already decrypted, so the pool delivers
+//!   `Readable` again without waiting for the socket.
+//!
+//! Out of scope: protocols above the byte stream.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+use super::poller::Interest;
+
+/// The byte stream under a connection: plain TCP (TLS joins as another variant).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Transport {
+    /// A plain, nonblocking TCP stream.
+    Tcp(TcpStream),
+}
+
+impl Transport {
+    /// Reads decrypted (or plain) bytes; `WouldBlock` when nothing is available, `Ok(0)` at EOF.
+    ///
+    /// # Errors
+    ///
+    /// Any socket error, `WouldBlock` included.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => s.read(buf),
+        }
+    }
+
+    /// Writes bytes; `WouldBlock` when the socket's send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// Any socket error, `WouldBlock` included.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => s.write(buf),
+        }
+    }
+
+    /// Pushes out anything the transport buffers (TLS records); a no-op for plain TCP.
+    ///
+    /// # Errors
+    ///
+    /// Any socket error, `WouldBlock` included.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.flush(),
+        }
+    }
+
+    /// Ends the sending direction (TLS: after a `close_notify`).
+    ///
+    /// # Errors
+    ///
+    /// Any socket error.
+    pub fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.shutdown(Shutdown::Write),
+        }
+    }
+
+    /// Returns whether the bytes are protected by TLS.
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Transport::Tcp(_) => false,
+        }
+    }
+
+    /// The socket under the transport, for the poller.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        match self {
+            Transport::Tcp(s) => s,
+        }
+    }
+
+    /// The readiness to wait for, given what the handler asked for.
+    pub(crate) fn interest(&self, wanted: Interest) -> Interest {
+        match self {
+            Transport::Tcp(_) => wanted,
+        }
+    }
+
+    /// Returns whether bytes are already waiting inside the transport (never for plain TCP).
+    pub(crate) fn has_buffered_input(&self) -> bool {
+        match self {
+            Transport::Tcp(_) => false,
+        }
+    }
+}

@@ -28,3 +28,4 @@ pub mod routing;
 
 pub use config::Preset;
 pub use error::{Error, Result};
+pub use routing::{ArgValue, RouteArgs, RouteError, Router};

@@ -11,6 +11,8 @@ pub enum Error {
     Io(io::Error),
     /// A socket-pool operation was refused.
     Pool(crate::pool::PoolError),
+    /// A route could not be registered or a path could not be built.
+    Route(crate::routing::RouteError),
 }
 
 /// The crate's result type.
@@ -21,6 +23,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "io error: {e}"),
             Error::Pool(e) => write!(f, "pool error: {e}"),
+            Error::Route(e) => write!(f, "route error: {e}"),
         }
     }
 }
@@ -30,6 +33,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Pool(e) => Some(e),
+            Error::Route(e) => Some(e),
         }
     }
 }
@@ -43,5 +47,8 @@ impl From<io::Error> for Error {
 impl From<crate::pool::PoolError> for Error {
     fn from(e: crate::pool::PoolError) -> Self {
         Error::Pool(e)
+impl From<crate::routing::RouteError> for Error {
+    fn from(e: crate::routing::RouteError) -> Self {
+        Error::Route(e)
     }
 }

@@ -33,3 +33,4 @@ pub use pool::{
     Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, Transport,
     UdpDatagram, Waker,
 };
+pub use routing::{ArgValue, RouteArgs, RouteError, Router};

@@ -13,6 +13,12 @@ pub enum Error {
     Pool(crate::pool::PoolError),
     /// A route could not be registered or a path could not be built.
     Route(crate::routing::RouteError),
+    /// An address could not be bound.
+    Bind(std::net::SocketAddr, io::Error),
+    /// `start_*` was called on a server that is already running.
+    AlreadyRunning,
+    /// `load_module` was given a name no built-in module has.
+    UnknownModule(String),
 }
 
 /// The crate's result type.
@@ -24,6 +30,9 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "io error: {e}"),
             Error::Pool(e) => write!(f, "pool error: {e}"),
             Error::Route(e) => write!(f, "route error: {e}"),
+            Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            Error::AlreadyRunning => f.write_str("the server is already running"),
+            Error::UnknownModule(name) => write!(f, "no built-in module is named {name:?}"),
         }
     }
 }
@@ -34,6 +43,8 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Pool(e) => Some(e),
             Error::Route(e) => Some(e),
+            Error::Bind(_, e) => Some(e),
+            Error::AlreadyRunning | Error::UnknownModule(_) => None,
         }
     }
 }
@@ -47,6 +58,9 @@ impl From<io::Error> for Error {
 impl From<crate::pool::PoolError> for Error {
     fn from(e: crate::pool::PoolError) -> Self {
         Error::Pool(e)
+    }
+}
+
 impl From<crate::routing::RouteError> for Error {
     fn from(e: crate::routing::RouteError) -> Self {
         Error::Route(e)

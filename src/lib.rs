@@ -23,14 +23,23 @@ mod error;
 pub mod http;
 #[path = "../mods/mod.rs"]
 pub mod mods;
+mod module;
 pub mod pool;
 pub mod routing;
+mod server;
 
+pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
+pub use module::{Module, ModuleHandle};
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
     Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, Transport,
     UdpDatagram, Waker,
 };
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
+pub use server::{
+    Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel, OnSent, Request,
+    Response, Routes, ServerConfig, ServerHandle, ServerInfo, TestRequest, WebServer,
+    add_default_page, add_mime_type, get_mime_type_from_filename, html_escape,
+};

@@ -60,19 +60,24 @@ fn parse_args() -> Result<Option<Args>, String> {
         match arg {
             Long("bind") => {
                 let v = value(&mut parser)?;
-                args.binds
-                    .push(v.parse().map_err(|_| format!("--bind: not an address: {v}"))?);
+                args.binds.push(
+                    v.parse()
+                        .map_err(|_| format!("--bind: not an address: {v}"))?,
+                );
             }
             Long("root") => args.root = PathBuf::from(value(&mut parser)?),
             Long("templates") => args.templates = PathBuf::from(value(&mut parser)?),
             Long("preset") => {
                 let v = value(&mut parser)?;
-                args.preset = Preset::from_name(&v)
-                    .ok_or_else(|| format!("--preset: unknown preset {v} (embedded, light, normal, large)"))?;
+                args.preset = Preset::from_name(&v).ok_or_else(|| {
+                    format!("--preset: unknown preset {v} (embedded, light, normal, large)")
+                })?;
             }
             Long("threads") => {
                 let v = value(&mut parser)?;
-                args.threads = v.parse().map_err(|_| format!("--threads: not a number: {v}"))?;
+                args.threads = v
+                    .parse()
+                    .map_err(|_| format!("--threads: not a number: {v}"))?;
             }
             Long("log") => {
                 let v = value(&mut parser)?;
@@ -81,7 +86,11 @@ fn parse_args() -> Result<Option<Args>, String> {
                     "warn" => log::LevelFilter::Warn,
                     "info" => log::LevelFilter::Info,
                     "debug" => log::LevelFilter::Debug,
-                    _ => return Err(format!("--log: unknown level {v} (error, warn, info, debug)")),
+                    _ => {
+                        return Err(format!(
+                            "--log: unknown level {v} (error, warn, info, debug)"
+                        ));
+                    }
                 };
             }
             Short('h') | Long("help") => return Ok(None),

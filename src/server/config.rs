@@ -92,7 +92,11 @@ mod tests {
         c.not_found_url = Some("/".into());
         c.apply_preset(Preset::Embedded);
         assert_eq!(
-            (c.conn_queue_capacity, c.buffer_slots_count, c.buffer_slot_size),
+            (
+                c.conn_queue_capacity,
+                c.buffer_slots_count,
+                c.buffer_slot_size
+            ),
             (8, 16, 1024)
         );
         assert_eq!(c.max_request_content_length, 16 * 1024);

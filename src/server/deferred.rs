@@ -112,10 +112,12 @@ mod tests {
         let d = DeferredResponse::new();
         let woken = Arc::new(AtomicUsize::new(0));
         let w = woken.clone();
-        assert!(d.take_or_wait(move || {
-            w.fetch_add(1, Ordering::SeqCst);
-        })
-        .is_none());
+        assert!(
+            d.take_or_wait(move || {
+                w.fetch_add(1, Ordering::SeqCst);
+            })
+            .is_none()
+        );
         let d2 = d.clone();
         std::thread::scope(|s| {
             s.spawn(|| assert!(d2.send(|r| r.return_ok("from another thread"))));

@@ -58,13 +58,21 @@ impl IntoResponse for () {
 
 impl IntoResponse for &'static str {
     fn into_response(self, response: &mut Response) {
-        answer_with(response, "text/plain; charset=utf-8", Body::Static(self.as_bytes()));
+        answer_with(
+            response,
+            "text/plain; charset=utf-8",
+            Body::Static(self.as_bytes()),
+        );
     }
 }
 
 impl IntoResponse for String {
     fn into_response(self, response: &mut Response) {
-        answer_with(response, "text/plain; charset=utf-8", Body::Bytes(self.into_bytes()));
+        answer_with(
+            response,
+            "text/plain; charset=utf-8",
+            Body::Bytes(self.into_bytes()),
+        );
     }
 }
 
@@ -194,11 +202,27 @@ mod tests {
 
     #[test]
     fn values_map_to_their_content_types() {
-        assert_eq!(answer("hi").content_type(), Some("text/plain; charset=utf-8"));
-        assert_eq!(answer(vec![1u8]).content_type(), Some("application/octet-stream"));
-        assert_eq!(answer(Json([1, 2])).content_type(), Some("application/json"));
-        assert_eq!(answer(Html("<p>")).content_type(), Some("text/html; charset=utf-8"));
-        let r = answer((StatusCode::CREATED, [("X-Id", "7")], Json(serde_json::json!({}))));
+        assert_eq!(
+            answer("hi").content_type(),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            answer(vec![1u8]).content_type(),
+            Some("application/octet-stream")
+        );
+        assert_eq!(
+            answer(Json([1, 2])).content_type(),
+            Some("application/json")
+        );
+        assert_eq!(
+            answer(Html("<p>")).content_type(),
+            Some("text/html; charset=utf-8")
+        );
+        let r = answer((
+            StatusCode::CREATED,
+            [("X-Id", "7")],
+            Json(serde_json::json!({})),
+        ));
         assert_eq!(r.status(), StatusCode::CREATED);
         assert_eq!(r.header("x-id"), Some("7"));
     }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use parking_lot::RwLock;
 
 /// The type of a file whose extension is unknown.
-pub const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Built-in table: MicroWebSrv2's (seed 003) first, then the modern ones. Text types carry a
 /// charset so browsers need not guess.
@@ -110,8 +110,14 @@ mod tests {
 
     #[test]
     fn knows_microwebsrv2_and_modern_types() {
-        assert_eq!(get_mime_type_from_filename("a/b/index.HTML"), Some("text/html; charset=utf-8"));
-        assert_eq!(get_mime_type_from_filename("app.wasm"), Some("application/wasm"));
+        assert_eq!(
+            get_mime_type_from_filename("a/b/index.HTML"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(
+            get_mime_type_from_filename("app.wasm"),
+            Some("application/wasm")
+        );
         assert_eq!(get_mime_type_from_filename("x.ico"), Some("image/x-icon"));
         assert_eq!(get_mime_type_from_filename("noext"), None);
         assert_eq!(from_path(Path::new("a.unknownext")), OCTET_STREAM);
@@ -120,7 +126,10 @@ mod tests {
     #[test]
     fn added_types_win_and_bad_ones_are_refused() {
         assert!(add_mime_type(".mwtest", "application/x-mwtest"));
-        assert_eq!(get_mime_type_from_filename("f.mwtest"), Some("application/x-mwtest"));
+        assert_eq!(
+            get_mime_type_from_filename("f.mwtest"),
+            Some("application/x-mwtest")
+        );
         assert!(!add_mime_type("", "a/b"));
         assert!(!add_mime_type("x", "a/b\r\n"));
     }

@@ -230,9 +230,8 @@ impl Cookie {
 /// Returns true when `s` is an RFC 9110 §5.6.2 token (a valid header or cookie name).
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Returns true when `s` can stand as a header value: no CR, LF, NUL or other control byte but
@@ -539,7 +538,13 @@ impl Response {
                 if let Some(name) = attachment_name {
                     let safe: String = name
                         .chars()
-                        .map(|c| if c == '"' || c == '\\' || c.is_control() { '_' } else { c })
+                        .map(|c| {
+                            if c == '"' || c == '\\' || c.is_control() {
+                                '_'
+                            } else {
+                                c
+                            }
+                        })
                         .collect();
                     self.headers
                         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-disposition"));
@@ -574,7 +579,8 @@ impl Response {
             self.return_internal_server_error();
             return;
         }
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("location"));
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("location"));
         self.headers
             .push((Cow::Borrowed("Location"), Cow::Owned(location.to_owned())));
         self.return_error_page(StatusCode::TEMPORARY_REDIRECT, None);
@@ -590,7 +596,11 @@ impl Response {
              <body><h1>{code} {reason}</h1>{detail}</body></html>\n"
         );
         self.content_type = None;
-        self.answer_typed(status, "text/html; charset=utf-8", Body::Bytes(page.into_bytes()));
+        self.answer_typed(
+            status,
+            "text/html; charset=utf-8",
+            Body::Bytes(page.into_bytes()),
+        );
     }
 
     /// Answers 400 Bad Request.
@@ -729,7 +739,12 @@ mod tests {
         );
         assert!(Cookie::new("s id", "v").to_header_value().is_err());
         assert!(Cookie::new("sid", "a;b").to_header_value().is_err());
-        assert!(Cookie::new("sid", "v").with_path("/\r\nX: y").to_header_value().is_err());
+        assert!(
+            Cookie::new("sid", "v")
+                .with_path("/\r\nX: y")
+                .to_header_value()
+                .is_err()
+        );
     }
 
     #[test]
@@ -765,6 +780,9 @@ mod tests {
         let mut r = Response::new();
         r.return_basic_auth_required();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(r.header("WWW-Authenticate"), Some("Basic realm=\"microweb\""));
+        assert_eq!(
+            r.header("WWW-Authenticate"),
+            Some("Basic realm=\"microweb\"")
+        );
     }
 }

@@ -87,7 +87,11 @@ pub(crate) fn resolve(root: &Path, url_path: &str) -> Resolved {
         return Resolved::DirectoryWithoutSlash;
     }
     let added = added_pages().read();
-    for page in DEFAULT_PAGES.iter().copied().chain(added.iter().map(String::as_str)) {
+    for page in DEFAULT_PAGES
+        .iter()
+        .copied()
+        .chain(added.iter().map(String::as_str))
+    {
         let file = real.join(page);
         match fs::canonicalize(&file) {
             Ok(f) if f.starts_with(&real_root) && f.is_file() => return Resolved::File(f),
@@ -117,7 +121,9 @@ mod tests {
     fn serves_files_and_default_pages() {
         let dir = tree();
         let root = dir.path().join("root");
-        assert!(matches!(resolve(&root, "/sub/a.txt"), Resolved::File(p) if p.ends_with("sub/a.txt")));
+        assert!(
+            matches!(resolve(&root, "/sub/a.txt"), Resolved::File(p) if p.ends_with("sub/a.txt"))
+        );
         assert!(matches!(resolve(&root, "/"), Resolved::File(p) if p.ends_with("index.html")));
         assert_eq!(resolve(&root, "/sub"), Resolved::DirectoryWithoutSlash);
         assert_eq!(resolve(&root, "/sub/"), Resolved::NotFound);

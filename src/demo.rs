@@ -1,0 +1,40 @@
+//! The demo's routes and modules: what `cargo run --release` serves besides `webroot/`.
+
+use std::path::Path;
+
+use microweb::{Json, Method, WebServer};
+
+/// Installs the demo routes on `server`.
+pub(crate) fn install(server: &mut WebServer, templates: &Path) {
+    let _ = templates;
+    let echo = |req: &microweb::Request<'_>, _: &mut microweb::Response| {
+        let headers: serde_json::Map<String, serde_json::Value> = req
+            .headers()
+            .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned().into()))
+            .collect();
+        let query: serde_json::Map<String, serde_json::Value> = req
+            .query_params()
+            .map(|(k, v)| (k.into_owned(), v.into_owned().into()))
+            .collect();
+        Json(serde_json::json!({
+            "method": req.method().as_str(),
+            "path": req.path(),
+            "query_string": req.query_string(),
+            "query": query,
+            "headers": headers,
+            "body": String::from_utf8_lossy(req.content()),
+            "user_address": req.user_address().to_string(),
+        }))
+    };
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ] {
+        if let Err(e) = server.route(method, "/api/echo", echo) {
+            log::error!("demo route /api/echo: {e}");
+        }
+    }
+}

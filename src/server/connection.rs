@@ -1,0 +1,863 @@
+//! The HTTP connection state machine: the edge where the pool's events meet the HTTP core.
+//!
+//! ```text
+//!            bytes, head partial                     body larger than the slot, or chunked
+//!           ┌───────────┐                          ┌─────────────┐
+//!  Opened ─►│ReadingHead│── head (+ small body) ──►│ ReadingBody │── body done ─┐
+//!           └───────────┘◄────────────┐            └─────────────┘              │
+//!              ▲    │ head complete   │ keep-alive                               ▼
+//!              │    └─────────► dispatch (pipeline) ──► Awaiting (deferred) ──► Writing
+//!              │                                                                   │
+//!              └──────────────── response sent, keep-alive ◄───────────────────────┤
+//!                                 response sent, close ─► Lingering ─► closed ◄────┘
+//! ```
+//!
+//! Memory: the connection holds one buffer slot while it has bytes in flight (request input, or
+//! the response going out) and none while idle. The request head lives in the slot, the response
+//! is written into the same slot once the handler has run; bytes of a pipelined next request
+//! that arrived with the current one are set aside meanwhile. A body larger than the slot is
+//! gathered in memory bounded by `max_request_content_length`.
+
+use std::cell::Cell;
+use std::io::{self, ErrorKind};
+use std::mem;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ::http::{StatusCode, Version};
+
+use super::deferred::DeferredResponse;
+use super::pipeline;
+use super::request::Request;
+use super::response::{Body, OnSent, Response};
+use super::web_server::{LogLevel, ServerShared};
+use crate::http::{
+    self, BodyDecoder, BodyEvent, BodyKind, ChunkHeader, Framing, HttpDate, HttpError, RequestHead,
+    ResponseWriter, Status,
+};
+use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, SlotGuard};
+use crate::routing::RouteArgs;
+
+/// How long a closing connection keeps reading (and dropping) what the client still sends, so
+/// the client reads the final response before the close (a close with unread input would reset
+/// the connection and could destroy the response in flight).
+const LINGER: Duration = Duration::from_secs(2);
+/// The most bytes a closing connection drops before it closes anyway.
+const LINGER_MAX_BYTES: usize = 1 << 20;
+/// Room kept in front of a chunk's data for its size line (up to 16 hex digits and CRLF).
+const CHUNK_HEAD_ROOM: usize = 18;
+
+thread_local! {
+    static DATE: Cell<Option<(u64, HttpDate)>> = const { Cell::new(None) };
+}
+
+/// Returns the `Date` header value, formatted at most once per second per worker thread.
+fn current_date() -> HttpDate {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cell| match cell.get() {
+        Some((s, date)) if s == secs => date,
+        _ => {
+            let date = HttpDate::new(now);
+            cell.set(Some((secs, date)));
+            date
+        }
+    })
+}
+
+/// What the answer needs to know about the request once the request is gone.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    version: Version,
+    is_head: bool,
+    keep_alive: bool,
+}
+
+/// A body being received into memory (larger than the slot, or chunked).
+struct BodyRead {
+    head: RequestHead,
+    decoder: BodyDecoder,
+    body: Vec<u8>,
+    /// Where undecoded body bytes start in the slot (after the head).
+    pos: usize,
+}
+
+/// The rest of a response body, after the bytes already in the slot.
+enum Pending {
+    None,
+    Static(&'static [u8], usize),
+    Bytes(Vec<u8>, usize),
+    Reader {
+        reader: Box<dyn io::Read + Send>,
+        remaining: Option<u64>,
+        chunked: bool,
+        finished: bool,
+    },
+}
+
+/// A response on its way out: `slot[pos..end]`, then `pending`.
+struct Outgoing {
+    pos: usize,
+    end: usize,
+    pending: Pending,
+    keep_alive: bool,
+    on_sent: Option<OnSent>,
+}
+
+/// What the connection waits for.
+enum State {
+    /// A request head (the slot holds `len` bytes of it, maybe with a small body).
+    ReadingHead,
+    /// A body that does not fit in the slot after the head, or a chunked one.
+    ReadingBody(Box<BodyRead>),
+    /// A handler's deferred answer.
+    Awaiting(DeferredResponse, Facts),
+    /// The socket, to take the response.
+    Writing(Outgoing),
+    /// The client's close, after ours (see [`LINGER`]).
+    Lingering { dropped: usize },
+}
+
+/// What one step of the machine decided.
+enum Step {
+    /// Run the machine again (the state changed).
+    Again,
+    /// Return this to the pool.
+    Wait(Next),
+}
+
+/// One HTTP connection.
+pub(crate) struct HttpConnection {
+    shared: Arc<ServerShared>,
+    peer: SocketAddr,
+    is_ssl: bool,
+    /// INVARIANT: `len > 0` implies `slot.is_some()`.
+    slot: Option<SlotGuard>,
+    /// Received bytes at `slot[..len]` while reading a request.
+    len: usize,
+    /// Bytes of the next (pipelined) request, set aside while the slot carries a response.
+    stash: Vec<u8>,
+    served: u32,
+    continue_sent: bool,
+    state: State,
+}
+
+impl HttpConnection {
+    pub(crate) fn new(shared: Arc<ServerShared>, info: &ConnInfo) -> HttpConnection {
+        HttpConnection {
+            shared,
+            peer: info.peer_addr,
+            is_ssl: false,
+            slot: None,
+            len: 0,
+            stash: Vec::new(),
+            served: 0,
+            continue_sent: false,
+            state: State::ReadingHead,
+        }
+    }
+
+    fn drive(&mut self, conn: &mut Conn<'_>) -> Next {
+        loop {
+            let step = match self.state {
+                State::ReadingHead => self.read_request(conn),
+                State::ReadingBody(_) => self.read_body(conn),
+                State::Awaiting(..) => self.check_answer(conn),
+                State::Writing(_) => self.write_response(conn),
+                State::Lingering { .. } => self.linger(conn),
+            };
+            match step {
+                Step::Again => continue,
+                Step::Wait(next) => return next,
+            }
+        }
+    }
+
+    /// Reads until a head is complete, then dispatches it.
+    fn read_request(&mut self, conn: &mut Conn<'_>) -> Step {
+        loop {
+            if self.len > 0 {
+                let Some(slot) = self.slot.as_ref() else {
+                    self.len = 0;
+                    continue;
+                };
+                let input = slot.get(..self.len).unwrap_or_default();
+                match http::parse_head(input, &self.shared.limits) {
+                    Ok(Status::Complete(head)) => {
+                        if let Some(step) = self.on_head(conn, head) {
+                            return step;
+                        }
+                    }
+                    Ok(Status::Partial) if self.len == slot.len() => {
+                        return self.fail(conn, HttpError::HeadTooLarge);
+                    }
+                    Ok(Status::Partial) => {}
+                    Err(e) => return self.fail(conn, e),
+                }
+            }
+            if self.slot.is_none() {
+                match conn.try_borrow_slot() {
+                    Some(s) => self.slot = Some(s),
+                    None => return Step::Wait(Next::WaitSlot),
+                }
+            }
+            let Some(slot) = self.slot.as_mut() else {
+                return Step::Wait(Next::WaitSlot);
+            };
+            let Some(spare) = slot.get_mut(self.len..) else {
+                return self.fail(conn, HttpError::HeadTooLarge);
+            };
+            match conn.read(spare) {
+                Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let wait = if self.len == 0 {
+                        // Idle: hold no slot.
+                        self.slot = None;
+                        if self.served == 0 {
+                            self.shared.config.requests_timeout
+                        } else {
+                            self.shared.config.keep_alive_timeout
+                        }
+                    } else {
+                        self.shared.config.requests_timeout
+                    };
+                    conn.set_deadline(Some(Instant::now() + wait));
+                    return Step::Wait(Next::Read);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+            }
+        }
+    }
+
+    /// Decides what a complete head needs; `None` means "read more, then parse again" (a small
+    /// body not fully arrived).
+    fn on_head(&mut self, conn: &mut Conn<'_>, head: RequestHead) -> Option<Step> {
+        let head_len = head.head_len();
+        let cap = self.slot.as_ref().map_or(0, |s| s.len());
+        match head.body() {
+            BodyKind::Length(n) if (head_len as u64).saturating_add(n) <= cap as u64 => {
+                let end = head_len + n as usize;
+                if self.len >= end {
+                    return Some(self.dispatch(conn, &head, head_len..end, None));
+                }
+                if let Some(step) = self.maybe_continue(conn, &head) {
+                    return Some(step);
+                }
+                None
+            }
+            BodyKind::None => Some(self.dispatch(conn, &head, head_len..head_len, None)),
+            _ => {
+                if let Some(step) = self.maybe_continue(conn, &head) {
+                    return Some(step);
+                }
+                let decoder = BodyDecoder::new(head.body(), &self.shared.limits);
+                let hint = head.content_length().unwrap_or(0).min(64 * 1024) as usize;
+                self.state = State::ReadingBody(Box::new(BodyRead {
+                    head,
+                    decoder,
+                    body: Vec::with_capacity(hint),
+                    pos: head_len,
+                }));
+                Some(Step::Again)
+            }
+        }
+    }
+
+    /// Sends `100 Continue` once when the client waits for it and the server will read the
+    /// body; answers the refusal instead when the `on_expect_continue` hook refuses.
+    fn maybe_continue(&mut self, conn: &mut Conn<'_>, head: &RequestHead) -> Option<Step> {
+        if self.continue_sent || !head.expects_continue() {
+            return None;
+        }
+        if let Some(check) = &self.shared.hooks.expect {
+            let slot = self.slot.as_ref()?;
+            let raw = slot.get(..head.head_len()).unwrap_or_default();
+            let path = http::decode_path(head.path(raw)).unwrap_or_default();
+            let request = Request {
+                head,
+                raw,
+                body: &[],
+                path,
+                peer: self.peer,
+                is_ssl: self.is_ssl,
+                args: RouteArgs::default(),
+            };
+            let refusal = catch_unwind(AssertUnwindSafe(|| check(&request)))
+                .unwrap_or(Some(StatusCode::INTERNAL_SERVER_ERROR));
+            if let Some(status) = refusal {
+                let mut response = Response::new();
+                response.return_error_page(status, None);
+                return Some(self.respond_and_close(conn, response, head.version()));
+            }
+        }
+        self.continue_sent = true;
+        if !http::should_send_continue(head, true) {
+            return None;
+        }
+        match conn.write(http::CONTINUE_100) {
+            Ok(n) if n == http::CONTINUE_100.len() => None,
+            // A fresh socket takes 25 bytes; anything else means it is broken.
+            Ok(_) => Some(Step::Wait(Next::Close(CloseReason::ByHost))),
+            Err(e) => Some(Step::Wait(Next::Close(CloseReason::from_io(&e)))),
+        }
+    }
+
+    /// Receives a body into memory through the slot.
+    fn read_body(&mut self, conn: &mut Conn<'_>) -> Step {
+        loop {
+            let State::ReadingBody(b) = &mut self.state else {
+                return Step::Again;
+            };
+            let Some(slot) = self.slot.as_mut() else {
+                return self.fail(conn, HttpError::Malformed);
+            };
+            let input = slot.get(b.pos..self.len).unwrap_or_default();
+            match b.decoder.decode(input) {
+                Ok((consumed, BodyEvent::Data(range))) => {
+                    if let Some(data) = input.get(range) {
+                        b.body.extend_from_slice(data);
+                    }
+                    b.pos += consumed;
+                }
+                Ok((consumed, BodyEvent::Done)) => {
+                    b.pos += consumed;
+                    let State::ReadingBody(b) = mem::replace(&mut self.state, State::ReadingHead)
+                    else {
+                        return Step::Again;
+                    };
+                    let BodyRead {
+                        head, body, pos, ..
+                    } = *b;
+                    return self.dispatch(conn, &head, pos..pos, Some(body));
+                }
+                Ok((consumed, _)) => {
+                    // Need more: keep the head, move the undecoded tail behind it, read.
+                    b.pos += consumed;
+                    let head_len = b.head.head_len();
+                    let tail = b.pos..self.len;
+                    let tail_len = tail.len();
+                    slot.copy_within(tail, head_len);
+                    self.len = head_len + tail_len;
+                    b.pos = head_len;
+                    let Some(spare) = slot.get_mut(self.len..).filter(|s| !s.is_empty()) else {
+                        // The head leaves no room for the body's framing.
+                        return self.fail(conn, HttpError::HeadTooLarge);
+                    };
+                    match conn.read(spare) {
+                        Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
+                        Ok(n) => self.len += n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            let timeout = self.shared.config.requests_timeout;
+                            conn.set_deadline(Some(Instant::now() + timeout));
+                            return Step::Wait(Next::Read);
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+                    }
+                }
+                Err(e) => return self.fail(conn, e),
+            }
+        }
+    }
+
+    /// Runs the pipeline on a complete request and starts its response.
+    ///
+    /// The body is `slot[body]`, or `owned` when it was gathered in memory; bytes of the slot
+    /// after `body.end` (or after the head, for an owned body) belong to the next request.
+    fn dispatch(
+        &mut self,
+        conn: &mut Conn<'_>,
+        head: &RequestHead,
+        body: Range<usize>,
+        owned: Option<Vec<u8>>,
+    ) -> Step {
+        let Some(slot) = self.slot.take() else {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
+        };
+        let consumed = body.end;
+        let raw = slot.get(..head.head_len()).unwrap_or_default();
+        let path = match http::decode_path(head.path(raw)) {
+            Ok(p) => p,
+            Err(e) => {
+                self.slot = Some(slot);
+                return self.fail(conn, e);
+            }
+        };
+        let body_bytes: &[u8] = match &owned {
+            Some(v) => v,
+            None => slot.get(body).unwrap_or_default(),
+        };
+        let mut request = Request {
+            head,
+            raw,
+            body: body_bytes,
+            path,
+            peer: self.peer,
+            is_ssl: self.is_ssl,
+            args: RouteArgs::default(),
+        };
+        let response = pipeline::answer(&self.shared, &mut request);
+        drop(request);
+        let facts = Facts {
+            version: head.version(),
+            is_head: head.is_head(),
+            keep_alive: http::keep_alive(head, self.served, &self.shared.limits, true),
+        };
+        if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
+            self.stash.extend_from_slice(next);
+        }
+        self.len = 0;
+        self.continue_sent = false;
+        self.slot = Some(slot);
+        self.start_response(conn, response, facts)
+    }
+
+    fn start_response(
+        &mut self,
+        conn: &mut Conn<'_>,
+        mut response: Response,
+        facts: Facts,
+    ) -> Step {
+        if let Some(deferred) = response.deferred.take() {
+            let timeout = self.shared.config.requests_timeout;
+            conn.set_deadline(Some(Instant::now() + timeout));
+            self.state = State::Awaiting(deferred, facts);
+            return Step::Again;
+        }
+        self.serialize(response, facts)
+    }
+
+    fn check_answer(&mut self, conn: &mut Conn<'_>) -> Step {
+        let State::Awaiting(deferred, facts) = &self.state else {
+            return Step::Again;
+        };
+        let facts = *facts;
+        let waker = conn.waker();
+        match deferred.take_or_wait(move || waker.wake()) {
+            Some(response) => self.serialize(response, facts),
+            None => Step::Wait(Next::Idle),
+        }
+    }
+
+    /// Writes the response head (and a body that fits) into the slot and starts sending.
+    fn serialize(&mut self, mut response: Response, facts: Facts) -> Step {
+        let Some(slot) = self.slot.as_mut() else {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
+        };
+        let date = current_date();
+        let body = mem::replace(&mut response.body, Body::Empty);
+        let len = response.content_length.or_else(|| body.len());
+        let framing = match len {
+            Some(n) => Framing::Length(n),
+            None if facts.version == Version::HTTP_10 => Framing::UntilClose,
+            None => Framing::Chunked,
+        };
+        let keep_alive = facts.keep_alive && !response.close && framing != Framing::UntilClose;
+        let written = write_head(slot, &response, &date, framing, keep_alive, facts);
+        let (mut end, no_body) = match written {
+            Ok(v) => v,
+            Err(e) => {
+                self.shared.log(
+                    LogLevel::Error,
+                    format_args!("cannot write the response head ({e}); answering 500"),
+                );
+                let n = http::write_error_response(slot, HttpError::ResponseBufferFull, &date)
+                    .unwrap_or(0);
+                self.state = State::Writing(Outgoing {
+                    pos: 0,
+                    end: n,
+                    pending: Pending::None,
+                    keep_alive: false,
+                    on_sent: None,
+                });
+                return Step::Again;
+            }
+        };
+        let send_body = !(facts.is_head || no_body);
+        let room = slot.len() - end;
+        let pending = match body {
+            _ if !send_body => Pending::None,
+            Body::Empty => Pending::None,
+            Body::Static(b) if b.len() <= room => {
+                slot[end..end + b.len()].copy_from_slice(b);
+                end += b.len();
+                Pending::None
+            }
+            Body::Bytes(b) if b.len() <= room => {
+                slot[end..end + b.len()].copy_from_slice(&b);
+                end += b.len();
+                Pending::None
+            }
+            Body::Static(b) => Pending::Static(b, 0),
+            Body::Bytes(b) => Pending::Bytes(b, 0),
+            Body::Reader { reader, len } => Pending::Reader {
+                reader,
+                remaining: len,
+                chunked: framing == Framing::Chunked,
+                finished: false,
+            },
+        };
+        response.headers_sent = true;
+        self.state = State::Writing(Outgoing {
+            pos: 0,
+            end,
+            pending,
+            keep_alive,
+            on_sent: response.on_sent.take(),
+        });
+        Step::Again
+    }
+
+    /// Sends what is in the slot, then the rest of the body; at the end, prepares the next
+    /// request or the close.
+    fn write_response(&mut self, conn: &mut Conn<'_>) -> Step {
+        let State::Writing(out) = &mut self.state else {
+            return Step::Again;
+        };
+        let Some(slot) = self.slot.as_mut() else {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
+        };
+        loop {
+            if out.pos < out.end {
+                match conn.write(slot.get(out.pos..out.end).unwrap_or_default()) {
+                    Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
+                    Ok(n) => out.pos += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        return wait_writable(conn, &self.shared);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+                }
+                continue;
+            }
+            let direct: Option<(&[u8], &mut usize)> = match &mut out.pending {
+                Pending::None => break,
+                Pending::Static(b, off) => Some((b, off)),
+                Pending::Bytes(b, off) => Some((b.as_slice(), off)),
+                Pending::Reader {
+                    reader,
+                    remaining,
+                    chunked,
+                    finished,
+                } => {
+                    if *finished {
+                        out.pending = Pending::None;
+                        continue;
+                    }
+                    match refill(slot, reader.as_mut(), remaining, *chunked) {
+                        Ok((range, done)) => {
+                            out.pos = range.start;
+                            out.end = range.end;
+                            *finished = done;
+                        }
+                        Err(e) => {
+                            self.shared.log(
+                                LogLevel::Error,
+                                format_args!("a response stream failed: {e}; closing"),
+                            );
+                            return Step::Wait(Next::Close(CloseReason::ByHost));
+                        }
+                    }
+                    None
+                }
+            };
+            if let Some((bytes, off)) = direct {
+                match conn.write(bytes.get(*off..).unwrap_or_default()) {
+                    Ok(0) if *off < bytes.len() => {
+                        return Step::Wait(Next::Close(CloseReason::ByPeer));
+                    }
+                    Ok(n) => *off += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        return wait_writable(conn, &self.shared);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+                }
+                if *off >= bytes.len() {
+                    out.pending = Pending::None;
+                }
+            }
+        }
+        match conn.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                return wait_writable(conn, &self.shared);
+            }
+            Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+        }
+        self.finish_response(conn)
+    }
+
+    fn finish_response(&mut self, conn: &mut Conn<'_>) -> Step {
+        let State::Writing(out) = mem::replace(&mut self.state, State::ReadingHead) else {
+            return Step::Again;
+        };
+        self.served = self.served.saturating_add(1);
+        if let Some(on_sent) = out.on_sent {
+            if catch_unwind(AssertUnwindSafe(on_sent)).is_err() {
+                self.shared.log(
+                    LogLevel::Error,
+                    format_args!("an on_sent callback panicked"),
+                );
+            }
+        }
+        if !out.keep_alive {
+            return self.start_linger(conn);
+        }
+        self.len = 0;
+        if !self.stash.is_empty() {
+            if let Some(slot) = self.slot.as_mut() {
+                let n = self.stash.len().min(slot.len());
+                slot[..n].copy_from_slice(&self.stash[..n]);
+                self.len = n;
+            }
+            self.stash.clear();
+            if self.stash.capacity() > 4096 {
+                self.stash = Vec::new();
+            }
+        }
+        Step::Again
+    }
+
+    /// Closes our side and drops what the client still sends, for a little while.
+    fn start_linger(&mut self, conn: &mut Conn<'_>) -> Step {
+        self.stash = Vec::new();
+        self.len = 0;
+        if conn.transport().shutdown().is_err() {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
+        }
+        conn.set_deadline(Some(Instant::now() + LINGER));
+        self.state = State::Lingering { dropped: 0 };
+        Step::Again
+    }
+
+    fn linger(&mut self, conn: &mut Conn<'_>) -> Step {
+        let State::Lingering { dropped } = &mut self.state else {
+            return Step::Again;
+        };
+        self.slot = None;
+        let mut sink = [0u8; 2048];
+        loop {
+            match conn.read(&mut sink) {
+                Ok(0) => return Step::Wait(Next::Close(CloseReason::ByHost)),
+                Ok(n) => {
+                    *dropped += n;
+                    if *dropped > LINGER_MAX_BYTES {
+                        return Step::Wait(Next::Close(CloseReason::ByHost));
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait(Next::Read),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Step::Wait(Next::Close(CloseReason::ByHost)),
+            }
+        }
+    }
+
+    /// Answers a protocol error with its status, then closes.
+    fn fail(&mut self, conn: &mut Conn<'_>, error: HttpError) -> Step {
+        let mut response = Response::new();
+        response.return_error_page(error.status(), Some(&error.to_string()));
+        self.respond_and_close(conn, response, Version::HTTP_11)
+    }
+
+    /// Sends `response` and closes the connection after it.
+    fn respond_and_close(
+        &mut self,
+        conn: &mut Conn<'_>,
+        response: Response,
+        version: Version,
+    ) -> Step {
+        self.state = State::ReadingHead;
+        self.stash.clear();
+        self.len = 0;
+        if self.slot.is_none() {
+            match conn.try_borrow_slot() {
+                Some(s) => self.slot = Some(s),
+                None => return Step::Wait(Next::Close(CloseReason::ByHost)),
+            }
+        }
+        let facts = Facts {
+            version,
+            is_head: false,
+            keep_alive: false,
+        };
+        self.serialize(response, facts)
+    }
+
+    fn on_timeout(&mut self, conn: &mut Conn<'_>) -> Next {
+        match &self.state {
+            State::ReadingHead if self.len == 0 => Next::Close(CloseReason::Timeout),
+            State::ReadingHead | State::ReadingBody(_) => {
+                let step = self.fail(conn, HttpError::Timeout);
+                self.after(conn, step)
+            }
+            State::Awaiting(deferred, facts) => {
+                deferred.abandon();
+                let version = facts.version;
+                self.shared.log(
+                    LogLevel::Warning,
+                    format_args!("a deferred response was not answered in time; answering 503"),
+                );
+                let mut response = Response::new();
+                response.return_service_unavailable();
+                let step = self.respond_and_close(conn, response, version);
+                self.after(conn, step)
+            }
+            State::Writing(_) | State::Lingering { .. } => Next::Close(CloseReason::Timeout),
+        }
+    }
+
+    fn after(&mut self, conn: &mut Conn<'_>, step: Step) -> Next {
+        match step {
+            Step::Again => self.drive(conn),
+            Step::Wait(next) => next,
+        }
+    }
+}
+
+/// Waits for the socket to take more, bounded by the request timeout.
+fn wait_writable(conn: &mut Conn<'_>, shared: &ServerShared) -> Step {
+    conn.set_deadline(Some(Instant::now() + shared.config.requests_timeout));
+    Step::Wait(Next::Write)
+}
+
+/// Writes the response head; returns its length and whether the status forbids a body.
+fn write_head(
+    slot: &mut [u8],
+    response: &Response,
+    date: &HttpDate,
+    framing: Framing,
+    keep_alive: bool,
+    facts: Facts,
+) -> Result<(usize, bool), HttpError> {
+    let status = response.status;
+    let no_body = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut w = ResponseWriter::new(slot).head_request(facts.is_head);
+    w.start(status, date)?;
+    if let Some(ct) = &response.content_type {
+        match &response.content_charset {
+            Some(cs) => {
+                let value = format!("{ct}; charset={cs}");
+                w.header("Content-Type", value.as_bytes())?;
+            }
+            None => {
+                w.header("Content-Type", ct.as_bytes())?;
+            }
+        }
+    }
+    if let Some(origin) = &response.access_control_allow_origin {
+        w.header("Access-Control-Allow-Origin", origin.as_bytes())?;
+    }
+    if let Some(upgrade) = &response.upgrade {
+        w.header("Upgrade", upgrade.as_bytes())?;
+        w.header("Connection", b"Upgrade")?;
+    }
+    if !no_body && status.is_success() {
+        let cache: &[u8] = if response.allow_caching {
+            b"public, max-age=0, must-revalidate"
+        } else {
+            b"no-cache, no-store, must-revalidate"
+        };
+        if response.header("cache-control").is_none() {
+            w.header("Cache-Control", cache)?;
+        }
+    }
+    for (name, value) in &response.headers {
+        w.header(name, value.as_bytes())?;
+    }
+    for cookie in &response.cookies {
+        w.header("Set-Cookie", cookie.as_bytes())?;
+    }
+    if response.upgrade.is_none() {
+        w.framing(if no_body { Framing::NoBody } else { framing })?;
+        w.connection(keep_alive, facts.version)?;
+    }
+    w.end_head()?;
+    Ok((w.len(), no_body))
+}
+
+/// Fills the slot with the next piece of a streamed body (framed as a chunk when `chunked`).
+/// Returns the bytes to send and whether the stream is finished.
+fn refill(
+    slot: &mut [u8],
+    reader: &mut (dyn io::Read + Send),
+    remaining: &mut Option<u64>,
+    chunked: bool,
+) -> io::Result<(Range<usize>, bool)> {
+    if chunked {
+        let tail = http::LAST_CHUNK.len() + 2;
+        let data_end = slot.len().saturating_sub(tail);
+        let Some(window) = slot.get_mut(CHUNK_HEAD_ROOM..data_end) else {
+            return Err(io::Error::other("buffer slot too small for a chunk"));
+        };
+        let n = read_some(reader, window)?;
+        if n == 0 {
+            let last = http::LAST_CHUNK;
+            slot[..last.len()].copy_from_slice(last);
+            return Ok((0..last.len(), true));
+        }
+        let header = ChunkHeader::new(n);
+        let h = header.as_bytes();
+        let start = CHUNK_HEAD_ROOM - h.len();
+        slot[start..CHUNK_HEAD_ROOM].copy_from_slice(h);
+        let end = CHUNK_HEAD_ROOM + n;
+        slot[end..end + 2].copy_from_slice(b"\r\n");
+        return Ok((start..end + 2, false));
+    }
+    let want = match *remaining {
+        Some(0) => return Ok((0..0, true)),
+        Some(r) => slot.len().min(usize::try_from(r).unwrap_or(usize::MAX)),
+        None => slot.len(),
+    };
+    let n = read_some(reader, &mut slot[..want])?;
+    match remaining {
+        Some(r) => {
+            if n == 0 {
+                return Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the stream ended before its announced length",
+                ));
+            }
+            *r -= n as u64;
+            Ok((0..n, *r == 0))
+        }
+        None => Ok((0..n, n == 0)),
+    }
+}
+
+fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+impl ConnHandler for HttpConnection {
+    fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next {
+        match event {
+            ConnEvent::TimedOut => self.on_timeout(conn),
+            ConnEvent::Opened => {
+                self.is_ssl = conn.is_tls();
+                self.drive(conn)
+            }
+            _ => self.drive(conn),
+        }
+    }
+
+    fn on_closed(&mut self, _reason: CloseReason) {
+        if let State::Awaiting(deferred, _) = &self.state {
+            deferred.abandon();
+        }
+        self.slot = None;
+        self.stash = Vec::new();
+    }
+}

@@ -1,0 +1,29 @@
+//! The web server: configuration, the request pipeline, and the connection state machine that
+//! glues the pool, the HTTP core, the modules, the routes and the static files together.
+//!
+//! In scope: [`WebServer`] and its request/response API. Out of scope: parsing and framing
+//! rules (in `http`), sockets and threads (in `pool`), route matching (in `routing`).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
+mod config;
+mod connection;
+mod deferred;
+mod handler;
+mod hooks;
+pub(crate) mod mime;
+mod pipeline;
+mod request;
+mod response;
+pub(crate) mod static_files;
+mod testing;
+mod web_server;
+
+pub use config::ServerConfig;
+pub use deferred::DeferredResponse;
+pub use handler::{Html, IntoResponse, Json};
+pub use mime::{add_mime_type, get_mime_type_from_filename};
+pub use request::Request;
+pub use response::{Body, InvalidHeader, OnSent, Response, html_escape};
+pub use static_files::add_default_page;
+pub use testing::TestRequest;
+pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};

@@ -1,0 +1,309 @@
+//! The request a handler sees: MicroWebSrv2's `HttpRequest`, in Rust spelling.
+//!
+//! In scope: read access to the parsed head (offsets into the slot that received it), the body,
+//! the route arguments and the connection's facts. Nothing here copies a header: every accessor
+//! borrows from the slot, and lists are iterators.
+//! Out of scope: parsing (the `http` module did it) and answering (see [`Response`](super::Response)).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use ::http::{Method, Version};
+use serde::de::DeserializeOwned;
+
+use crate::http::{self, FormPart, HttpError, Multipart, QualityItem, RequestHead};
+use crate::routing::RouteArgs;
+
+/// One request, borrowed from the connection for the duration of a handler call.
+pub struct Request<'a> {
+    pub(crate) head: &'a RequestHead,
+    pub(crate) raw: &'a [u8],
+    pub(crate) body: &'a [u8],
+    pub(crate) path: Cow<'a, str>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) is_ssl: bool,
+    pub(crate) args: RouteArgs<'a>,
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", self.method())
+            .field("path", &self.path())
+            .field("query", &self.query_string())
+            .field("peer", &self.peer)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Request<'a> {
+    /// Returns the client's address (MicroWebSrv2's `UserAddress`).
+    #[must_use]
+    pub fn user_address(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Returns true when the connection is protected by TLS.
+    #[must_use]
+    pub fn is_ssl(&self) -> bool {
+        self.is_ssl
+    }
+
+    /// Returns the protocol version as MicroWebSrv2 spelled it: `"1.0"` or `"1.1"`.
+    #[must_use]
+    pub fn http_ver(&self) -> &'static str {
+        if self.head.version() == Version::HTTP_10 {
+            "1.0"
+        } else {
+            "1.1"
+        }
+    }
+
+    /// Returns the request method.
+    #[must_use]
+    pub fn method(&self) -> &Method {
+        self.head.method()
+    }
+
+    /// Returns the percent-decoded path, without the query string.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Returns the raw (still percent-encoded) path, as the client sent it.
+    #[must_use]
+    pub fn raw_path(&self) -> &'a str {
+        self.head.path(self.raw)
+    }
+
+    /// Returns the query string, without its `?` (empty when there is none).
+    #[must_use]
+    pub fn query_string(&self) -> &'a str {
+        self.head.query(self.raw)
+    }
+
+    /// Iterates the decoded query parameters in order (`+` is a space).
+    pub fn query_params(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
+        http::form_pairs(self.head.query(self.raw).as_bytes())
+    }
+
+    /// Returns the first query parameter of that name, decoded.
+    #[must_use]
+    pub fn query_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.query_params().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Returns the value of a header (case-insensitive name), when present and valid UTF-8.
+    #[must_use]
+    pub fn get_header(&self, name: &str) -> Option<&'a str> {
+        self.head.header_str(self.raw, name)
+    }
+
+    /// Iterates every header field as `(name, value bytes)`, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.head.headers(self.raw)
+    }
+
+    /// Returns the `Host` header.
+    #[must_use]
+    pub fn host(&self) -> Option<&'a str> {
+        self.head.host(self.raw)
+    }
+
+    /// Iterates the `Accept` media types with their quality values.
+    pub fn accept(&self) -> impl Iterator<Item = QualityItem<'a>> + 'a {
+        http::quality_items(self.get_header("accept").unwrap_or(""))
+    }
+
+    /// Iterates the `Accept-Encoding` codings with their quality values.
+    pub fn accept_encodings(&self) -> impl Iterator<Item = QualityItem<'a>> + 'a {
+        http::quality_items(self.get_header("accept-encoding").unwrap_or(""))
+    }
+
+    /// Iterates the `Accept-Language` tags with their quality values.
+    pub fn accept_languages(&self) -> impl Iterator<Item = QualityItem<'a>> + 'a {
+        http::quality_items(self.get_header("accept-language").unwrap_or(""))
+    }
+
+    /// Iterates the cookies sent with the request as `(name, value)`.
+    pub fn cookies(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        http::cookies(self.get_header("cookie").unwrap_or(""))
+    }
+
+    /// Returns the value of one cookie.
+    #[must_use]
+    pub fn cookie(&self, name: &str) -> Option<&'a str> {
+        self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Returns the `Cache-Control` header.
+    #[must_use]
+    pub fn cache_control(&self) -> Option<&'a str> {
+        self.get_header("cache-control")
+    }
+
+    /// Returns the `Referer` header.
+    #[must_use]
+    pub fn referer(&self) -> Option<&'a str> {
+        self.get_header("referer")
+    }
+
+    /// Returns the `Content-Type` header.
+    #[must_use]
+    pub fn content_type(&self) -> Option<&'a str> {
+        self.get_header("content-type")
+    }
+
+    /// Returns the declared `Content-Length` (none for a chunked body).
+    #[must_use]
+    pub fn content_length(&self) -> Option<u64> {
+        self.head.content_length()
+    }
+
+    /// Returns the `User-Agent` header.
+    #[must_use]
+    pub fn user_agent(&self) -> Option<&'a str> {
+        self.get_header("user-agent")
+    }
+
+    /// Returns the `Authorization` header.
+    #[must_use]
+    pub fn authorization(&self) -> Option<&'a str> {
+        self.get_header("authorization")
+    }
+
+    /// Returns the `Origin` header.
+    #[must_use]
+    pub fn origin(&self) -> Option<&'a str> {
+        self.get_header("origin")
+    }
+
+    /// Returns true when the client asked to keep the connection open.
+    #[must_use]
+    pub fn is_keep_alive(&self) -> bool {
+        self.head.is_keep_alive()
+    }
+
+    /// Returns true when the client asked to upgrade the connection (`Connection: upgrade`).
+    #[must_use]
+    pub fn is_upgrade(&self) -> bool {
+        self.head.is_upgrade()
+    }
+
+    /// Returns the `Upgrade` header.
+    #[must_use]
+    pub fn upgrade(&self) -> Option<&'a str> {
+        self.head.upgrade(self.raw)
+    }
+
+    /// Returns the request body (empty when there is none).
+    #[must_use]
+    pub fn content(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Returns the name/value pairs of an `application/x-www-form-urlencoded` body, or `None`
+    /// when the body is of another type.
+    #[must_use]
+    pub fn get_posted_url_encoded_form(&self) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
+        let ct = self.content_type()?;
+        if !http::media_type(ct).eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return None;
+        }
+        Some(http::form_pairs(self.body).collect())
+    }
+
+    /// Returns the body parsed as JSON into `T`, or `None` when it is not JSON or does not fit `T`.
+    #[must_use]
+    pub fn get_posted_json_object<T: DeserializeOwned>(&self) -> Option<T> {
+        let ct = self.content_type()?;
+        let media = http::media_type(ct);
+        if !(media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")) {
+            return None;
+        }
+        serde_json::from_slice(self.body).ok()
+    }
+
+    /// Returns the parts of a `multipart/form-data` body.
+    ///
+    /// # Errors
+    /// `HttpError::InvalidMultipart` when the body is not multipart or is malformed.
+    pub fn multipart_parts(&self) -> Result<Vec<FormPart<'a>>, HttpError> {
+        let ct = self.content_type().ok_or(HttpError::InvalidMultipart)?;
+        let boundary = http::multipart_boundary(ct)?;
+        Multipart::new(self.body, boundary).collect()
+    }
+
+    /// Checks Basic credentials in constant time.
+    #[must_use]
+    pub fn check_basic_auth(&self, username: &str, password: &str) -> bool {
+        self.head
+            .header(self.raw, "authorization")
+            .is_some_and(|h| http::check_basic_auth(h, username, password))
+    }
+
+    /// Checks a Bearer token in constant time.
+    #[must_use]
+    pub fn check_bearer_auth(&self, token: &str) -> bool {
+        self.head
+            .header(self.raw, "authorization")
+            .is_some_and(|h| http::check_bearer_auth(h, token))
+    }
+
+    /// Returns the route arguments (empty when no route matched).
+    #[must_use]
+    pub fn args(&self) -> &RouteArgs<'a> {
+        &self.args
+    }
+
+    /// Returns usrv's merged parameter view: every query parameter, then every route argument
+    /// over it — on a name collision the PATH value wins (as usrv 0.4 does).
+    #[must_use]
+    pub fn params(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut map: BTreeMap<String, serde_json::Value> = self
+            .query_params()
+            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+            .collect();
+        if let serde_json::Value::Object(args) = self.args.to_json() {
+            map.extend(args);
+        }
+        map
+    }
+
+    /// Returns the request as a JSON object, as templates see it under `request`: method, path,
+    /// query, headers, cookies, user_address and is_ssl.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .headers()
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    serde_json::Value::String(String::from_utf8_lossy(v).into_owned()),
+                )
+            })
+            .collect();
+        let query: serde_json::Map<String, serde_json::Value> = self
+            .query_params()
+            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+            .collect();
+        let cookies: serde_json::Map<String, serde_json::Value> = self
+            .cookies()
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+            .collect();
+        serde_json::json!({
+            "method": self.method().as_str(),
+            "path": self.path(),
+            "query_string": self.query_string(),
+            "query": query,
+            "headers": headers,
+            "cookies": cookies,
+            "user_address": self.peer.to_string(),
+            "is_ssl": self.is_ssl,
+        })
+    }
+}

@@ -1,0 +1,682 @@
+//! `WebServer`: MicroWebSrv2's main class — configuration, routes, modules, hooks, start and stop.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::{Method, StatusCode};
+use parking_lot::{Condvar, Mutex};
+
+use super::config::ServerConfig;
+use super::connection::HttpConnection;
+use super::handler::{self, BoxedHandler, IntoResponse};
+use super::hooks::Hooks;
+use super::request::Request;
+use super::response::Response;
+use crate::config::Preset;
+use crate::http::Limits;
+use crate::module::{Module, ModuleHandle};
+use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig};
+use crate::routing::{ArgValue, Resolution, RouteError, Router};
+use crate::{Error, Result};
+
+/// The level of a log message, as MicroWebSrv2's `OnLogging` callback received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum LogLevel {
+    /// Details for debugging.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something went wrong but the server goes on.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+type LogCallback = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// A set of routes that one or several servers use (MicroWebSrv2's routes were global to all
+/// instances; here a server owns its `Routes`, and several servers can share one with
+/// [`WebServer::set_routes`]).
+#[derive(Clone, Default)]
+pub struct Routes {
+    pub(crate) router: Router<BoxedHandler>,
+    /// Whether a route uses a method outside RFC 9110's registered set (the parser then lets
+    /// unknown method tokens through, to be routed or answered 405).
+    custom_methods: bool,
+}
+
+impl fmt::Debug for Routes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Routes")
+            .field("len", &self.router.len())
+            .finish()
+    }
+}
+
+impl Routes {
+    /// Creates an empty set of routes.
+    #[must_use]
+    pub fn new() -> Routes {
+        Routes::default()
+    }
+
+    /// Registers a handler for `method` and `pattern` (see [`crate::routing`] for the pattern
+    /// syntax), with an optional name for [`Routes::path_from_route`].
+    ///
+    /// # Errors
+    /// [`RouteError`] for an invalid pattern, a duplicate name, or the same method and pattern
+    /// registered twice.
+    pub fn add<F, R>(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        name: Option<&str>,
+        handler: F,
+    ) -> Result<&mut Self, RouteError>
+    where
+        F: Fn(&Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        let standard = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::CONNECT,
+            Method::OPTIONS,
+            Method::TRACE,
+            Method::PATCH,
+        ];
+        let custom = !standard.contains(&method);
+        self.router
+            .add(method, pattern, name, handler::boxed(handler))?;
+        self.custom_methods |= custom;
+        Ok(self)
+    }
+
+    /// Resolves a method and a raw path to a route (MicroWebSrv2's `ResolveRoute`).
+    #[must_use]
+    pub fn resolve_route(&self, method: &Method, path: &str) -> Option<RouteResult> {
+        match self.router.resolve(method, path) {
+            Resolution::Found(m) => Some(RouteResult {
+                method: m.method.clone(),
+                route_path: m.pattern.to_owned(),
+                name: m.name.map(str::to_owned),
+                args: m.args.to_json(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Builds the path of a named route, percent-encoding each argument (MicroWebSrv2's
+    /// `PathFromRoute`).
+    ///
+    /// # Errors
+    /// [`RouteError`] for an unknown name, a missing argument or a value of the wrong type.
+    pub fn path_from_route(
+        &self,
+        name: &str,
+        args: &[(&str, ArgValue<'_>)],
+    ) -> Result<String, RouteError> {
+        self.router.path_from_route(name, args)
+    }
+
+    /// Tells whether any route uses a method outside RFC 9110's registered set.
+    fn has_custom_methods(&self) -> bool {
+        self.custom_methods
+    }
+}
+
+/// What [`Routes::resolve_route`] found: MicroWebSrv2's `RouteResult`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RouteResult {
+    /// The route's method.
+    pub method: Method,
+    /// The route's pattern.
+    pub route_path: String,
+    /// The route's name.
+    pub name: Option<String>,
+    /// The arguments taken from the path, as a JSON object.
+    pub args: serde_json::Value,
+}
+
+/// What a module is told when the server starts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// The folder of static files.
+    pub root_path: PathBuf,
+    /// The addresses the server listens on.
+    pub local_addrs: Vec<SocketAddr>,
+}
+
+/// Everything a running server's connections share; read-only once started.
+pub(crate) struct ServerShared {
+    pub(crate) config: ServerConfig,
+    pub(crate) limits: Limits,
+    pub(crate) routes: Arc<Routes>,
+    pub(crate) modules: Vec<Arc<dyn Module>>,
+    pub(crate) hooks: Hooks,
+    pub(crate) log: Option<LogCallback>,
+}
+
+impl ServerShared {
+    /// Logs through the `on_logging` callback when set, and through the `log` crate always.
+    pub(crate) fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
+        match level {
+            LogLevel::Debug => log::debug!("{message}"),
+            LogLevel::Info => log::info!("{message}"),
+            LogLevel::Warning => log::warn!("{message}"),
+            LogLevel::Error => log::error!("{message}"),
+        }
+        if let Some(cb) = &self.log {
+            cb(level, &message.to_string());
+        }
+    }
+}
+
+/// A server that is running.
+struct Running {
+    pool: Pool,
+    managed: bool,
+    listeners: Vec<Listener>,
+}
+
+/// The part of a server that outlives `start`: who is running, and a way to wait for the stop.
+#[derive(Default)]
+struct Lifecycle {
+    running: Mutex<Option<Running>>,
+    stopped: Condvar,
+}
+
+impl Lifecycle {
+    fn stop(&self) {
+        let running = self.running.lock().take();
+        if let Some(r) = running {
+            for l in &r.listeners {
+                l.close();
+            }
+            if r.managed {
+                r.pool.stop();
+            }
+        }
+        self.stopped.notify_all();
+    }
+}
+
+/// A handle that stops a server from another thread (a signal handler, a handler of its own).
+#[derive(Clone)]
+pub struct ServerHandle(Arc<Lifecycle>);
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// Stops the server: closes its listeners, and in managed mode stops its pool (every socket
+    /// closed, every thread joined, every slot returned).
+    pub fn stop(&self) {
+        self.0.stop();
+    }
+
+    /// Returns true while the server runs.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.0.running.lock().is_some()
+    }
+}
+
+/// A web server: MicroWebSrv2's `MicroWebSrv2` class.
+///
+/// Configure it (presets, bind addresses, root path, routes, modules, hooks), then start it
+/// managed ([`WebServer::start_managed`]) or inside a pool you own ([`WebServer::start_in_pool`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// use microweb::{Method, WebServer};
+///
+/// let mut server = WebServer::new();
+/// server.set_light_config();
+/// server.route(Method::GET, "/hello/<name>", |req, _resp| {
+///     format!("Hello, {}!", req.args().str("name").unwrap_or("stranger"))
+/// })?;
+/// server.start_managed(2, None)?;
+/// server.wait();
+/// # Ok::<(), microweb::Error>(())
+/// ```
+pub struct WebServer {
+    config: ServerConfig,
+    routes: Arc<Routes>,
+    modules: Vec<Arc<dyn Module>>,
+    hooks: Hooks,
+    log: Option<LogCallback>,
+    lifecycle: Arc<Lifecycle>,
+    local_addrs: Vec<SocketAddr>,
+    pool_slots: Option<(Pool, usize)>,
+}
+
+impl fmt::Debug for WebServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebServer")
+            .field("config", &self.config)
+            .field("routes", &self.routes)
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for WebServer {
+    fn default() -> Self {
+        WebServer::new()
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        self.lifecycle.stop();
+    }
+}
+
+impl WebServer {
+    /// Creates a server with the Normal preset, on 127.0.0.1:8080, serving `webroot/`.
+    #[must_use]
+    pub fn new() -> WebServer {
+        WebServer::with_config(ServerConfig::default())
+    }
+
+    /// Creates a server with a whole configuration.
+    #[must_use]
+    pub fn with_config(config: ServerConfig) -> WebServer {
+        WebServer {
+            config,
+            routes: Arc::new(Routes::new()),
+            modules: Vec::new(),
+            hooks: Hooks::default(),
+            log: None,
+            lifecycle: Arc::new(Lifecycle::default()),
+            local_addrs: Vec::new(),
+            pool_slots: None,
+        }
+    }
+
+    /// Returns the configuration.
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Returns the configuration to change any field (before start).
+    pub fn config_mut(&mut self) -> &mut ServerConfig {
+        &mut self.config
+    }
+
+    /// Applies a sizing preset's five figures (see [`Preset`]).
+    pub fn set_preset(&mut self, preset: Preset) -> &mut Self {
+        self.config.apply_preset(preset);
+        self
+    }
+
+    /// Sizes the server for a microcontroller (MicroWebSrv2's `SetEmbeddedConfig`).
+    pub fn set_embedded_config(&mut self) -> &mut Self {
+        self.set_preset(Preset::Embedded)
+    }
+
+    /// Sizes the server for a small board (MicroWebSrv2's `SetLightConfig`).
+    pub fn set_light_config(&mut self) -> &mut Self {
+        self.set_preset(Preset::Light)
+    }
+
+    /// Sizes the server for a typical host; the default (MicroWebSrv2's `SetNormalConfig`).
+    pub fn set_normal_config(&mut self) -> &mut Self {
+        self.set_preset(Preset::Normal)
+    }
+
+    /// Sizes the server for a large host (MicroWebSrv2's `SetLargeConfig`).
+    pub fn set_large_config(&mut self) -> &mut Self {
+        self.set_preset(Preset::Large)
+    }
+
+    /// Sets the one address to listen on (MicroWebSrv2's `BindAddress`).
+    pub fn set_bind_address(&mut self, addr: SocketAddr) -> &mut Self {
+        self.config.bind_addresses = vec![addr];
+        self
+    }
+
+    /// Sets every address to listen on.
+    pub fn set_bind_addresses(&mut self, addrs: Vec<SocketAddr>) -> &mut Self {
+        self.config.bind_addresses = addrs;
+        self
+    }
+
+    /// Sets the folder of static files (MicroWebSrv2's `RootPath`).
+    pub fn set_root_path(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.config.root_path = path.as_ref().to_path_buf();
+        self
+    }
+
+    /// Sets the listen backlog.
+    pub fn set_conn_queue_capacity(&mut self, n: u32) -> &mut Self {
+        self.config.conn_queue_capacity = n;
+        self
+    }
+
+    /// Sets the number of buffer slots.
+    pub fn set_buffer_slots_count(&mut self, n: usize) -> &mut Self {
+        self.config.buffer_slots_count = n;
+        self
+    }
+
+    /// Sets the size of one buffer slot (also the largest request head).
+    pub fn set_buffer_slot_size(&mut self, bytes: usize) -> &mut Self {
+        self.config.buffer_slot_size = bytes;
+        self
+    }
+
+    /// Sets whether slots are allocated once at start.
+    pub fn set_keep_alloc_buffer_slots(&mut self, keep: bool) -> &mut Self {
+        self.config.keep_alloc_buffer_slots = keep;
+        self
+    }
+
+    /// Sets the largest request body accepted (413 above).
+    pub fn set_max_request_content_length(&mut self, bytes: u64) -> &mut Self {
+        self.config.max_request_content_length = bytes;
+        self
+    }
+
+    /// Sets how long a request may stall between two receptions (408 after).
+    pub fn set_requests_timeout_sec(&mut self, seconds: u64) -> &mut Self {
+        self.config.requests_timeout = Duration::from_secs(seconds);
+        self
+    }
+
+    /// Sets where requests for missing resources are redirected (`None`: answer 404).
+    pub fn set_not_found_url(&mut self, url: Option<&str>) -> &mut Self {
+        self.config.not_found_url = url.map(str::to_owned);
+        self
+    }
+
+    /// Adds `Access-Control-Allow-Origin: *` to every response when on.
+    pub fn set_allow_all_origins(&mut self, on: bool) -> &mut Self {
+        self.config.allow_all_origins = on;
+        self
+    }
+
+    /// Answers every CORS preflight with the asked-for methods and headers when on.
+    pub fn set_cors_allow_all(&mut self, on: bool) -> &mut Self {
+        self.config.cors_allow_all = on;
+        self
+    }
+
+    /// Sets a callback that receives every message the server logs (MicroWebSrv2's
+    /// `OnLogging`); the messages also go to the `log` crate.
+    pub fn on_logging(&mut self, callback: impl Fn(LogLevel, &str) + Send + Sync + 'static) {
+        self.log = Some(Arc::new(callback));
+    }
+
+    /// Registers a route handler (see [`Routes::add`]).
+    ///
+    /// # Errors
+    /// [`Error::Route`] for an invalid pattern or a duplicate route.
+    pub fn route<F, R>(&mut self, method: Method, pattern: &str, handler: F) -> Result<&mut Self>
+    where
+        F: Fn(&Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        Arc::make_mut(&mut self.routes).add(method, pattern, None, handler)?;
+        Ok(self)
+    }
+
+    /// Registers a named route handler, for [`WebServer::path_from_route`].
+    ///
+    /// # Errors
+    /// [`Error::Route`] for an invalid pattern, a duplicate name or a duplicate route.
+    pub fn route_named<F, R>(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        name: &str,
+        handler: F,
+    ) -> Result<&mut Self>
+    where
+        F: Fn(&Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        Arc::make_mut(&mut self.routes).add(method, pattern, Some(name), handler)?;
+        Ok(self)
+    }
+
+    /// Uses a set of routes shared with other servers (replaces this server's routes).
+    pub fn set_routes(&mut self, routes: Arc<Routes>) -> &mut Self {
+        self.routes = routes;
+        self
+    }
+
+    /// Returns this server's routes.
+    #[must_use]
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
+    /// Resolves a method and a path to a route (MicroWebSrv2's `ResolveRoute`).
+    #[must_use]
+    pub fn resolve_route(&self, method: &Method, path: &str) -> Option<RouteResult> {
+        self.routes.resolve_route(method, path)
+    }
+
+    /// Builds the path of a named route (MicroWebSrv2's `PathFromRoute`).
+    ///
+    /// # Errors
+    /// [`Error::Route`] for an unknown name, a missing argument or a value of the wrong type.
+    pub fn path_from_route(&self, name: &str, args: &[(&str, ArgValue<'_>)]) -> Result<String> {
+        Ok(self.routes.path_from_route(name, args)?)
+    }
+
+    /// Adds a hook run before modules and routes; a hook that answers short-circuits the request.
+    pub fn before_request(
+        &mut self,
+        hook: impl Fn(&Request<'_>, &mut Response) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.hooks.before.push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook run after the answer is built; it may change the response.
+    pub fn after_request(
+        &mut self,
+        hook: impl Fn(&Request<'_>, &mut Response) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.hooks.after.push(Arc::new(hook));
+        self
+    }
+
+    /// Sets the handler of answers with `status` (an error page of your own, for instance).
+    pub fn on_error(
+        &mut self,
+        status: StatusCode,
+        handler: impl Fn(&Request<'_>, &mut Response) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.hooks.on_error.retain(|(s, _)| *s != status);
+        self.hooks.on_error.push((status, Arc::new(handler)));
+        self
+    }
+
+    /// Decides, from the head alone, whether to accept a body announced with
+    /// `Expect: 100-continue`: return `Some(status)` to refuse it before the client sends it.
+    pub fn on_expect_continue(
+        &mut self,
+        check: impl Fn(&Request<'_>) -> Option<StatusCode> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.hooks.expect = Some(Arc::new(check));
+        self
+    }
+
+    /// Loads a built-in module by name (MicroWebSrv2's `LoadModule`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`] when no built-in module has that name.
+    pub fn load_module(&mut self, name: &str) -> Result<ModuleHandle> {
+        let module = crate::mods::by_name(name, &self.config)
+            .ok_or_else(|| Error::UnknownModule(name.to_owned()))?;
+        let module: Arc<dyn Module> = Arc::from(module);
+        self.modules.push(module.clone());
+        Ok(ModuleHandle(module))
+    }
+
+    /// Adds a module of your own (or a configured built-in one); modules see requests in the
+    /// order they were added.
+    pub fn add_module<M: Module>(&mut self, module: Arc<M>) -> ModuleHandle {
+        let module: Arc<dyn Module> = module;
+        self.modules.push(module.clone());
+        ModuleHandle(module)
+    }
+
+    fn shared(&self, slot_size: usize) -> Arc<ServerShared> {
+        let limits = Limits::from_preset(Preset::Normal)
+            .with_max_head_bytes(slot_size)
+            .with_max_body_bytes(self.config.max_request_content_length)
+            .with_max_requests_per_connection(self.config.max_requests_per_connection)
+            .with_custom_methods(self.routes.has_custom_methods());
+        Arc::new(ServerShared {
+            config: self.config.clone(),
+            limits,
+            routes: self.routes.clone(),
+            modules: self.modules.clone(),
+            hooks: self.hooks.clone(),
+            log: self.log.clone(),
+        })
+    }
+
+    fn listen_all(&mut self, pool: &Pool, managed: bool) -> Result<()> {
+        if self.is_running() {
+            return Err(Error::AlreadyRunning);
+        }
+        if self.config.bind_addresses.is_empty() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            )));
+        }
+        let shared = self.shared(pool.slot_size());
+        let mut listeners = Vec::new();
+        for addr in &self.config.bind_addresses {
+            let s = shared.clone();
+            let acceptor = move |info: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
+                Some(Box::new(HttpConnection::new(s.clone(), info)))
+            };
+            match pool.listen(*addr, acceptor) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    for l in &listeners {
+                        l.close();
+                    }
+                    return Err(Error::Bind(*addr, e));
+                }
+            }
+        }
+        self.local_addrs = listeners.iter().map(Listener::local_addr).collect();
+        let info = ServerInfo {
+            root_path: self.config.root_path.clone(),
+            local_addrs: self.local_addrs.clone(),
+        };
+        for module in &self.modules {
+            module.on_start(&info);
+        }
+        for addr in &self.local_addrs {
+            shared.log(LogLevel::Info, format_args!("listening on http://{addr}"));
+        }
+        *self.lifecycle.running.lock() = Some(Running {
+            pool: pool.clone(),
+            managed,
+            listeners,
+        });
+        self.pool_slots = Some((pool.clone(), pool.slots_count()));
+        Ok(())
+    }
+
+    /// Starts the server in a pool of its own (MicroWebSrv2's `StartManaged`).
+    ///
+    /// `threads = 0` runs the server on the calling thread until it is stopped (through a
+    /// [`ServerHandle`]); `1` runs it on one background thread; `n > 1` on a waiter thread and
+    /// `n` workers. `stack_size` sets the threads' stack size (`None`: the platform's default).
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when an address cannot be bound, [`Error::AlreadyRunning`], or an IO
+    /// error creating the pool.
+    pub fn start_managed(&mut self, threads: usize, stack_size: Option<usize>) -> Result<()> {
+        let c = &self.config;
+        let pool = Pool::new(
+            PoolConfig::default()
+                .with_slots_count(c.buffer_slots_count)
+                .with_slot_size(c.buffer_slot_size)
+                .with_keep_alloc(c.keep_alloc_buffer_slots)
+                .with_conn_queue_capacity(c.conn_queue_capacity),
+        )?;
+        self.listen_all(&pool, true)?;
+        if let Err(e) = pool.start(threads, stack_size) {
+            self.lifecycle.stop();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Starts the server in a pool the caller owns and stops (MicroWebSrv2's `StartInPool`).
+    /// Several servers can share one pool (say HTTP and HTTPS); the pool's slots are shared too.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when an address cannot be bound, or [`Error::AlreadyRunning`].
+    pub fn start_in_pool(&mut self, pool: &Pool) -> Result<()> {
+        self.listen_all(pool, false)
+    }
+
+    /// Stops the server: closes its listeners and, in managed mode, its pool.
+    pub fn stop(&mut self) {
+        self.lifecycle.stop();
+    }
+
+    /// Returns true while the server runs.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.lifecycle.running.lock().is_some()
+    }
+
+    /// Returns a handle to stop the server from another thread.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle(self.lifecycle.clone())
+    }
+
+    /// Blocks until the server is stopped.
+    pub fn wait(&self) {
+        let mut running = self.lifecycle.running.lock();
+        while running.is_some() {
+            self.lifecycle.stopped.wait(&mut running);
+        }
+    }
+
+    /// Returns the addresses the server listens on (with the real ports when bound to port 0).
+    #[must_use]
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Returns the number of free buffer slots in the server's pool, and how many it has in all
+    /// (`None` before start). Every slot is free again once connections go idle.
+    #[must_use]
+    pub fn slots(&self) -> Option<(usize, usize)> {
+        self.pool_slots
+            .as_ref()
+            .map(|(pool, count)| (pool.free_slots(), *count))
+    }
+}

@@ -3,12 +3,16 @@
 use std::fmt;
 use std::io;
 
+use crate::mods::crypto::CryptoError;
+
 /// Everything that can go wrong in microweb, by layer.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system IO error (bind, accept, read, write, files).
     Io(io::Error),
+    /// The body encryption module refused a request or could not read a key file.
+    Crypto(CryptoError),
 }
 
 /// The crate's result type.
@@ -18,6 +22,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io(e) => write!(f, "io error: {e}"),
+            Error::Crypto(e) => write!(f, "crypto error: {e}"),
         }
     }
 }
@@ -26,6 +31,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Crypto(e) => Some(e),
         }
     }
 }
@@ -33,5 +39,11 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        Error::Crypto(e)
     }
 }

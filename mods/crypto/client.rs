@@ -379,7 +379,8 @@ impl SealedRequest {
             return Err(CryptoError::UnknownScheme.into());
         }
         let eph = PublicKey::from_header(
-            headers(EPHEMERAL_PUBLIC_KEY).ok_or(CryptoError::MissingHeader(EPHEMERAL_PUBLIC_KEY))?,
+            headers(EPHEMERAL_PUBLIC_KEY)
+                .ok_or(CryptoError::MissingHeader(EPHEMERAL_PUBLIC_KEY))?,
             EPHEMERAL_PUBLIC_KEY,
         )?;
         let sender = PublicKey::from_header(

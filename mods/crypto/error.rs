@@ -74,9 +74,9 @@ impl CryptoError {
             | CryptoError::MalformedTimestamp
             | CryptoError::MalformedBody
             | CryptoError::Decrypt => StatusCode::BAD_REQUEST,
-            CryptoError::BadSignature | CryptoError::UnknownSender | CryptoError::StaleTimestamp => {
-                StatusCode::UNAUTHORIZED
-            }
+            CryptoError::BadSignature
+            | CryptoError::UnknownSender
+            | CryptoError::StaleTimestamp => StatusCode::UNAUTHORIZED,
             CryptoError::Replay => StatusCode::CONFLICT,
             CryptoError::ReplayStoreFull => StatusCode::SERVICE_UNAVAILABLE,
             CryptoError::BadResponse

@@ -46,15 +46,14 @@ impl Scheme {
         }
     }
 
-    /// Parses a scheme name (ASCII case-insensitive).
+    /// Parses a scheme name (exactly as [`as_str`](Self::as_str) spells it).
     ///
     /// # Errors
     /// [`CryptoError::UnknownScheme`] for any other name.
     pub fn from_name(name: &str) -> Result<Self, CryptoError> {
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("aes-256-gcm") {
+        if name == "aes-256-gcm" {
             Ok(Scheme::Aes256Gcm)
-        } else if name.eq_ignore_ascii_case("usrv") {
+        } else if name == "usrv" {
             Ok(Scheme::Usrv)
         } else {
             Err(CryptoError::UnknownScheme)
@@ -70,7 +69,7 @@ impl fmt::Display for Scheme {
 
 /// Parses an RFC 3339 timestamp (RFC 3339 §5.6) into a point in time.
 pub(crate) fn parse_timestamp(text: &str) -> Result<SystemTime, CryptoError> {
-    let t = OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| CryptoError::MalformedTimestamp)?;
+    let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| CryptoError::MalformedTimestamp)?;
     Ok(SystemTime::from(t))
 }
 
@@ -122,7 +121,12 @@ mod tests {
 
     #[test]
     fn garbage_timestamps_are_malformed() {
-        for s in ["", "yesterday", "2025-13-01T00:00:00Z", "2025-01-01 00:00:00"] {
+        for s in [
+            "",
+            "yesterday",
+            "2025-13-01T00:00:00Z",
+            "2025-01-01 00:00:00",
+        ] {
             assert!(matches!(
                 parse_timestamp(s),
                 Err(CryptoError::MalformedTimestamp)

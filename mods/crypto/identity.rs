@@ -42,7 +42,7 @@ impl PublicKey {
     /// Parses a key from a header, naming the header in the error.
     pub(crate) fn from_header(text: &str, header: &'static str) -> Result<Self, CryptoError> {
         let raw = B64
-            .decode(text.trim())
+            .decode(text)
             .map_err(|_| CryptoError::MalformedHeader(header))?;
         if raw.len() != 64 {
             return Err(CryptoError::MalformedHeader(header));
@@ -189,7 +189,8 @@ impl Identity {
 
     /// Returns the ECDH shared x-coordinate with `peer` (SEC1 §3.3.1).
     pub(crate) fn shared_x(&self, peer: &PublicKey) -> [u8; 32] {
-        let shared = k256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.0.as_affine());
+        let shared =
+            k256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.0.as_affine());
         let mut out = [0u8; 32];
         out.copy_from_slice(shared.raw_secret_bytes());
         out

@@ -203,7 +203,9 @@ impl ServerCrypto {
         let scheme = match headers(ENCRYPTION_SCHEME) {
             Some(name) => Scheme::from_name(name)?,
             None if headers(EPHEMERAL_PUBLIC_KEY).is_some() => Scheme::Usrv,
-            None if Self::is_encrypted(&headers) => return Err(CryptoError::MissingHeader(ENCRYPTION_SCHEME)),
+            None if Self::is_encrypted(&headers) => {
+                return Err(CryptoError::MissingHeader(ENCRYPTION_SCHEME));
+            }
             None => return Err(CryptoError::NotEncrypted),
         };
         match scheme {
@@ -232,8 +234,7 @@ impl ServerCrypto {
             }),
             Scheme::Usrv if self.config.usrv => Some(ReplyTo {
                 scheme,
-                key: PublicKey::from_header(headers(SENDER_PUBLIC_KEY)?, SENDER_PUBLIC_KEY)
-                    .ok()?,
+                key: PublicKey::from_header(headers(SENDER_PUBLIC_KEY)?, SENDER_PUBLIC_KEY).ok()?,
                 in_reply_to: [0; 32],
             }),
             Scheme::Usrv => None,
@@ -408,9 +409,8 @@ impl ServerCrypto {
 
     /// Records the request until its timestamp leaves the window.
     fn remember(&self, key: [u8; 32], at: SystemTime, now: SystemTime) -> Result<(), CryptoError> {
-        let expires = headers::unix_millis(at).saturating_add(
-            u64::try_from(self.config.window.as_millis()).unwrap_or(u64::MAX),
-        );
+        let expires = headers::unix_millis(at)
+            .saturating_add(u64::try_from(self.config.window.as_millis()).unwrap_or(u64::MAX));
         self.replay
             .check_and_insert(key, expires, headers::unix_millis(now))
     }
@@ -437,7 +437,7 @@ fn key_header<'h>(
 
 /// Decodes a 64-byte signature header.
 pub(crate) fn signature(text: &str) -> Result<[u8; 64], CryptoError> {
-    B64.decode(text.trim())
+    B64.decode(text)
         .ok()
         .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
         .ok_or(CryptoError::MalformedHeader(SENDER_SIGNATURE))

@@ -43,7 +43,11 @@ pub(crate) fn apply_ctr(key: &[u8; 32], data: &mut [u8]) {
 }
 
 /// Encrypts `plaintext` to `recipient` with the ephemeral identity `ephemeral`; returns body hex.
-pub(crate) fn encrypt_with(ephemeral: &Identity, recipient: &PublicKey, plaintext: &[u8]) -> String {
+pub(crate) fn encrypt_with(
+    ephemeral: &Identity,
+    recipient: &PublicKey,
+    plaintext: &[u8],
+) -> String {
     let key = derive_key(&ephemeral.shared_x(recipient));
     let mut buf = plaintext.to_vec();
     apply_ctr(&key, &mut buf);
@@ -142,8 +146,16 @@ mod tests {
         let v = Vectors::load();
         for who in ["server", "client"] {
             let id = Identity::from_passphrase(v.s(&format!("{who}_secret"))).unwrap();
-            assert_eq!(id.secret_bytes(), v.hex32(&format!("{who}_prk")), "{who} prk");
-            assert_eq!(id.public_key_b64(), v.s(&format!("{who}_puk_b64")), "{who} puk");
+            assert_eq!(
+                id.secret_bytes(),
+                v.hex32(&format!("{who}_prk")),
+                "{who} prk"
+            );
+            assert_eq!(
+                id.public_key_b64(),
+                v.s(&format!("{who}_puk_b64")),
+                "{who} puk"
+            );
         }
     }
 
@@ -241,8 +253,12 @@ mod tests {
         let low = v.sig("ecdsa_sig_b64");
         let high = v.sig("ecdsa_sig_high_s_b64");
         assert_eq!(low[..32], high[..32]);
-        let s_low = k256::Scalar::reduce(&k256::FieldBytes::from(<[u8; 32]>::try_from(&low[32..]).unwrap()));
-        let s_high = k256::Scalar::reduce(&k256::FieldBytes::from(<[u8; 32]>::try_from(&high[32..]).unwrap()));
+        let s_low = k256::Scalar::reduce(&k256::FieldBytes::from(
+            <[u8; 32]>::try_from(&low[32..]).unwrap(),
+        ));
+        let s_high = k256::Scalar::reduce(&k256::FieldBytes::from(
+            <[u8; 32]>::try_from(&high[32..]).unwrap(),
+        ));
         assert_eq!(s_low, -s_high);
     }
 
@@ -255,8 +271,14 @@ mod tests {
         let mut other = msg.to_vec();
         other[0] ^= 1;
         for key in ["schnorr_sig_b64", "ecdsa_sig_b64", "ecdsa_sig_high_s_b64"] {
-            assert!(!verify(&client, &other, &v.sig(key)), "{key} on another message");
-            assert!(!verify(&server, msg, &v.sig(key)), "{key} under another key");
+            assert!(
+                !verify(&client, &other, &v.sig(key)),
+                "{key} on another message"
+            );
+            assert!(
+                !verify(&server, msg, &v.sig(key)),
+                "{key} under another key"
+            );
         }
     }
 

@@ -442,3 +442,54 @@ pub(crate) fn signature(text: &str) -> Result<[u8; 64], CryptoError> {
         .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
         .ok_or(CryptoError::MalformedHeader(SENDER_SIGNATURE))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usrv_response_is_what_a_usrv_client_verifies_and_decrypts() {
+        let server = ServerCrypto::new(
+            Identity::from_passphrase("server test secret words").unwrap(),
+            CryptoConfig::default().with_usrv(true),
+        );
+        let client = Identity::from_passphrase("client test secret words").unwrap();
+        let reply = ReplyTo {
+            scheme: Scheme::Usrv,
+            key: client.public_key(),
+            in_reply_to: [0; 32],
+        };
+        let sealed = server
+            .seal_response(200, br#"{"ok": true}"#, &reply)
+            .unwrap();
+        let get = |name: &str| {
+            sealed
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert!(!sealed.headers.iter().any(|(n, _)| *n == ENCRYPTION_SCHEME));
+        assert_eq!(get(SENDER_PUBLIC_KEY), server.identity().public_key_b64());
+        // usrv's manage_response: verify(body + R, signature, sender), then decrypt(prk, R, body).
+        let eph_text = get(EPHEMERAL_PUBLIC_KEY);
+        let mut message = sealed.body.clone();
+        message.extend_from_slice(eph_text.as_bytes());
+        let sig = signature(&get(SENDER_SIGNATURE)).unwrap();
+        assert!(usrv::verify(
+            &server.identity().public_key(),
+            &message,
+            &sig
+        ));
+        let eph = PublicKey::from_b64(&eph_text).unwrap();
+        let plain = usrv::decrypt(&client, &eph, &sealed.body).unwrap();
+        assert_eq!(plain, br#"{"ok": true}"#);
+        assert!(
+            sealed
+                .body
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+    }
+}

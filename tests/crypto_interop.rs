@@ -3,6 +3,7 @@
 //! response the core seals. Runs in process (no socket yet); skipped with a message when Python or
 //! its packages cannot be had, unless `MICROWEB_REQUIRE_INTEROP=1`.
 #![allow(clippy::disallowed_methods)] // IO edge: a reader thread with a deadline
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -1,5 +1,6 @@
 //! Key files: `keygen` writes a passphrase-protected file (mode 0600), the server identity reads
 //! it back, and a wrong passphrase is a clear error.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use microweb::mods::crypto::{CryptoError, Identity, ServerIdentity, keygen, write_key_file};
 

@@ -1,5 +1,6 @@
 //! The body encryption core end to end, in process: the Rust client seals, the server opens and
 //! seals back, and every tampered byte, header, timestamp or signature is refused with its status.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::time::{Duration, SystemTime};
 

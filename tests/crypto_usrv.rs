@@ -1,5 +1,6 @@
 //! Scheme `usrv` through the server core: requests built from usrv's own vectors open, and a bad
 //! signature, a disabled scheme, a stale or replayed nonce are refused, never passed through.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::time::{Duration, SystemTime};
 

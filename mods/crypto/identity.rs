@@ -198,12 +198,16 @@ impl Identity {
 
     /// Signs a 32-byte message with BIP-340 Schnorr and fresh auxiliary randomness.
     pub(crate) fn sign_schnorr(&self, msg32: &[u8; 32]) -> Result<[u8; 64], CryptoError> {
-        let mut aux = [0u8; 32];
-        fill_random(&mut aux)?;
-        self.sign_schnorr_with_aux(msg32, &aux)
+        use k256::schnorr::signature::hazmat::RandomizedPrehashSigner;
+        let key = k256::schnorr::SigningKey::from(&self.secret);
+        // BIP-340 signs the 32-byte message as given; `aux_rand` comes from the system generator.
+        key.sign_prehash_with_rng(&mut getrandom::SysRng, msg32)
+            .map(|s| s.to_bytes())
+            .map_err(|_| CryptoError::Random)
     }
 
     /// Signs a 32-byte message with BIP-340 Schnorr and the given auxiliary randomness.
+    #[cfg(test)]
     pub(crate) fn sign_schnorr_with_aux(
         &self,
         msg32: &[u8; 32],

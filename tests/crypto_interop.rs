@@ -53,7 +53,9 @@ fn python_ready() -> bool {
 
 /// Returns whether to run; panics instead of skipping when interop is required.
 fn interop_available() -> bool {
-    if python_ready() {
+    // One check (and at most one pip install) for all the tests of this file.
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *READY.get_or_init(python_ready) {
         return true;
     }
     let msg = "skipping interop: python3 with `cryptography` and `coincurve` is not available \

@@ -605,3 +605,10 @@ proptest! {
         prop_assert!(r.is_err(), "{:?}", w);
     }
 }
+
+#[test]
+fn server_state_is_shareable_across_worker_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ServerCrypto>();
+    assert_send_sync::<Client>();
+}

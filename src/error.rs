@@ -2,6 +2,12 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
+
+use crate::http::HttpError;
+use crate::mods::crypto::CryptoError;
+use crate::pool::PoolError;
+use crate::routing::RouteError;
 
 /// Everything that can go wrong in microweb, by layer.
 #[derive(Debug)]
@@ -10,11 +16,15 @@ pub enum Error {
     /// An operating-system IO error (bind, accept, read, write, files).
     Io(io::Error),
     /// A socket-pool operation was refused.
-    Pool(crate::pool::PoolError),
+    Pool(PoolError),
+    /// A request broke an HTTP rule, or a response could not be written.
+    Http(HttpError),
     /// A route could not be registered or a path could not be built.
-    Route(crate::routing::RouteError),
+    Route(RouteError),
+    /// A body could not be encrypted, decrypted or authenticated, or a key file was refused.
+    Crypto(CryptoError),
     /// An address could not be bound.
-    Bind(std::net::SocketAddr, io::Error),
+    Bind(SocketAddr, io::Error),
     /// `start_*` was called on a server that is already running.
     AlreadyRunning,
     /// `load_module` was given a name no built-in module has.
@@ -29,7 +39,9 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "io error: {e}"),
             Error::Pool(e) => write!(f, "pool error: {e}"),
+            Error::Http(e) => write!(f, "http error: {e}"),
             Error::Route(e) => write!(f, "route error: {e}"),
+            Error::Crypto(e) => write!(f, "crypto error: {e}"),
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::AlreadyRunning => f.write_str("the server is already running"),
             Error::UnknownModule(name) => write!(f, "no built-in module is named {name:?}"),
@@ -40,29 +52,24 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io(e) | Error::Bind(_, e) => Some(e),
             Error::Pool(e) => Some(e),
+            Error::Http(e) => Some(e),
             Error::Route(e) => Some(e),
-            Error::Bind(_, e) => Some(e),
+            Error::Crypto(e) => Some(e),
             Error::AlreadyRunning | Error::UnknownModule(_) => None,
         }
     }
 }
 
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        Error::Io(e)
-    }
+macro_rules! from_layer {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::$v(e)
+            }
+        }
+    )*};
 }
 
-impl From<crate::pool::PoolError> for Error {
-    fn from(e: crate::pool::PoolError) -> Self {
-        Error::Pool(e)
-    }
-}
-
-impl From<crate::routing::RouteError> for Error {
-    fn from(e: crate::routing::RouteError) -> Self {
-        Error::Route(e)
-    }
-}
+from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route, CryptoError => Crypto);

@@ -117,6 +117,23 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // The floor: httparse alone, with the same 64 header slots and no framing facts.
+    let mut g = c.benchmark_group("httparse_baseline");
+    for (name, req) in [("browser_get", BROWSER_GET), ("wrk_get", WRK_GET)] {
+        g.throughput(Throughput::Bytes(req.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut r = httparse::Request::new(&mut headers);
+                match r.parse(black_box(req)) {
+                    Ok(httparse::Status::Complete(n)) => n,
+                    _ => 0,
+                }
+            })
+        });
+    }
+    g.finish();
+
     let mut out = [0u8; 512];
     let response_len = handle(WRK_GET, &limits, &date, &mut out) as u64;
     let mut g = c.benchmark_group("write_response");

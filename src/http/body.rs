@@ -437,6 +437,41 @@ mod tests {
         assert_eq!(decode_all_ways(Chunked, &l, &input), Outcome::Failed(431));
     }
 
+    const PIECES: &[&[u8]] = &[
+        b"0",
+        b"5",
+        b"a",
+        b"F",
+        b"10",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b";ext=1",
+        b" ",
+        b"hello",
+        b"X: y",
+        b":",
+        b"\0",
+        b"-",
+        b"ffffffffffffffffff",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_chunked_body_gives_one_outcome_whatever_the_split(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..24),
+        ) {
+            let input = pieces.concat();
+            let l = Limits::default()
+                .with_max_body_bytes(64)
+                .with_max_chunk_line_bytes(12)
+                .with_max_head_bytes(24);
+            let _ = decode_all_ways(Chunked, &l, &input);
+        }
+    }
+
     #[test]
     fn reports_progress_and_stays_done() {
         let mut dec = BodyDecoder::new(Length(3), &Limits::default());

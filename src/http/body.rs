@@ -226,6 +226,45 @@ impl BodyDecoder {
         }
     }
 
+    /// Decodes in place, for buffering a body inside one slot: body bytes move down to
+    /// `*body_end`, framing bytes disappear.
+    ///
+    /// `buf` is the filled part of the slot; `*read` is where undecoded input starts and
+    /// `*body_end` where the decoded body ends (`*body_end <= *read`; start both at the head's
+    /// length). Both advance. Returns `true` once the body is complete; the next request then
+    /// starts at `*read`. With `false`, read more bytes after `buf` (moving
+    /// `buf[*read..]` down to `*body_end` first frees room) and call again.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`decode`](Self::decode).
+    pub fn decode_in_place(
+        &mut self,
+        buf: &mut [u8],
+        body_end: &mut usize,
+        read: &mut usize,
+    ) -> Result<bool, HttpError> {
+        loop {
+            let (used, event) = self.decode(buf.get(*read..).unwrap_or_default())?;
+            match event {
+                BodyEvent::Data(r) => {
+                    let len = r.len();
+                    buf.copy_within(*read + r.start..*read + r.end, *body_end);
+                    *body_end += len;
+                    *read += used;
+                }
+                BodyEvent::NeedMore => {
+                    *read += used;
+                    return Ok(false);
+                }
+                BodyEvent::Done => {
+                    *read += used;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
     /// Takes up to `remaining` bytes of `rest` as body data; `None` when `rest` is empty.
     fn take(&mut self, rest: &[u8], remaining: u64) -> Option<usize> {
         if rest.is_empty() {
@@ -469,6 +508,42 @@ mod tests {
                 .with_max_chunk_line_bytes(12)
                 .with_max_head_bytes(24);
             let _ = decode_all_ways(Chunked, &l, &input);
+        }
+    }
+
+    #[test]
+    fn decodes_in_place_within_one_buffer() {
+        let head = b"POST / HTTP/1.1\r\n\r\n";
+        let body = b"5\r\nhello\r\n1;x\r\n \r\n5\r\nworld\r\n0\r\nT: 1\r\n\r\nNEXT";
+        for split in 0..=body.len() {
+            let mut slot = [0u8; 128];
+            let mut filled = head.len();
+            slot[..filled].copy_from_slice(head);
+            let (mut body_end, mut read) = (head.len(), head.len());
+            let mut dec = BodyDecoder::new(Chunked, &Limits::default());
+            let mut done = false;
+            for piece in [&body[..split], &body[split..]] {
+                if !done {
+                    // Compact, then receive the next piece after what is left.
+                    slot.copy_within(read..filled, body_end);
+                    filled = body_end + (filled - read);
+                    read = body_end;
+                }
+                slot[filled..filled + piece.len()].copy_from_slice(piece);
+                filled += piece.len();
+                if !done {
+                    done = dec
+                        .decode_in_place(&mut slot[..filled], &mut body_end, &mut read)
+                        .unwrap();
+                }
+            }
+            assert!(done, "split at {split}");
+            assert_eq!(
+                &slot[head.len()..body_end],
+                b"hello world",
+                "split at {split}"
+            );
+            assert_eq!(&slot[read..filled], b"NEXT", "split at {split}");
         }
     }
 

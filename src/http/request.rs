@@ -319,22 +319,23 @@ impl<'b> Iterator for Headers<'_, 'b> {
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, HttpError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let max = limits.max_headers.min(MAX_HEADERS);
+    // Only the first `max_head_bytes` can hold the head: parsing no further makes the outcome
+    // the same however the bytes arrived (an error past the limit is the limit's).
+    let window = buf.get(..limits.max_head_bytes).unwrap_or(buf);
     let mut req = httparse::Request::new(&mut []);
-    let parsed = req.parse_with_uninit_headers(buf, slots.get_mut(..max).unwrap_or_default());
+    let parsed = req.parse_with_uninit_headers(window, slots.get_mut(..max).unwrap_or_default());
     let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) if n > limits.max_head_bytes => {
             return Err(HttpError::HeadTooLarge);
         }
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+        Ok(httparse::Status::Partial) if window.len() >= limits.max_head_bytes => {
             return Err(HttpError::HeadTooLarge);
         }
         Ok(httparse::Status::Partial) => return Ok(Status::Partial),
         Err(e) => {
-            let err = classify(buf, e);
-            // An error found past the limit is the limit's: the head was too large anyway.
-            return match err {
-                Ok(()) if buf.len() >= limits.max_head_bytes => Err(HttpError::HeadTooLarge),
+            return match classify(window, e) {
+                Ok(()) if window.len() >= limits.max_head_bytes => Err(HttpError::HeadTooLarge),
                 Ok(()) => Ok(Status::Partial),
                 Err(e) => Err(e),
             };
@@ -1066,6 +1067,11 @@ mod tests {
         assert_eq!(parse_head(&buf, &l), Ok(Status::Partial));
         buf.push(b'a');
         assert_eq!(parse_head(&buf, &l).unwrap_err(), HttpError::HeadTooLarge);
+        // An error past the limit is the limit's, however the bytes arrive.
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.resize(80, b'a');
+        long.extend_from_slice(b"\0\r\n\r\n");
+        assert_eq!(status_of(&long, &l), 431);
         // So do endless empty lines.
         assert_eq!(
             parse_head(&[b'\n'; 64], &l).unwrap_err(),

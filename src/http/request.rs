@@ -804,6 +804,13 @@ mod tests {
     }
 
     #[test]
+    fn heads_travel_between_threads_with_their_slot() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<RequestHead>();
+        send_sync::<HttpError>();
+    }
+
+    #[test]
     fn accessors_on_a_foreign_buffer_return_empty_values() {
         let buf = b"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n";
         let h = ok(buf);

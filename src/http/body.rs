@@ -54,8 +54,8 @@ enum State {
     Trailers { bytes: usize, fields: usize },
     /// Nothing more: the body is complete.
     Done,
-    /// The declared length was over the limit; every call fails.
-    TooLarge,
+    /// An error was found (or the declared length was over the limit); every call fails.
+    Failed(HttpError),
 }
 
 /// Decodes one request body, incrementally, without copying it.
@@ -100,7 +100,9 @@ impl BodyDecoder {
     pub fn new(kind: BodyKind, limits: &Limits) -> BodyDecoder {
         let state = match kind {
             BodyKind::None => State::Done,
-            BodyKind::Length(n) if n > limits.max_body_bytes => State::TooLarge,
+            BodyKind::Length(n) if n > limits.max_body_bytes => {
+                State::Failed(HttpError::BodyTooLarge)
+            }
             BodyKind::Length(n) => State::Length { remaining: n },
             BodyKind::Chunked => State::ChunkSize,
         };
@@ -136,14 +138,24 @@ impl BodyDecoder {
     ///
     /// `InvalidChunk` or `ChunkLineTooLong` (400) for bad chunk framing, `BodyTooLarge` (413)
     /// when the body crosses [`Limits::max_body_bytes`], `TrailersTooLarge` (431) for a trailer
-    /// section over the head limits. The connection must then be closed.
+    /// section over the head limits. The connection must then be closed; later calls return
+    /// the same error.
     pub fn decode(&mut self, buf: &[u8]) -> Result<(usize, BodyEvent), HttpError> {
+        let result = self.step(buf);
+        if let Err(e) = result {
+            // Errors are final: the framing is lost, so the connection must close.
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    fn step(&mut self, buf: &[u8]) -> Result<(usize, BodyEvent), HttpError> {
         let mut at = 0;
         loop {
             let rest = buf.get(at..).unwrap_or_default();
             match self.state {
                 State::Done => return Ok((at, BodyEvent::Done)),
-                State::TooLarge => return Err(HttpError::BodyTooLarge),
+                State::Failed(e) => return Err(e),
                 State::Length { remaining: 0 } => self.state = State::Done,
                 State::Length { remaining } => {
                     let Some(n) = self.take(rest, remaining) else {
@@ -558,5 +570,8 @@ mod tests {
         assert_eq!(dec.decode(b"d").unwrap(), (0, BodyEvent::Done));
         assert!(dec.is_done());
         assert_eq!(dec.decode(b"d").unwrap(), (0, BodyEvent::Done));
+        let mut bad = BodyDecoder::new(Chunked, &Limits::default());
+        assert_eq!(bad.decode(b"zz\r\n"), Err(HttpError::InvalidChunk));
+        assert_eq!(bad.decode(b"0\r\n\r\n"), Err(HttpError::InvalidChunk));
     }
 }

@@ -54,8 +54,8 @@ enum State {
     Trailers { bytes: usize, fields: usize },
     /// Nothing more: the body is complete.
     Done,
-    /// The declared length was over the limit; every call fails.
-    TooLarge,
+    /// An error was found (or the declared length was over the limit); every call fails.
+    Failed(HttpError),
 }
 
 /// Decodes one request body, incrementally, without copying it.
@@ -100,7 +100,9 @@ impl BodyDecoder {
     pub fn new(kind: BodyKind, limits: &Limits) -> BodyDecoder {
         let state = match kind {
             BodyKind::None => State::Done,
-            BodyKind::Length(n) if n > limits.max_body_bytes => State::TooLarge,
+            BodyKind::Length(n) if n > limits.max_body_bytes => {
+                State::Failed(HttpError::BodyTooLarge)
+            }
             BodyKind::Length(n) => State::Length { remaining: n },
             BodyKind::Chunked => State::ChunkSize,
         };
@@ -136,14 +138,24 @@ impl BodyDecoder {
     ///
     /// `InvalidChunk` or `ChunkLineTooLong` (400) for bad chunk framing, `BodyTooLarge` (413)
     /// when the body crosses [`Limits::max_body_bytes`], `TrailersTooLarge` (431) for a trailer
-    /// section over the head limits. The connection must then be closed.
+    /// section over the head limits. The connection must then be closed; later calls return
+    /// the same error.
     pub fn decode(&mut self, buf: &[u8]) -> Result<(usize, BodyEvent), HttpError> {
+        let result = self.step(buf);
+        if let Err(e) = result {
+            // Errors are final: the framing is lost, so the connection must close.
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    fn step(&mut self, buf: &[u8]) -> Result<(usize, BodyEvent), HttpError> {
         let mut at = 0;
         loop {
             let rest = buf.get(at..).unwrap_or_default();
             match self.state {
                 State::Done => return Ok((at, BodyEvent::Done)),
-                State::TooLarge => return Err(HttpError::BodyTooLarge),
+                State::Failed(e) => return Err(e),
                 State::Length { remaining: 0 } => self.state = State::Done,
                 State::Length { remaining } => {
                     let Some(n) = self.take(rest, remaining) else {
@@ -221,6 +233,45 @@ impl BodyDecoder {
                         bytes,
                         fields: fields + 1,
                     };
+                }
+            }
+        }
+    }
+
+    /// Decodes in place, for buffering a body inside one slot: body bytes move down to
+    /// `*body_end`, framing bytes disappear.
+    ///
+    /// `buf` is the filled part of the slot; `*read` is where undecoded input starts and
+    /// `*body_end` where the decoded body ends (`*body_end <= *read`; start both at the head's
+    /// length). Both advance. Returns `true` once the body is complete; the next request then
+    /// starts at `*read`. With `false`, read more bytes after `buf` (moving
+    /// `buf[*read..]` down to `*body_end` first frees room) and call again.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`decode`](Self::decode).
+    pub fn decode_in_place(
+        &mut self,
+        buf: &mut [u8],
+        body_end: &mut usize,
+        read: &mut usize,
+    ) -> Result<bool, HttpError> {
+        loop {
+            let (used, event) = self.decode(buf.get(*read..).unwrap_or_default())?;
+            match event {
+                BodyEvent::Data(r) => {
+                    let len = r.len();
+                    buf.copy_within(*read + r.start..*read + r.end, *body_end);
+                    *body_end += len;
+                    *read += used;
+                }
+                BodyEvent::NeedMore => {
+                    *read += used;
+                    return Ok(false);
+                }
+                BodyEvent::Done => {
+                    *read += used;
+                    return Ok(true);
                 }
             }
         }
@@ -437,6 +488,77 @@ mod tests {
         assert_eq!(decode_all_ways(Chunked, &l, &input), Outcome::Failed(431));
     }
 
+    const PIECES: &[&[u8]] = &[
+        b"0",
+        b"5",
+        b"a",
+        b"F",
+        b"10",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b";ext=1",
+        b" ",
+        b"hello",
+        b"X: y",
+        b":",
+        b"\0",
+        b"-",
+        b"ffffffffffffffffff",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_chunked_body_gives_one_outcome_whatever_the_split(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..24),
+        ) {
+            let input = pieces.concat();
+            let l = Limits::default()
+                .with_max_body_bytes(64)
+                .with_max_chunk_line_bytes(12)
+                .with_max_head_bytes(24);
+            let _ = decode_all_ways(Chunked, &l, &input);
+        }
+    }
+
+    #[test]
+    fn decodes_in_place_within_one_buffer() {
+        let head = b"POST / HTTP/1.1\r\n\r\n";
+        let body = b"5\r\nhello\r\n1;x\r\n \r\n5\r\nworld\r\n0\r\nT: 1\r\n\r\nNEXT";
+        for split in 0..=body.len() {
+            let mut slot = [0u8; 128];
+            let mut filled = head.len();
+            slot[..filled].copy_from_slice(head);
+            let (mut body_end, mut read) = (head.len(), head.len());
+            let mut dec = BodyDecoder::new(Chunked, &Limits::default());
+            let mut done = false;
+            for piece in [&body[..split], &body[split..]] {
+                if !done {
+                    // Compact, then receive the next piece after what is left.
+                    slot.copy_within(read..filled, body_end);
+                    filled = body_end + (filled - read);
+                    read = body_end;
+                }
+                slot[filled..filled + piece.len()].copy_from_slice(piece);
+                filled += piece.len();
+                if !done {
+                    done = dec
+                        .decode_in_place(&mut slot[..filled], &mut body_end, &mut read)
+                        .unwrap();
+                }
+            }
+            assert!(done, "split at {split}");
+            assert_eq!(
+                &slot[head.len()..body_end],
+                b"hello world",
+                "split at {split}"
+            );
+            assert_eq!(&slot[read..filled], b"NEXT", "split at {split}");
+        }
+    }
+
     #[test]
     fn reports_progress_and_stays_done() {
         let mut dec = BodyDecoder::new(Length(3), &Limits::default());
@@ -448,5 +570,8 @@ mod tests {
         assert_eq!(dec.decode(b"d").unwrap(), (0, BodyEvent::Done));
         assert!(dec.is_done());
         assert_eq!(dec.decode(b"d").unwrap(), (0, BodyEvent::Done));
+        let mut bad = BodyDecoder::new(Chunked, &Limits::default());
+        assert_eq!(bad.decode(b"zz\r\n"), Err(HttpError::InvalidChunk));
+        assert_eq!(bad.decode(b"0\r\n\r\n"), Err(HttpError::InvalidChunk));
     }
 }

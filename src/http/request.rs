@@ -80,8 +80,9 @@ impl Span {
         let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
         // INVARIANT: heads are bounded by `max_head_bytes`, far below u32::MAX; a slice that is
         // not inside `buf` gives an empty span rather than a wrong one.
-        match (u32::try_from(start), u32::try_from(start + part.len())) {
-            (Ok(s), Ok(e)) if start + part.len() <= buf.len() => Span { start: s, end: e },
+        let end = start.checked_add(part.len()).filter(|&e| e <= buf.len());
+        match (u32::try_from(start), end.map(u32::try_from)) {
+            (Ok(s), Some(Ok(e))) => Span { start: s, end: e },
             _ => Span::default(),
         }
     }
@@ -318,22 +319,23 @@ impl<'b> Iterator for Headers<'_, 'b> {
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, HttpError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let max = limits.max_headers.min(MAX_HEADERS);
+    // Only the first `max_head_bytes` can hold the head: parsing no further makes the outcome
+    // the same however the bytes arrived (an error past the limit is the limit's).
+    let window = buf.get(..limits.max_head_bytes).unwrap_or(buf);
     let mut req = httparse::Request::new(&mut []);
-    let parsed = req.parse_with_uninit_headers(buf, slots.get_mut(..max).unwrap_or_default());
+    let parsed = req.parse_with_uninit_headers(window, slots.get_mut(..max).unwrap_or_default());
     let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) if n > limits.max_head_bytes => {
             return Err(HttpError::HeadTooLarge);
         }
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+        Ok(httparse::Status::Partial) if window.len() >= limits.max_head_bytes => {
             return Err(HttpError::HeadTooLarge);
         }
         Ok(httparse::Status::Partial) => return Ok(Status::Partial),
         Err(e) => {
-            let err = classify(buf, e);
-            // An error found past the limit is the limit's: the head was too large anyway.
-            return match err {
-                Ok(()) if buf.len() >= limits.max_head_bytes => Err(HttpError::HeadTooLarge),
+            return match classify(window, e) {
+                Ok(()) if window.len() >= limits.max_head_bytes => Err(HttpError::HeadTooLarge),
                 Ok(()) => Ok(Status::Partial),
                 Err(e) => Err(e),
             };
@@ -401,6 +403,10 @@ impl Facts {
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
         match name.len() {
             4 if is("host") => {
+                // RFC 9112 §3.2: Host = uri-host [ ":" port ]; an invalid value → 400.
+                if !value.iter().all(|&b| is_host_byte(b)) {
+                    return Err(HttpError::InvalidHost);
+                }
                 self.hosts += 1;
                 self.host = Some(span);
             }
@@ -661,6 +667,12 @@ fn classify_header_name(buf: &[u8]) -> HttpError {
     HttpError::Malformed
 }
 
+/// RFC 3986 §3.2.2 and §3.2.3: the bytes of `host [":" port]` — unreserved, pct-encoded,
+/// sub-delims, `:` and the brackets of an IP literal.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
+}
+
 /// RFC 9110 §5.6.2: tchar.
 pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -792,6 +804,13 @@ mod tests {
     }
 
     #[test]
+    fn heads_travel_between_threads_with_their_slot() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<RequestHead>();
+        send_sync::<HttpError>();
+    }
+
+    #[test]
     fn accessors_on_a_foreign_buffer_return_empty_values() {
         let buf = b"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n";
         let h = ok(buf);
@@ -822,6 +841,24 @@ mod tests {
                 .is_keep_alive()
         );
         assert!(ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n").is_keep_alive());
+    }
+
+    #[test]
+    fn accepts_valid_host_forms() {
+        for (buf, host) in [
+            (
+                &b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"[..],
+                "[::1]:8080",
+            ),
+            (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "127.0.0.1"),
+            (
+                b"GET / HTTP/1.1\r\nHost: xn--bcher-kva.example:443\r\n\r\n",
+                "xn--bcher-kva.example:443",
+            ),
+            (b"GET / HTTP/1.1\r\nHost:\r\n\r\n", ""),
+        ] {
+            assert_eq!(ok(buf).host(buf), Some(host));
+        }
     }
 
     #[test]
@@ -956,6 +993,9 @@ mod tests {
             b"GET / HTTP/1.1\r\n\r\n" => 400,
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" => 400,
             b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n" => 400,
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n" => 400,
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n" => 400,
+            b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n" => 400,
             // Versions and request lines.
             b"GET / HTTP/2.0\r\nHost: a\r\n\r\n" => 505,
             b"GET / HTTP/1.2\r\nHost: a\r\n\r\n" => 505,
@@ -1034,11 +1074,76 @@ mod tests {
         assert_eq!(parse_head(&buf, &l), Ok(Status::Partial));
         buf.push(b'a');
         assert_eq!(parse_head(&buf, &l).unwrap_err(), HttpError::HeadTooLarge);
+        // An error past the limit is the limit's, however the bytes arrive.
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.resize(80, b'a');
+        long.extend_from_slice(b"\0\r\n\r\n");
+        assert_eq!(status_of(&long, &l), 431);
         // So do endless empty lines.
         assert_eq!(
             parse_head(&[b'\n'; 64], &l).unwrap_err(),
             HttpError::HeadTooLarge
         );
+    }
+
+    const PIECES: &[&str] = &[
+        "GET ",
+        "POST ",
+        "/",
+        "/a?b=c",
+        " HTTP/1.1",
+        " HTTP/1.0",
+        " HTTP/2.0",
+        "\r\n",
+        "\n",
+        "\r",
+        "Host: a",
+        "Host:",
+        "Content-Length: ",
+        "Transfer-Encoding: ",
+        "chunked",
+        "gzip",
+        "Connection: ",
+        "close",
+        "keep-alive",
+        "upgrade",
+        "Upgrade: ws",
+        "Expect: 100-continue",
+        ":",
+        " ",
+        "\t",
+        ",",
+        "0",
+        "5",
+        "+",
+        "-",
+        "x",
+        "\0",
+        "\u{e9}",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_head_gives_one_outcome_whatever_the_split(
+            valid_start in proptest::bool::ANY,
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..24),
+        ) {
+            let mut input = String::new();
+            if valid_start {
+                input.push_str("POST /p HTTP/1.1\r\n");
+            }
+            for p in pieces {
+                input.push_str(p);
+            }
+            let _ = parse_all_ways(input.as_bytes(), &limits().with_max_head_bytes(128));
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_head(&bytes, &limits());
+        }
     }
 
     impl PartialEq for RequestHead {

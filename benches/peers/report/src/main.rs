@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 use serde::Deserialize;
 
@@ -432,10 +433,12 @@ fn chart(
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..slots).into_segmented(), 0.0..max_rps * 1.15)?;
+        // A segmented range a..b has segments a..=b: stop before the last group's gap slot.
+        .build_cartesian_2d((0..slots - 2).into_segmented(), 0.0..max_rps * 1.3)?;
     let centre = |g: usize| (g * (ns + 1) + ns / 2) as i32;
     c.configure_mesh()
         .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
         .x_labels(slots as usize)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(k) => (0..nt)
@@ -472,8 +475,11 @@ fn chart(
         c.draw_series(bars.iter().map(|&(k, v)| {
             Text::new(
                 fmt_rps(v),
-                (SegmentValue::Exact(k), v + max_rps * 0.012),
-                ("sans-serif", 12).into_font(),
+                (SegmentValue::CenterOf(k), v),
+                ("sans-serif", 12)
+                    .into_font()
+                    .into_text_style(&top)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
             )
         }))?;
     }
@@ -505,9 +511,10 @@ fn chart(
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..ns as i32).into_segmented(), 0.0..max_per * 1.2)?;
+        .build_cartesian_2d((0..ns as i32 - 1).into_segmented(), 0.0..max_per * 1.2)?;
     c.configure_mesh()
         .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
         .x_labels(ns)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(k) => m.servers.get(*k as usize).cloned().unwrap_or_default(),
@@ -528,8 +535,11 @@ fn chart(
     c.draw_series(per.iter().map(|&(i, v)| {
         Text::new(
             format!("{v:.1}"),
-            (SegmentValue::CenterOf(i as i32), v + max_per * 0.03),
-            ("sans-serif", 14).into_font(),
+            (SegmentValue::CenterOf(i as i32), v),
+            ("sans-serif", 14)
+                .into_font()
+                .into_text_style(&bottom)
+                .pos(Pos::new(HPos::Center, VPos::Bottom)),
         )
     }))?;
     if per.is_empty() {

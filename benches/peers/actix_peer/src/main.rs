@@ -1,6 +1,6 @@
 //! actix-web (its default: one worker per core) serving the load benchmark's endpoints:
 //! `GET /plaintext`, `GET /json` and the static folder under `/static/` through actix-files,
-//! the way an actix user serves a static folder.
+//! the way an actix user serves a static folder; TCP_NODELAY on.
 //!
 //! Run: `actix_peer 127.0.0.1:PORT [STATIC_DIR]` (STATIC_DIR defaults to `benches/static`).
 
@@ -38,6 +38,8 @@ async fn main() -> std::io::Result<()> {
             .route("/json", web::get().to(json))
             .service(Files::new("/static", &dir))
     })
+    // actix-web leaves Nagle's algorithm on unless told; its `tcp_nodelay` switch turns it off.
+    .tcp_nodelay(true)
     .bind(&addr)?;
     println!("listening on http://{addr}");
     server.run().await

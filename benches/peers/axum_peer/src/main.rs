@@ -1,10 +1,10 @@
 //! axum on tokio's multi-thread runtime (one worker per core), serving the load benchmark's
 //! endpoints: `GET /plaintext`, `GET /json` and the static folder under `/static/` through
-//! tower-http's `ServeDir`, the way an axum user serves a static folder.
+//! tower-http's `ServeDir`, the way an axum user serves a static folder; TCP_NODELAY on.
 //!
 //! Run: `axum_peer 127.0.0.1:PORT [STATIC_DIR]` (STATIC_DIR defaults to `benches/static`).
 
-use axum::{Json, Router, routing::get};
+use axum::{Json, Router, routing::get, serve::ListenerExt};
 use serde::Serialize;
 use tower_http::services::ServeDir;
 
@@ -36,5 +36,10 @@ async fn main() -> std::io::Result<()> {
         .nest_service("/static", ServeDir::new(dir));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // TCP_NODELAY as axum's `ListenerExt::tap_io` docs show: without it a response written in two
+    // pieces (ServeDir's head, then the file) waits on the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }

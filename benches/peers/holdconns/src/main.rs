@@ -30,7 +30,10 @@ fn read_response(stream: &mut TcpStream) -> io::Result<bool> {
             break i + 4;
         }
         if buf.len() > 64 * 1024 {
-            return Err(io::Error::new(ErrorKind::InvalidData, "response head too large"));
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "response head too large",
+            ));
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
@@ -101,8 +104,10 @@ fn is_closed(s: &TcpStream) -> bool {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(addr), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse::<usize>().ok()))
-    else {
+    let (Some(addr), Some(n)) = (
+        args.first(),
+        args.get(1).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: holdconns ADDR N [PATH] [HOLD_SECS]");
         return ExitCode::from(2);
     };
@@ -126,7 +131,10 @@ fn main() -> ExitCode {
     if let Some(e) = first_error {
         eprintln!("holdconns: {failed} connections failed, first error: {e}");
     }
-    println!("ready held={} closed={closed} failed={failed}", conns.len() - closed);
+    println!(
+        "ready held={} closed={closed} failed={failed}",
+        conns.len() - closed
+    );
     let _ = io::stdout().flush();
     thread::sleep(Duration::from_secs(hold));
     drop(conns);

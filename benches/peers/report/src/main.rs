@@ -106,13 +106,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
     let mut groups: BTreeMap<(String, String), Vec<&Run>> = BTreeMap::new();
     for r in runs {
-        groups.entry((r.test.clone(), r.server.clone())).or_default().push(r);
+        groups
+            .entry((r.test.clone(), r.server.clone()))
+            .or_default()
+            .push(r);
     }
     groups
         .into_iter()
@@ -133,7 +140,11 @@ fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
 fn test_label(test: &str) -> String {
     match test.rsplit_once('-') {
         Some((kind, conns)) => {
-            let kind = if kind == "static" { "static 4 KiB" } else { kind };
+            let kind = if kind == "static" {
+                "static 4 KiB"
+            } else {
+                kind
+            };
             let conns: u64 = conns.parse().unwrap_or(0);
             if conns >= 1000 {
                 format!("{kind}, {},{:03} conns", conns / 1000, conns % 1000)
@@ -166,7 +177,7 @@ fn fmt_us(v: f64) -> String {
 }
 
 fn fmt_kib(v: u64) -> String {
-    if v >= 10 * 1024 {
+    if v >= 4 * 1024 {
         format!("{:.1} MiB", v as f64 / 1024.0)
     } else {
         format!("{v} KiB")
@@ -193,7 +204,11 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
         m.wrk_threads,
         m.rounds,
         m.duration,
-        if m.quick { " **QUICK mode: indicative only.**" } else { "" }
+        if m.quick {
+            " **QUICK mode: indicative only.**"
+        } else {
+            ""
+        }
     );
     for n in &m.notes {
         let _ = writeln!(o, "> {n}\n");
@@ -251,7 +266,11 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
                     x.rounds
                 );
             } else {
-                let _ = writeln!(o, "| {} | {s} | — | — | — | did not run | 0 |", test_label(t));
+                let _ = writeln!(
+                    o,
+                    "| {} | {s} | — | — | — | did not run | 0 |",
+                    test_label(t)
+                );
             }
         }
     }
@@ -276,9 +295,13 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
             } else {
                 "—".into()
             };
-            let peak = load_test.and_then(|t| get(t, &mem.server)).and_then(|x| x.peak_rss_kib);
+            let peak = load_test
+                .and_then(|t| get(t, &mem.server))
+                .and_then(|x| x.peak_rss_kib);
             let budget = match (mem.budget_kib, peak) {
-                (Some(b), Some(p)) => format!("{} ≤ {}: {}", fmt_kib(p), fmt_kib(b), yes_no(p <= b)),
+                (Some(b), Some(p)) => {
+                    format!("{} ≤ {}: {}", fmt_kib(p), fmt_kib(b), yes_no(p <= b))
+                }
                 (Some(b), None) => format!("≤ {}", fmt_kib(b)),
                 _ => "—".into(),
             };
@@ -343,7 +366,12 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
             let mut line = format!("- {}:", test_label(t));
             if let Some((name, b)) = best_peer(t) {
                 let r = us.rps / b.rps;
-                let _ = write!(line, " {:.2}× best peer ({name}), target ≥ 1.10: {};", r, yes_no(r >= 1.1));
+                let _ = write!(
+                    line,
+                    " {:.2}× best peer ({name}), target ≥ 1.10: {};",
+                    r,
+                    yes_no(r >= 1.1)
+                );
             }
             if !t.starts_with("static") {
                 for p in ["axum", "actix-web"] {
@@ -370,7 +398,34 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
         }
         if let Some(mem) = res.memory.iter().find(|x| x.server == US && x.held > 0) {
             let per = mem.rss_with_kib.saturating_sub(mem.rss_before_kib) as f64 / mem.held as f64;
-            let _ = writeln!(o, "- RSS per idle keep-alive connection: {per:.2} KiB, target ≤ 1 KiB: {}", yes_no(per <= 1.0));
+            let _ = writeln!(
+                o,
+                "- RSS per idle keep-alive connection: {per:.2} KiB, target ≤ 1 KiB: {}",
+                yes_no(per <= 1.0)
+            );
+            if let Some(budget) = mem.budget_kib {
+                let _ = writeln!(
+                    o,
+                    "- RSS holding {} idle connections: {}, target ≤ Normal slot budget + 8 MiB ({}): {}",
+                    mem.held,
+                    fmt_kib(mem.rss_with_kib),
+                    fmt_kib(budget),
+                    yes_no(mem.rss_with_kib <= budget)
+                );
+                let load = m.tests.iter().find(|t| t.ends_with("-1000"));
+                if let Some((t, peak)) =
+                    load.and_then(|t| get(t, US).and_then(|x| x.peak_rss_kib).map(|p| (t, p)))
+                {
+                    let _ = writeln!(
+                        o,
+                        "- peak RSS under {}: {}, target ≤ {}: {}",
+                        test_label(t),
+                        fmt_kib(peak),
+                        fmt_kib(budget),
+                        yes_no(peak <= budget)
+                    );
+                }
+            }
         }
     }
     o
@@ -421,7 +476,11 @@ fn chart(
 
     // Throughput: one group of bars per test, one bar per server, a gap slot between groups.
     let slots = (nt * (ns + 1)) as i32;
-    let max_rps = sums.values().map(|s| s.rps).filter(|v| v.is_finite()).fold(1.0, f64::max);
+    let max_rps = sums
+        .values()
+        .map(|s| s.rps)
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
     let mut c = ChartBuilder::on(&top)
         .caption(
             format!(
@@ -459,12 +518,16 @@ fn chart(
             .iter()
             .enumerate()
             .filter_map(|(g, t)| {
-                sums.get(&(t.clone(), server.clone())).map(|s| ((g * (ns + 1) + si) as i32, s.rps))
+                sums.get(&(t.clone(), server.clone()))
+                    .map(|s| ((g * (ns + 1) + si) as i32, s.rps))
             })
             .collect();
         c.draw_series(bars.iter().map(|&(k, v)| {
             let mut r = Rectangle::new(
-                [(SegmentValue::Exact(k), 0.0), (SegmentValue::Exact(k + 1), v)],
+                [
+                    (SegmentValue::Exact(k), 0.0),
+                    (SegmentValue::Exact(k + 1), v),
+                ],
                 colour.filled(),
             );
             r.set_margin(0, 0, 2, 2);
@@ -496,9 +559,15 @@ fn chart(
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            res.memory.iter().find(|x| &x.server == s && x.held > 0).map(|x| {
-                (i, x.rss_with_kib.saturating_sub(x.rss_before_kib) as f64 / x.held as f64)
-            })
+            res.memory
+                .iter()
+                .find(|x| &x.server == s && x.held > 0)
+                .map(|x| {
+                    (
+                        i,
+                        x.rss_with_kib.saturating_sub(x.rss_before_kib) as f64 / x.held as f64,
+                    )
+                })
         })
         .collect();
     let max_per = per.iter().map(|p| p.1).fold(1.0, f64::max);
@@ -526,7 +595,10 @@ fn chart(
         .draw()?;
     c.draw_series(per.iter().map(|&(i, v)| {
         let mut r = Rectangle::new(
-            [(SegmentValue::Exact(i as i32), 0.0), (SegmentValue::Exact(i as i32 + 1), v)],
+            [
+                (SegmentValue::Exact(i as i32), 0.0),
+                (SegmentValue::Exact(i as i32 + 1), v),
+            ],
             colours[i].filled(),
         );
         r.set_margin(0, 0, 40, 40);

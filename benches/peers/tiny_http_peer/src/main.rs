@@ -46,9 +46,8 @@ fn handle(dir: &Path, req: Request) -> std::io::Result<()> {
             req.respond(Response::from_data(body).with_header(header("application/json")))
         }
         _ => match static_path(dir, &path).map(File::open) {
-            Some(Ok(file)) => req.respond(
-                Response::from_file(file).with_header(header("text/html; charset=utf-8")),
-            ),
+            Some(Ok(file)) => req
+                .respond(Response::from_file(file).with_header(header("text/html; charset=utf-8"))),
             _ => req.respond(Response::empty(404)),
         },
     }
@@ -57,9 +56,10 @@ fn handle(dir: &Path, req: Request) -> std::io::Result<()> {
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:18084".to_owned());
-    let dir: Arc<Path> = Arc::from(PathBuf::from(args.next().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../static").to_owned()
-    })));
+    let dir: Arc<Path> =
+        Arc::from(PathBuf::from(args.next().unwrap_or_else(|| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../static").to_owned()
+        })));
     let server = Arc::new(Server::http(&addr).map_err(std::io::Error::other)?);
     println!("listening on http://{addr}");
     let threads = thread::available_parallelism().map_or(1, |n| n.get());

@@ -10,6 +10,8 @@
 //! had its answer (H = still open, C = closed by the server, F = never answered), then holds them
 //! for HOLD_SECS and exits. Needs `ulimit -n` above N.
 
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;

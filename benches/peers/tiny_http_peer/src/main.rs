@@ -5,6 +5,8 @@
 //!
 //! Run: `tiny_http_peer 127.0.0.1:PORT [STATIC_DIR]` (STATIC_DIR defaults to `benches/static`).
 
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;

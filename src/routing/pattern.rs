@@ -45,7 +45,7 @@ impl Converter {
 
     fn from_name(name: &str) -> Option<Converter> {
         Some(match name {
-            "str" | "string" => Converter::Str,
+            "str" => Converter::Str,
             "int" => Converter::Int,
             "float" => Converter::Float,
             "uuid" => Converter::Uuid,

@@ -654,3 +654,22 @@ proptest! {
         check_round_trip(&round_trip_router(), "path", vec![("id", id.into()), ("rest", rest.into())]);
     }
 }
+
+#[test]
+fn router_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Router<Box<dyn Fn() -> u16 + Send + Sync>>>();
+    assert_send_sync::<std::sync::Arc<Router<fn()>>>();
+}
+
+#[test]
+fn a_walk_with_many_segments_is_bounded_by_the_trie() {
+    let mut r = Router::new();
+    r.add(Method::GET, "/<a>/<b>/<c>", None, "abc").unwrap();
+    let long = "/x".repeat(10_000);
+    assert_eq!(got(&r, Method::GET, &long), Got::NotFound);
+    assert_eq!(
+        got(&r, Method::GET, "/%41/%2F/%25"),
+        found("abc", &[("a", s("A")), ("b", s("/")), ("c", s("%"))])
+    );
+}

@@ -167,7 +167,7 @@ struct Walk<'p, 'm> {
     allow_node: Option<NodeId>,
 }
 
-/// A route found by the walk: its id, whether HEAD fell back to GET, and the captures count.
+/// A route found by the walk: its id and whether HEAD fell back to GET.
 struct Hit {
     id: RouteId,
     head_fallback: bool,

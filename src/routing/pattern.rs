@@ -26,6 +26,9 @@ pub enum Converter {
     /// `<uuid:name>`: one segment in the 8-4-4-4-12 hexadecimal form; arrives as a string.
     Uuid,
     /// `<path:name>`: the rest of the path, `/` included; must be the last segment.
+    ///
+    /// The value is percent-decoded, so it may hold `..` segments (`..%2F..%2Fetc`): check it
+    /// before joining it to a file-system path.
     Path,
 }
 
@@ -45,7 +48,7 @@ impl Converter {
 
     fn from_name(name: &str) -> Option<Converter> {
         Some(match name {
-            "str" | "string" => Converter::Str,
+            "str" => Converter::Str,
             "int" => Converter::Int,
             "float" => Converter::Float,
             "uuid" => Converter::Uuid,

@@ -167,7 +167,7 @@ struct Walk<'p, 'm> {
     allow_node: Option<NodeId>,
 }
 
-/// A route found by the walk: its id, whether HEAD fell back to GET, and the captures count.
+/// A route found by the walk: its id and whether HEAD fell back to GET.
 struct Hit {
     id: RouteId,
     head_fallback: bool,
@@ -184,7 +184,8 @@ impl<H> Router<H> {
     /// `HEAD` route ([`RouteMatch::head_fallback`]).
     ///
     /// Does not allocate for a route without string arguments; allocates one `String` for the
-    /// decoded text of a route's string arguments.
+    /// decoded text of a route's string arguments. Decoding a segment that holds a `%` escape
+    /// while matching may allocate too.
     #[must_use]
     pub fn resolve(&self, method: &Method, path: &str) -> Resolution<'_, H> {
         let path = match memchr::memchr(b'?', path.as_bytes()) {
@@ -241,44 +242,42 @@ impl<H> Router<H> {
         let raw = w.path.get(pos..seg_end)?;
         let next = (seg_end < w.end).then_some(seg_end + 1);
 
-        if !n.statics.is_empty() {
-            let key = if raw.contains('%') {
-                percent_decode_str(raw).decode_utf8().ok()
-            } else {
-                Some(Cow::Borrowed(raw))
-            };
-            if let Some(key) = key {
-                if let Ok(i) = n.statics.binary_search_by(|(k, _)| (**k).cmp(&*key)) {
-                    let child = n.statics.get(i)?.1;
-                    if let Some(hit) = self.walk(w, child, next, ncap) {
+        // Decoded once per segment, and only when it holds an escape; `None` when the decoded
+        // bytes are not UTF-8, which no literal and no one-segment argument matches.
+        let has_segment_children = !n.statics.is_empty() || n.params.iter().any(Option::is_some);
+        let decoded = if !has_segment_children {
+            None
+        } else if raw.contains('%') {
+            percent_decode_str(raw).decode_utf8().ok()
+        } else {
+            Some(Cow::Borrowed(raw))
+        };
+        if let Some(decoded) = &decoded {
+            if let Ok(i) = n.statics.binary_search_by(|(k, _)| (**k).cmp(decoded)) {
+                let child = n.statics.get(i)?.1;
+                if let Some(hit) = self.walk(w, child, next, ncap) {
+                    return Some(hit);
+                }
+            }
+            if ncap < MAX_ARGS && !decoded.is_empty() {
+                for (kind, child) in PARAM_KINDS.iter().zip(n.params) {
+                    let Some(child) = child else { continue };
+                    let Some(num) = accept_segment(*kind, decoded) else {
+                        continue;
+                    };
+                    *w.caps.get_mut(ncap)? = Capture {
+                        start: pos as u32,
+                        end: seg_end as u32,
+                        num,
+                    };
+                    if let Some(hit) = self.walk(w, child, next, ncap + 1) {
                         return Some(hit);
                     }
                 }
             }
         }
 
-        if ncap >= MAX_ARGS {
-            return None;
-        }
-        for (kind, child) in PARAM_KINDS.iter().zip(n.params) {
-            let Some(child) = child else { continue };
-            if raw.is_empty() {
-                break;
-            }
-            let Some(num) = accept_segment(*kind, raw) else {
-                continue;
-            };
-            *w.caps.get_mut(ncap)? = Capture {
-                start: pos as u32,
-                end: seg_end as u32,
-                num,
-            };
-            if let Some(hit) = self.walk(w, child, next, ncap + 1) {
-                return Some(hit);
-            }
-        }
-
-        if let Some(child) = n.catch_all {
+        if let Some(child) = n.catch_all.filter(|_| ncap < MAX_ARGS) {
             // The catch-all takes the rest of the path, a trailing `/` included.
             let value = w.path.get(pos..)?;
             if !value.is_empty() && percent_decode_str(value).decode_utf8().is_ok() {
@@ -370,17 +369,12 @@ fn accept(w: &mut Walk<'_, '_>, node: NodeId, n: &Node) -> Option<Hit> {
     None
 }
 
-/// Checks a raw (non-empty) segment against a parameter edge; returns the parsed number.
-fn accept_segment(kind: Converter, raw: &str) -> Option<Num> {
-    let decoded = if raw.contains('%') {
-        percent_decode_str(raw).decode_utf8().ok()?
-    } else {
-        Cow::Borrowed(raw)
-    };
+/// Checks a decoded, non-empty segment against a parameter edge; returns the parsed number.
+fn accept_segment(kind: Converter, decoded: &str) -> Option<Num> {
     match kind {
-        Converter::Int => parse_int(&decoded).map(Num::Int),
-        Converter::Float => parse_float(&decoded).map(Num::Float),
-        Converter::Uuid => is_uuid(&decoded).then_some(Num::None),
+        Converter::Int => parse_int(decoded).map(Num::Int),
+        Converter::Float => parse_float(decoded).map(Num::Float),
+        Converter::Uuid => is_uuid(decoded).then_some(Num::None),
         _ => Some(Num::None),
     }
 }

@@ -477,10 +477,13 @@ impl ConnBody {
         }
     }
 
-    pub(crate) fn close(mut self, shared: &Shared, reason: CloseReason) {
+    pub(crate) fn deregister(&self, shared: &Shared) {
         if self.registered {
             let _ = shared.poller.delete(self.transport.socket());
         }
+    }
+
+    pub(crate) fn close(mut self, reason: CloseReason) {
         drop(self.transport);
         let handler = &mut self.handler;
         if catch_unwind(AssertUnwindSafe(|| handler.on_closed(reason))).is_err() {
@@ -607,7 +610,7 @@ impl ListenerBody {
         source::run_source(pool, &src);
     }
 
-    pub(crate) fn close(self, shared: &Shared) {
+    pub(crate) fn deregister(&self, shared: &Shared) {
         let _ = shared.poller.delete(&self.listener);
     }
 }

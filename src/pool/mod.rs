@@ -317,6 +317,13 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    /// A pool dropped without `stop` (never started, say) still closes its sockets properly.
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
 /// A pool of nonblocking sockets, buffer slots, timers and threads (XAsyncSockets' pool).
 ///
 /// Cloning is cheap (the handles share one pool). Several servers can share a pool. The pool

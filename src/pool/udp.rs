@@ -180,7 +180,7 @@ impl UdpBody {
         }
     }
 
-    pub(crate) fn close(self, shared: &Shared) {
+    pub(crate) fn deregister(&self, shared: &Shared) {
         let _ = shared.poller.delete(&*self.socket);
     }
 }

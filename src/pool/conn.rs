@@ -385,6 +385,15 @@ impl ConnBody {
         if bits & SLOT_FREE != 0 {
             self.waiting_slot = false;
         }
+        if bits & WRITABLE != 0 && !self.connecting {
+            // Let the transport push out what it buffers on its own (TLS records) before the
+            // handler sees the event; a no-op for plain TCP.
+            match self.transport.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Some(CloseReason::from_io(&e)),
+            }
+        }
         if self.connecting {
             if bits & TIMEDOUT != 0 && take_due_deadline(shared, src) {
                 return Some(CloseReason::Timeout);

@@ -481,3 +481,97 @@ fn threads_zero_stops_when_another_thread_calls_stop() {
     assert!(pool.start(1, None).is_err(), "but not twice");
     pool.stop();
 }
+
+/// Counts its runs and fails loudly if two overlap; echoes bytes; records wakes it saw.
+struct Exclusive {
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    overlaps: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    requested: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    wakers: mpsc::Sender<Waker>,
+}
+
+impl ConnHandler for Exclusive {
+    fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.busy.swap(true, SeqCst) {
+            self.overlaps.fetch_add(1, SeqCst);
+        }
+        let next = match event {
+            ConnEvent::Opened => {
+                self.wakers.send(conn.waker()).unwrap();
+                Next::Read
+            }
+            ConnEvent::Woken => {
+                self.seen.store(self.requested.load(SeqCst), SeqCst);
+                Next::Read
+            }
+            _ => {
+                let mut buf = [0u8; 256];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) => break Next::Close(CloseReason::ByPeer),
+                        Ok(n) => {
+                            let _ = conn.write(&buf[..n]);
+                        }
+                        Err(_) => break Next::Read,
+                    }
+                }
+            }
+        };
+        self.busy.store(false, SeqCst);
+        next
+    }
+}
+
+#[test]
+fn a_handler_never_runs_concurrently_with_itself_and_no_wake_is_lost() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let pool = small_pool(4);
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let requested = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (wtx, wrx) = mpsc::channel();
+    let wtx = std::sync::Mutex::new(wtx);
+    let (o, r, s) = (overlaps.clone(), requested.clone(), seen.clone());
+    let listener = pool
+        .listen(
+            any_port(),
+            move |_: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
+                Some(Box::new(Exclusive {
+                    busy: Arc::new(AtomicBool::new(false)),
+                    overlaps: o.clone(),
+                    requested: r.clone(),
+                    seen: s.clone(),
+                    wakers: wtx.lock().unwrap().clone(),
+                }))
+            },
+        )
+        .unwrap();
+    let client = connect(listener.local_addr());
+    let waker: Waker = wrx.recv_timeout(WAIT).unwrap();
+    let wakers: Vec<_> = (0..3)
+        .map(|_| {
+            let (w, r) = (waker.clone(), requested.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    r.fetch_add(1, SeqCst);
+                    w.wake();
+                }
+            })
+        })
+        .collect();
+    for i in 0..200 {
+        assert_eq!(round_trip(&client, &format!("msg {i}")), format!("msg {i}"));
+    }
+    for w in wakers {
+        w.join().unwrap();
+    }
+    assert!(
+        wait_until(WAIT, || seen.load(SeqCst) == 6000),
+        "the last wake was delivered"
+    );
+    assert_eq!(overlaps.load(SeqCst), 0);
+    pool.stop();
+}

@@ -575,3 +575,65 @@ fn a_handler_never_runs_concurrently_with_itself_and_no_wake_is_lost() {
     assert_eq!(overlaps.load(SeqCst), 0);
     pool.stop();
 }
+
+#[test]
+fn a_server_on_the_ipv6_any_address_serves_ipv4_and_ipv6_clients() {
+    let pool = small_pool(1);
+    let Ok(server) = TcpServer::bind(&pool, "[::]:0".parse().unwrap(), |c| {
+        support::echo_lines(&c, None)
+    }) else {
+        eprintln!("no IPv6 on this host; dual stack not checked");
+        pool.stop();
+        return;
+    };
+    let port = server.local_addr().port();
+    let v4 = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(round_trip(&v4, "over v4"), "over v4");
+    if let Ok(v6) = TcpStream::connect(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))) {
+        v6.set_read_timeout(Some(WAIT)).unwrap();
+        assert_eq!(round_trip(&v6, "over v6"), "over v6");
+    }
+    pool.stop();
+}
+
+#[test]
+fn a_connect_that_never_completes_fails_with_a_timeout() {
+    // A listener that never accepts, with its accept queue full: the kernel drops new SYNs, so a
+    // connect stays pending.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let fillers: Vec<_> = (0..4)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
+        .collect();
+    let pending = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+    if pending.is_ok() {
+        eprintln!(
+            "this kernel does not hold connects to a full queue; connect timeout not checked"
+        );
+        return;
+    }
+    let pool = small_pool(1);
+    let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
+    TcpClient::connect(
+        &pool,
+        addr,
+        Some(Duration::from_millis(300)),
+        move |result| {
+            let _ = tx.send(result.map(|_| ()).map_err(|e| e.kind()));
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        Err(std::io::ErrorKind::TimedOut)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(wait_until(WAIT, || pool.sources_count() == 0));
+    drop(fillers);
+    pool.stop();
+}

@@ -422,6 +422,7 @@ impl Pool {
         if sh.running.swap(true, Ordering::SeqCst) {
             return Err(io::Error::other("the pool is already running"));
         }
+        self.join_loop_thread(); // a loop that stopped from inside a handler
         sh.stop_requested.store(false, Ordering::SeqCst);
         *sh.done.lock() = false;
         sh.multi.store(threads > 1, Ordering::SeqCst);
@@ -453,6 +454,10 @@ impl Pool {
     pub fn stop(&self) {
         let sh = &self.shared;
         if !sh.is_running() {
+            // Stopped already (maybe from a handler): reap the finished loop thread, if any.
+            if POOL_THREAD.get() != sh.id() {
+                self.join_loop_thread();
+            }
             sh.close_all();
             return;
         }
@@ -461,15 +466,19 @@ impl Pool {
         if POOL_THREAD.get() == sh.id() {
             return;
         }
-        let handle = sh.loop_thread.lock().take();
+        self.join_loop_thread();
+        let mut done = sh.done.lock();
+        while !*done && sh.is_running() {
+            sh.done_cv.wait(&mut done);
+        }
+    }
+
+    fn join_loop_thread(&self) {
+        let handle = self.shared.loop_thread.lock().take();
         if let Some(h) = handle {
             if h.join().is_err() {
                 log::error!("pool: the loop thread panicked");
             }
-        }
-        let mut done = sh.done.lock();
-        while !*done && sh.is_running() {
-            sh.done_cv.wait(&mut done);
         }
     }
 

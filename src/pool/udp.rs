@@ -125,10 +125,10 @@ impl UdpDatagram {
         }
     }
 
-    /// Returns whether the socket was closed.
+    /// Returns whether the socket is closed (its descriptor released).
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.source.upgrade().is_none_or(|s| s.is_closed())
+        self.inner.socket.strong_count() == 0
     }
 }
 

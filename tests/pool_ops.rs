@@ -481,3 +481,159 @@ fn threads_zero_stops_when_another_thread_calls_stop() {
     assert!(pool.start(1, None).is_err(), "but not twice");
     pool.stop();
 }
+
+/// Counts its runs and fails loudly if two overlap; echoes bytes; records wakes it saw.
+struct Exclusive {
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    overlaps: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    requested: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    wakers: mpsc::Sender<Waker>,
+}
+
+impl ConnHandler for Exclusive {
+    fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.busy.swap(true, SeqCst) {
+            self.overlaps.fetch_add(1, SeqCst);
+        }
+        let next = match event {
+            ConnEvent::Opened => {
+                self.wakers.send(conn.waker()).unwrap();
+                Next::Read
+            }
+            ConnEvent::Woken => {
+                self.seen.store(self.requested.load(SeqCst), SeqCst);
+                Next::Read
+            }
+            _ => {
+                let mut buf = [0u8; 256];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) => break Next::Close(CloseReason::ByPeer),
+                        Ok(n) => {
+                            let _ = conn.write(&buf[..n]);
+                        }
+                        Err(_) => break Next::Read,
+                    }
+                }
+            }
+        };
+        self.busy.store(false, SeqCst);
+        next
+    }
+}
+
+#[test]
+fn a_handler_never_runs_concurrently_with_itself_and_no_wake_is_lost() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let pool = small_pool(4);
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let requested = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (wtx, wrx) = mpsc::channel();
+    let wtx = std::sync::Mutex::new(wtx);
+    let (o, r, s) = (overlaps.clone(), requested.clone(), seen.clone());
+    let listener = pool
+        .listen(
+            any_port(),
+            move |_: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
+                Some(Box::new(Exclusive {
+                    busy: Arc::new(AtomicBool::new(false)),
+                    overlaps: o.clone(),
+                    requested: r.clone(),
+                    seen: s.clone(),
+                    wakers: wtx.lock().unwrap().clone(),
+                }))
+            },
+        )
+        .unwrap();
+    let client = connect(listener.local_addr());
+    let waker: Waker = wrx.recv_timeout(WAIT).unwrap();
+    let wakers: Vec<_> = (0..3)
+        .map(|_| {
+            let (w, r) = (waker.clone(), requested.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    r.fetch_add(1, SeqCst);
+                    w.wake();
+                }
+            })
+        })
+        .collect();
+    for i in 0..200 {
+        assert_eq!(round_trip(&client, &format!("msg {i}")), format!("msg {i}"));
+    }
+    for w in wakers {
+        w.join().unwrap();
+    }
+    assert!(
+        wait_until(WAIT, || seen.load(SeqCst) == 6000),
+        "the last wake was delivered"
+    );
+    assert_eq!(overlaps.load(SeqCst), 0);
+    pool.stop();
+}
+
+#[test]
+fn a_server_on_the_ipv6_any_address_serves_ipv4_and_ipv6_clients() {
+    let pool = small_pool(1);
+    let Ok(server) = TcpServer::bind(&pool, "[::]:0".parse().unwrap(), |c| {
+        support::echo_lines(&c, None)
+    }) else {
+        eprintln!("no IPv6 on this host; dual stack not checked");
+        pool.stop();
+        return;
+    };
+    let port = server.local_addr().port();
+    let v4 = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(round_trip(&v4, "over v4"), "over v4");
+    if let Ok(v6) = TcpStream::connect(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))) {
+        v6.set_read_timeout(Some(WAIT)).unwrap();
+        assert_eq!(round_trip(&v6, "over v6"), "over v6");
+    }
+    pool.stop();
+}
+
+#[test]
+fn a_connect_that_never_completes_fails_with_a_timeout() {
+    // A listener that never accepts, with its accept queue full: the kernel drops new SYNs, so a
+    // connect stays pending.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let fillers: Vec<_> = (0..4)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
+        .collect();
+    let pending = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+    if pending.is_ok() {
+        eprintln!(
+            "this kernel does not hold connects to a full queue; connect timeout not checked"
+        );
+        return;
+    }
+    let pool = small_pool(1);
+    let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
+    TcpClient::connect(
+        &pool,
+        addr,
+        Some(Duration::from_millis(300)),
+        move |result| {
+            let _ = tx.send(result.map(|_| ()).map_err(|e| e.kind()));
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        Err(std::io::ErrorKind::TimedOut)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(wait_until(WAIT, || pool.sources_count() == 0));
+    drop(fillers);
+    pool.stop();
+}

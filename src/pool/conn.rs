@@ -385,6 +385,15 @@ impl ConnBody {
         if bits & SLOT_FREE != 0 {
             self.waiting_slot = false;
         }
+        if bits & WRITABLE != 0 && !self.connecting {
+            // Let the transport push out what it buffers on its own (TLS records) before the
+            // handler sees the event; a no-op for plain TCP.
+            match self.transport.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Some(CloseReason::from_io(&e)),
+            }
+        }
         if self.connecting {
             if bits & TIMEDOUT != 0 && take_due_deadline(shared, src) {
                 return Some(CloseReason::Timeout);
@@ -477,10 +486,13 @@ impl ConnBody {
         }
     }
 
-    pub(crate) fn close(mut self, shared: &Shared, reason: CloseReason) {
+    pub(crate) fn deregister(&self, shared: &Shared) {
         if self.registered {
             let _ = shared.poller.delete(self.transport.socket());
         }
+    }
+
+    pub(crate) fn close(mut self, reason: CloseReason) {
         drop(self.transport);
         let handler = &mut self.handler;
         if catch_unwind(AssertUnwindSafe(|| handler.on_closed(reason))).is_err() {
@@ -607,7 +619,7 @@ impl ListenerBody {
         source::run_source(pool, &src);
     }
 
-    pub(crate) fn close(self, shared: &Shared) {
+    pub(crate) fn deregister(&self, shared: &Shared) {
         let _ = shared.poller.delete(&self.listener);
     }
 }

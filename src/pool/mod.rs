@@ -32,8 +32,9 @@
 //! ```
 //!
 //! With `threads = 0` the loop runs on the caller's thread and with `threads = 1` on one
-//! background thread; in both the loop drains the channel itself after each wait, so there is
-//! no hand-over between threads at all.
+//! background thread; in both the loop runs ready sources itself right after the wait, and the
+//! channel only carries what other threads schedule (wakes, returned slots), each followed by a
+//! poller notify. There is no hand-over between threads on the IO path at all.
 //!
 //! ## Buffer slots and back-pressure
 //!
@@ -274,10 +275,16 @@ impl Shared {
         }
     }
 
+    /// Adds event `bits` to `src`; returns whether the caller must now run or queue it (no task
+    /// for it existed).
+    fn mark(src: &Source, bits: u32) -> bool {
+        let prev = src.state.fetch_or(bits | SCHEDULED, Ordering::SeqCst);
+        prev & (SCHEDULED | CLOSED) == 0
+    }
+
     /// Adds event `bits` to `src` and queues it unless a task for it exists already.
     pub(crate) fn schedule(&self, src: &Arc<Source>, bits: u32) {
-        let prev = src.state.fetch_or(bits | SCHEDULED, Ordering::SeqCst);
-        if prev & (SCHEDULED | CLOSED) != 0 {
+        if !Shared::mark(src, bits) {
             return;
         }
         if self.tx.send(Task::Source(Arc::clone(src))).is_err() {
@@ -314,6 +321,13 @@ impl Shared {
         }
         self.timers.lock().clear();
         self.slots.clear_waiters();
+    }
+}
+
+impl Drop for Shared {
+    /// A pool dropped without `stop` (never started, say) still closes its sockets properly.
+    fn drop(&mut self) {
+        self.close_all();
     }
 }
 
@@ -408,6 +422,7 @@ impl Pool {
         if sh.running.swap(true, Ordering::SeqCst) {
             return Err(io::Error::other("the pool is already running"));
         }
+        self.join_loop_thread(); // a loop that stopped from inside a handler
         sh.stop_requested.store(false, Ordering::SeqCst);
         *sh.done.lock() = false;
         sh.multi.store(threads > 1, Ordering::SeqCst);
@@ -439,6 +454,10 @@ impl Pool {
     pub fn stop(&self) {
         let sh = &self.shared;
         if !sh.is_running() {
+            // Stopped already (maybe from a handler): reap the finished loop thread, if any.
+            if POOL_THREAD.get() != sh.id() {
+                self.join_loop_thread();
+            }
             sh.close_all();
             return;
         }
@@ -447,15 +466,19 @@ impl Pool {
         if POOL_THREAD.get() == sh.id() {
             return;
         }
-        let handle = sh.loop_thread.lock().take();
+        self.join_loop_thread();
+        let mut done = sh.done.lock();
+        while !*done && sh.is_running() {
+            sh.done_cv.wait(&mut done);
+        }
+    }
+
+    fn join_loop_thread(&self) {
+        let handle = self.shared.loop_thread.lock().take();
         if let Some(h) = handle {
             if h.join().is_err() {
                 log::error!("pool: the loop thread panicked");
             }
-        }
-        let mut done = sh.done.lock();
-        while !*done && sh.is_running() {
-            sh.done_cv.wait(&mut done);
         }
     }
 
@@ -624,6 +647,7 @@ fn run_loop(pool: &Pool, workers: usize, stack_size: Option<usize>) {
     sh.multi.store(multi, Ordering::SeqCst);
     let mut events = Events::with_capacity(NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN));
     let mut fired = Vec::new();
+    let mut ready: Vec<Arc<Source>> = Vec::with_capacity(1024);
     while !sh.stop_requested.load(Ordering::SeqCst) {
         // Announce "asleep soon" before reading the heap: a deadline pushed after the read then
         // sees a wake time it beats and notifies (see `Shared::set_deadline`).
@@ -654,9 +678,17 @@ fn run_loop(pool: &Pool, workers: usize, stack_size: Option<usize>) {
                         bits |= source::WRITABLE;
                     }
                     // A hang-up with no interest reports neither: let a read find out.
-                    sh.schedule(src, if bits == 0 { source::READABLE } else { bits });
+                    let bits = if bits == 0 { source::READABLE } else { bits };
+                    if multi {
+                        sh.schedule(src, bits);
+                    } else if Shared::mark(src, bits) {
+                        ready.push(Arc::clone(src)); // run below, without the channel
+                    }
                 }
             }
+        }
+        for src in ready.drain(..) {
+            source::run_source(pool, &src);
         }
         if next.is_some_and(|at| at <= sh.now_ns()) {
             sh.timers.lock().fire(sh.now_ns(), &mut fired);

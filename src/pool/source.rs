@@ -123,12 +123,20 @@ impl Body {
         }
     }
 
-    /// Deletes the socket from the poller, drops it and tells the handler why.
-    fn close(self, shared: &Shared, reason: CloseReason) {
+    /// Deletes the socket from the poller (before its key can be reused).
+    fn deregister(&self, shared: &Shared) {
         match self {
-            Body::Listener(b) => b.close(shared),
-            Body::Conn(b) => b.close(shared, reason),
-            Body::Udp(b) => b.close(shared),
+            Body::Listener(b) => b.deregister(shared),
+            Body::Conn(b) => b.deregister(shared),
+            Body::Udp(b) => b.deregister(shared),
+        }
+    }
+
+    /// Drops the socket and tells the handler why.
+    fn close(self, reason: CloseReason) {
+        match self {
+            Body::Conn(b) => b.close(reason),
+            Body::Listener(_) | Body::Udp(_) => {}
         }
     }
 }
@@ -150,8 +158,9 @@ pub(crate) fn run_source(pool: &Pool, src: &Arc<Source>) {
             src.state.fetch_or(CLOSED, Ordering::SeqCst);
             if let Some(b) = body.take() {
                 drop(body);
+                b.deregister(&pool.shared);
                 pool.shared.remove(src);
-                b.close(&pool.shared, reason);
+                b.close(reason);
             }
             return;
         }
@@ -170,8 +179,9 @@ pub(crate) fn close_now(shared: &Shared, src: &Arc<Source>, reason: CloseReason)
     src.state.fetch_or(CLOSED | SCHEDULED, Ordering::SeqCst);
     let body = src.body.lock().take();
     if let Some(b) = body {
+        b.deregister(shared);
         shared.remove(src);
-        if catch_unwind(AssertUnwindSafe(|| b.close(shared, reason))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| b.close(reason))).is_err() {
             log::error!("pool: a close handler panicked");
         }
     }

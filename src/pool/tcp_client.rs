@@ -288,8 +288,8 @@ impl TcpClient {
         callback(self, reason);
     }
 
-    /// Closes the connection (after nothing: pending sends are dropped). The close reason is
-    /// `ByHost`.
+    /// Closes the connection now, dropping sends not yet handed to the system (close from a
+    /// `send_with` callback to close after a send). The close reason is `ByHost`.
     pub fn close(&self) {
         self.inner.ops.lock().close_requested = true;
         self.poke();

@@ -7,6 +7,13 @@
 //!   while `wants_write()`, readable during the handshake);
 //! - [`Transport::has_buffered_input`] reports plaintext already decrypted, so the pool delivers
 //!   `Readable` again without waiting for the socket.
+//! - the pool calls [`Transport::flush`] when the socket turns writable, before the handler
+//!   sees `Writable`, so buffered records go out even while the handler is idle.
+//!
+//! A TLS variant holds `(TcpStream, rustls::ServerConnection)`: `read` runs `read_tls` +
+//! `process_new_packets` until `reader()` yields plaintext or the socket would block; `write`
+//! goes through `writer()` then `write_tls` as far as the socket takes; `interest` adds writable
+//! while `wants_write()`; `has_buffered_input` checks the plaintext reader.
 //!
 //! Out of scope: protocols above the byte stream.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge

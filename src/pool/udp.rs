@@ -125,10 +125,10 @@ impl UdpDatagram {
         }
     }
 
-    /// Returns whether the socket was closed.
+    /// Returns whether the socket is closed (its descriptor released).
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.source.upgrade().is_none_or(|s| s.is_closed())
+        self.inner.socket.strong_count() == 0
     }
 }
 
@@ -180,7 +180,7 @@ impl UdpBody {
         }
     }
 
-    pub(crate) fn close(self, shared: &Shared) {
+    pub(crate) fn deregister(&self, shared: &Shared) {
         let _ = shared.poller.delete(&*self.socket);
     }
 }

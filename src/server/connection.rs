@@ -32,7 +32,7 @@ use ::http::{StatusCode, Version};
 use super::deferred::DeferredResponse;
 use super::pipeline;
 use super::request::Request;
-use super::response::{Body, OnSent, Response};
+use super::response::{Body, OnSent, Response, Takeover};
 use super::web_server::{LogLevel, ServerShared};
 use crate::http::{
     self, BodyDecoder, BodyEvent, BodyKind, ChunkHeader, Framing, HttpDate, HttpError, RequestHead,
@@ -105,6 +105,7 @@ struct Outgoing {
     pending: Pending,
     keep_alive: bool,
     on_sent: Option<OnSent>,
+    takeover: Option<Takeover>,
 }
 
 /// What the connection waits for.
@@ -119,6 +120,8 @@ enum State {
     Writing(Outgoing),
     /// The client's close, after ours (see [`LINGER`]).
     Lingering { dropped: usize },
+    /// Nothing: another protocol owns the connection since a `101 Switching Protocols`.
+    Upgraded(Box<dyn ConnHandler>),
 }
 
 /// What one step of the machine decided.
@@ -168,6 +171,9 @@ impl HttpConnection {
                 State::Awaiting(..) => self.check_answer(conn),
                 State::Writing(_) => self.write_response(conn),
                 State::Lingering { .. } => self.linger(conn),
+                State::Upgraded(ref mut handler) => {
+                    return handler.on_event(conn, ConnEvent::Readable);
+                }
             };
             match step {
                 Step::Again => continue,
@@ -474,6 +480,7 @@ impl HttpConnection {
                     pending: Pending::None,
                     keep_alive: false,
                     on_sent: None,
+                    takeover: None,
                 });
                 return Step::Again;
             }
@@ -509,6 +516,7 @@ impl HttpConnection {
             pending,
             keep_alive,
             on_sent: response.on_sent.take(),
+            takeover: response.takeover.take(),
         });
         Step::Again
     }
@@ -605,6 +613,14 @@ impl HttpConnection {
                     format_args!("an on_sent callback panicked"),
                 );
             }
+        }
+        if let Some(takeover) = out.takeover {
+            let mut handler = takeover(mem::take(&mut self.stash));
+            self.slot = None;
+            self.len = 0;
+            let next = handler.on_event(conn, ConnEvent::Opened);
+            self.state = State::Upgraded(handler);
+            return Step::Wait(next);
         }
         if !out.keep_alive {
             return self.start_linger(conn);
@@ -709,6 +725,7 @@ impl HttpConnection {
                 self.after(conn, step)
             }
             State::Writing(_) | State::Lingering { .. } => Next::Close(CloseReason::Timeout),
+            State::Upgraded(_) => Next::Close(CloseReason::Timeout),
         }
     }
 
@@ -843,6 +860,9 @@ fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<u
 
 impl ConnHandler for HttpConnection {
     fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next {
+        if let State::Upgraded(handler) = &mut self.state {
+            return handler.on_event(conn, event);
+        }
         match event {
             ConnEvent::TimedOut => self.on_timeout(conn),
             ConnEvent::Opened => {
@@ -853,9 +873,11 @@ impl ConnHandler for HttpConnection {
         }
     }
 
-    fn on_closed(&mut self, _reason: CloseReason) {
-        if let State::Awaiting(deferred, _) = &self.state {
-            deferred.abandon();
+    fn on_closed(&mut self, reason: CloseReason) {
+        match &mut self.state {
+            State::Awaiting(deferred, _) => deferred.abandon(),
+            State::Upgraded(handler) => handler.on_closed(reason),
+            _ => {}
         }
         self.slot = None;
         self.stash = Vec::new();

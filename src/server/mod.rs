@@ -23,7 +23,7 @@ pub use deferred::DeferredResponse;
 pub use handler::{Html, IntoResponse, Json};
 pub use mime::{add_mime_type, get_mime_type_from_filename};
 pub use request::Request;
-pub use response::{Body, InvalidHeader, OnSent, Response, html_escape};
+pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape};
 pub use static_files::add_default_page;
 pub use testing::TestRequest;
 pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};

@@ -243,6 +243,11 @@ pub(crate) fn is_header_value(s: &str) -> bool {
 /// A callback run once the response has been fully sent.
 pub type OnSent = Box<dyn FnOnce() + Send>;
 
+/// Builds the handler that takes the connection over after a `101 Switching Protocols`: it is
+/// given the bytes the client sent right after its upgrade request (already read from the
+/// socket), and gets every later event of the connection.
+pub type Takeover = Box<dyn FnOnce(Vec<u8>) -> Box<dyn crate::pool::ConnHandler> + Send>;
+
 /// The response to one request.
 pub struct Response {
     pub(crate) status: StatusCode,
@@ -260,6 +265,7 @@ pub struct Response {
     pub(crate) upgrade: Option<Cow<'static, str>>,
     pub(crate) on_sent: Option<OnSent>,
     pub(crate) deferred: Option<DeferredResponse>,
+    pub(crate) takeover: Option<Takeover>,
 }
 
 impl fmt::Debug for Response {
@@ -300,6 +306,7 @@ impl Response {
             upgrade: None,
             on_sent: None,
             deferred: None,
+            takeover: None,
         }
     }
 
@@ -677,6 +684,16 @@ impl Response {
         }
         self.upgrade = Some(Cow::Owned(upgrade.to_owned()));
         self.answer(StatusCode::SWITCHING_PROTOCOLS, Body::Empty);
+    }
+
+    /// Answers 101 Switching Protocols to `upgrade`, then hands the connection to the handler
+    /// `takeover` builds (a WebSocket session, for instance). The module sets its own headers
+    /// (such as `Sec-WebSocket-Accept`) with [`Response::set_header`].
+    pub fn take_over(&mut self, upgrade: &str, takeover: Takeover) {
+        self.switching_protocols(upgrade);
+        if self.status == StatusCode::SWITCHING_PROTOCOLS {
+            self.takeover = Some(takeover);
+        }
     }
 
     /// Keeps the response open so another thread can answer later (uHTTP's delayed response).

@@ -1,0 +1,59 @@
+//! The benchmark's microweb side: `/plaintext`, `/json` and `/static/index.html` (from
+//! `benches/static/`), as the peers in `benches/peers/` serve them.
+//!
+//! Run: `cargo run --release --example bench_server -- 127.0.0.1:18080 [--threads N] [--preset NAME]`
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
+use std::net::SocketAddr;
+
+use microweb::{Json, Method, Preset, WebServer};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut addr: SocketAddr = "127.0.0.1:18080".parse()?;
+    let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut preset = Preset::Normal;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
+            "--preset" => {
+                let name = args.next().ok_or("--preset needs a value")?;
+                preset = Preset::from_name(&name).ok_or("unknown preset")?;
+            }
+            other => addr = other.parse()?,
+        }
+    }
+
+    let mut server = WebServer::new();
+    server
+        .set_preset(preset)
+        .set_bind_address(addr)
+        .set_root_path("benches");
+    server.route(Method::GET, "/plaintext", |_req, _resp| "Hello, World!")?;
+    server.route(Method::GET, "/json", |_req, _resp| {
+        Json(Message {
+            message: "Hello, World!",
+        })
+    })?;
+    server.start_managed(threads, None)?;
+    println!("listening on http://{}", server.local_addrs()[0]);
+
+    let handle = server.handle();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            handle.stop();
+        }
+    });
+    server.wait();
+    Ok(())
+}

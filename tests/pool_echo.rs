@@ -89,7 +89,16 @@ fn a_listener_stops_accepting_while_no_slot_is_free_and_resumes_when_one_returns
 
 #[test]
 fn a_connection_that_finds_no_slot_waits_for_one_and_is_answered() {
-    let pool = Pool::new(PoolConfig::from_preset(Preset::Embedded).with_slots_count(1)).unwrap();
+    for keep_alloc in [true, false] {
+        connection_waits_for_a_slot(keep_alloc);
+    }
+}
+
+fn connection_waits_for_a_slot(keep_alloc: bool) {
+    let config = PoolConfig::from_preset(Preset::Embedded)
+        .with_slots_count(1)
+        .with_keep_alloc(keep_alloc);
+    let pool = Pool::new(config).unwrap();
     let server = echo_server(&pool);
     pool.start(1, None).unwrap();
     let client = connect(server.local_addr());

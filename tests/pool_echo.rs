@@ -1,5 +1,9 @@
 //! The pool under load and under back-pressure: many concurrent clients through fewer slots.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 #[path = "support/pool.rs"]
 mod support;

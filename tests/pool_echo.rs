@@ -1,5 +1,9 @@
 //! The pool under load and under back-pressure: many concurrent clients through fewer slots.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 #[path = "support/pool.rs"]
 mod support;
@@ -89,7 +93,16 @@ fn a_listener_stops_accepting_while_no_slot_is_free_and_resumes_when_one_returns
 
 #[test]
 fn a_connection_that_finds_no_slot_waits_for_one_and_is_answered() {
-    let pool = Pool::new(PoolConfig::from_preset(Preset::Embedded).with_slots_count(1)).unwrap();
+    for keep_alloc in [true, false] {
+        connection_waits_for_a_slot(keep_alloc);
+    }
+}
+
+fn connection_waits_for_a_slot(keep_alloc: bool) {
+    let config = PoolConfig::from_preset(Preset::Embedded)
+        .with_slots_count(1)
+        .with_keep_alloc(keep_alloc);
+    let pool = Pool::new(config).unwrap();
     let server = echo_server(&pool);
     pool.start(1, None).unwrap();
     let client = connect(server.local_addr());
@@ -135,4 +148,54 @@ fn one_pool_serves_two_servers() {
     assert_eq!(round_trip(&a, "quiet"), "quiet");
     pool.stop();
     assert!(!pool.is_running());
+}
+
+#[test]
+fn stop_under_load_returns_promptly_and_every_slot_comes_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let pool = Pool::new(PoolConfig::from_preset(Preset::Light).with_slots_count(16)).unwrap();
+    let server = echo_server(&pool);
+    let addr = server.local_addr();
+    pool.start(3, None).unwrap();
+    let go = Arc::new(AtomicBool::new(true));
+    let total = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (go, total) = (go.clone(), total.clone());
+            thread::spawn(move || {
+                let mut exchanged = 0;
+                while go.load(Ordering::SeqCst) {
+                    let Ok(s) = TcpStream::connect(addr) else {
+                        break;
+                    };
+                    s.set_read_timeout(Some(WAIT)).unwrap();
+                    for _ in 0..10 {
+                        if support::try_round_trip(&s, "load").as_deref() != Some("load") {
+                            return exchanged;
+                        }
+                        exchanged += 1;
+                        total.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                exchanged
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(WAIT, || total.load(Ordering::SeqCst) > 500),
+        "traffic flows"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = pool.clone();
+    thread::spawn(move || {
+        p.stop();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(WAIT).expect("stop returns under load");
+    go.store(false, Ordering::SeqCst);
+    let exchanged: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(exchanged > 0);
+    assert_eq!(pool.free_slots(), 16);
+    assert_eq!(pool.sources_count(), 0);
 }

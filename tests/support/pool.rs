@@ -119,3 +119,18 @@ pub(crate) fn closed_by_server(stream: &TcpStream) -> bool {
         }
     }
 }
+
+/// Sends `line` plus `\n` and reads the answer line; `None` if the connection fails or closes.
+pub(crate) fn try_round_trip(stream: &TcpStream, line: &str) -> Option<String> {
+    let mut w = stream;
+    w.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match w.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => return String::from_utf8(out).ok(),
+            Ok(1) => out.push(byte[0]),
+            _ => return None,
+        }
+    }
+}

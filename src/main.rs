@@ -9,13 +9,17 @@ use std::process::ExitCode;
 
 use microweb::{Preset, WebServer};
 
-mod demo;
+mod cli;
+
+use cli::demo;
 
 const HELP: &str = "\
 microweb — a web server on a pool of nonblocking sockets with preallocated buffer slots
 
 USAGE:
     microweb [OPTIONS]
+    microweb cert [--help]      write a self-signed development certificate
+    microweb keygen [--help]    write a passphrase-protected secp256k1 key file
 
 OPTIONS:
     --bind ADDR          address to listen on (repeatable; IPv6 as [::1]:8080, dual-stack [::]:8080)
@@ -128,6 +132,11 @@ fn init_logging(level: log::LevelFilter) {
 }
 
 fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some("cert") => return cli::cert::run(std::env::args().skip(2)),
+        Some("keygen") => return cli::keygen::run(std::env::args().skip(2)),
+        _ => {}
+    }
     let args = match parse_args() {
         Ok(Some(args)) => args,
         Ok(None) => {

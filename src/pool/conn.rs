@@ -36,6 +36,7 @@ use super::source::{
     self, Body, CLOSE_REQ, CLOSED, OPENED, READABLE, SLOT_FREE, Source, SourceKey, TIMEDOUT, WOKEN,
     WRITABLE, Waker,
 };
+use super::tls::{TlsConfig, TlsStream};
 use super::transport::Transport;
 use super::{Pool, Shared};
 
@@ -330,12 +331,12 @@ const ORDER: [(u32, ConnEvent); 6] = [
 impl ConnBody {
     /// An accepted connection, not yet in the poller.
     pub(crate) fn accepted(
-        stream: TcpStream,
+        transport: Transport,
         peer: SocketAddr,
         handler: Box<dyn ConnHandler>,
     ) -> ConnBody {
         ConnBody {
-            transport: Transport::Tcp(stream),
+            transport,
             handler,
             peer,
             armed: Interest::NONE,
@@ -512,6 +513,8 @@ pub(crate) struct ListenerBody {
     acceptor: Arc<dyn Acceptor>,
     local: SocketAddr,
     waiting_slot: bool,
+    /// Set on a TLS listener: every accepted connection starts a TLS handshake.
+    tls: Option<TlsConfig>,
 }
 
 impl ListenerBody {
@@ -519,12 +522,14 @@ impl ListenerBody {
         listener: TcpListener,
         acceptor: Arc<dyn Acceptor>,
         local: SocketAddr,
+        tls: Option<TlsConfig>,
     ) -> ListenerBody {
         ListenerBody {
             listener,
             acceptor,
             local,
             waiting_slot: false,
+            tls,
         }
     }
 
@@ -592,6 +597,16 @@ impl ListenerBody {
             log::warn!("pool: cannot set up a connection from {peer}: {e}");
             return;
         }
+        let transport = match &self.tls {
+            None => Transport::Tcp(stream),
+            Some(tls) => match TlsStream::accept(stream, tls, shared.slots.size()) {
+                Ok(t) => Transport::Tls(Box::new(t)),
+                Err(e) => {
+                    log::warn!("pool: cannot start TLS with {peer}: {e}");
+                    return;
+                }
+            },
+        };
         let Ok(src) = shared.insert(SCHEDULED_OPENED) else {
             return;
         };
@@ -615,7 +630,7 @@ impl ListenerBody {
                 return;
             }
         };
-        *src.body.lock() = Some(Body::Conn(ConnBody::accepted(stream, peer, handler)));
+        *src.body.lock() = Some(Body::Conn(ConnBody::accepted(transport, peer, handler)));
         source::run_source(pool, &src);
     }
 

@@ -1,8 +1,9 @@
 //! The socket pool: the XAsyncSockets layer of microweb. Nonblocking sockets, preallocated
 //! buffer slots, timers and worker threads, HTTP-agnostic.
 //!
-//! In scope: sockets (TCP listeners, accepted and outgoing TCP connections, UDP), the poller,
-//! [`BufferSlots`], deadlines and timers, the threads that run it all, and two APIs on top:
+//! In scope: sockets (TCP listeners, accepted and outgoing TCP connections, TLS on accepted
+//! connections, UDP), the poller, [`BufferSlots`], deadlines and timers, the threads that run it
+//! all, and two APIs on top:
 //! - the low-level connection API a protocol server implements: [`Acceptor`], [`ConnHandler`],
 //!   [`Conn`], [`Next`] — no allocation per event, one syscall to re-arm;
 //! - the XAsyncSockets-style callback API: [`TcpServer`], [`TcpClient`], [`UdpDatagram`],
@@ -53,6 +54,7 @@ mod slots;
 mod source;
 mod tcp_client;
 mod timers;
+mod tls;
 mod transport;
 mod udp;
 
@@ -61,6 +63,7 @@ pub use slots::{BufferSlots, SlotGuard};
 pub use source::{SourceKey, Waker};
 pub use tcp_client::{TcpClient, TcpServer};
 pub use timers::TimerId;
+pub use tls::{TlsConfig, TlsStream};
 pub use transport::Transport;
 pub use udp::UdpDatagram;
 
@@ -531,12 +534,37 @@ impl Pool {
     ///
     /// Socket creation, bind or listen errors.
     pub fn listen(&self, addr: SocketAddr, acceptor: impl Acceptor) -> io::Result<Listener> {
+        self.listen_with(addr, Arc::new(acceptor), None)
+    }
+
+    /// Listens on `addr` like [`Pool::listen`], and runs TLS on every accepted connection: the
+    /// handshake is driven by the handler's first reads, without blocking (see [`TlsConfig`]);
+    /// [`Conn::is_tls`] is true from `Opened` on.
+    ///
+    /// # Errors
+    ///
+    /// Socket creation, bind or listen errors.
+    pub fn listen_tls(
+        &self,
+        addr: SocketAddr,
+        tls: impl Into<TlsConfig>,
+        acceptor: impl Acceptor,
+    ) -> io::Result<Listener> {
+        self.listen_with(addr, Arc::new(acceptor), Some(tls.into()))
+    }
+
+    fn listen_with(
+        &self,
+        addr: SocketAddr,
+        acceptor: Arc<dyn Acceptor>,
+        tls: Option<TlsConfig>,
+    ) -> io::Result<Listener> {
         let sh = &self.shared;
         let listener = source::bind_listener(addr, sh.config.conn_queue_capacity)?;
         let local = listener.local_addr()?;
         let src = sh.insert(0)?;
         let mut body = src.body.lock();
-        let b = conn::ListenerBody::new(listener, Arc::new(acceptor), local);
+        let b = conn::ListenerBody::new(listener, acceptor, local, tls);
         if let Err(e) = sh.poller.add(b.socket(), src.key.0, Interest::READ) {
             drop(body);
             sh.remove(&src);

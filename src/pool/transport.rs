@@ -1,7 +1,7 @@
 //! The transport seam: how a connection's bytes reach its socket.
 //!
-//! In scope: plain TCP today; a TLS variant (rustls `ServerConnection` over the same nonblocking
-//! socket) slots in as another variant. Its contract, which the pool already honours:
+//! In scope: plain TCP, and TLS (a rustls `ServerConnection` over the same nonblocking socket,
+//! see [`TlsStream`]). The contract a variant keeps, which the pool honours:
 //! - `read`/`write` never block; `WouldBlock` means "wait for readiness";
 //! - [`Transport::interest`] lets the transport add readiness it needs on its own (TLS: writable
 //!   while `wants_write()`, readable during the handshake);
@@ -10,10 +10,11 @@
 //! - the pool calls [`Transport::flush`] when the socket turns writable, before the handler
 //!   sees `Writable`, so buffered records go out even while the handler is idle.
 //!
-//! A TLS variant holds `(TcpStream, rustls::ServerConnection)`: `read` runs `read_tls` +
-//! `process_new_packets` until `reader()` yields plaintext or the socket would block; `write`
-//! goes through `writer()` then `write_tls` as far as the socket takes; `interest` adds writable
-//! while `wants_write()`; `has_buffered_input` checks the plaintext reader.
+//! The TLS variant holds `(TcpStream, rustls::ServerConnection)`: `read` runs `read_tls` +
+//! `process_new_packets` until `reader()` yields plaintext or the socket would block (this drives
+//! the handshake); `write` goes through `writer()` then `write_tls` as far as the socket takes;
+//! `interest` adds writable while `wants_write()`; `has_buffered_input` counts the plaintext
+//! rustls holds. It is boxed, so the plain variant stays two words.
 //!
 //! Out of scope: protocols above the byte stream.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
@@ -22,13 +23,16 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::poller::Interest;
+use super::tls::TlsStream;
 
-/// The byte stream under a connection: plain TCP (TLS joins as another variant).
+/// The byte stream under a connection: plain TCP, or TLS over TCP.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Transport {
     /// A plain, nonblocking TCP stream.
     Tcp(TcpStream),
+    /// A TLS connection over a nonblocking TCP stream (accepted by a TLS listener).
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
@@ -40,6 +44,7 @@ impl Transport {
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
         }
     }
 
@@ -51,6 +56,7 @@ impl Transport {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.write(buf),
+            Transport::Tls(t) => t.write(buf),
         }
     }
 
@@ -62,6 +68,7 @@ impl Transport {
     pub fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.flush(),
+            Transport::Tls(t) => t.flush(),
         }
     }
 
@@ -73,6 +80,16 @@ impl Transport {
     pub fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.shutdown(Shutdown::Write),
+            Transport::Tls(t) => t.shutdown(),
+        }
+    }
+
+    /// Returns the TLS connection, when the bytes are protected by TLS.
+    #[must_use]
+    pub fn tls(&self) -> Option<&TlsStream> {
+        match self {
+            Transport::Tcp(_) => None,
+            Transport::Tls(t) => Some(t),
         }
     }
 
@@ -81,6 +98,7 @@ impl Transport {
     pub fn is_tls(&self) -> bool {
         match self {
             Transport::Tcp(_) => false,
+            Transport::Tls(_) => true,
         }
     }
 
@@ -88,6 +106,7 @@ impl Transport {
     pub(crate) fn socket(&self) -> &TcpStream {
         match self {
             Transport::Tcp(s) => s,
+            Transport::Tls(t) => t.socket(),
         }
     }
 
@@ -95,6 +114,7 @@ impl Transport {
     pub(crate) fn interest(&self, wanted: Interest) -> Interest {
         match self {
             Transport::Tcp(_) => wanted,
+            Transport::Tls(t) => t.interest(wanted),
         }
     }
 
@@ -102,6 +122,7 @@ impl Transport {
     pub(crate) fn has_buffered_input(&self) -> bool {
         match self {
             Transport::Tcp(_) => false,
+            Transport::Tls(t) => t.has_buffered_input(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::tls::TlsFiles;
 use crate::config::Preset;
 
 /// Everything a [`WebServer`](super::WebServer) is configured with before it starts.
@@ -40,6 +41,10 @@ pub struct ServerConfig {
     pub allow_all_origins: bool,
     /// Answer every CORS preflight `OPTIONS` with the asked-for methods and headers. Default: off.
     pub cors_allow_all: bool,
+    /// Serve HTTPS with these files (set through
+    /// [`WebServer::enable_ssl`](super::WebServer::enable_ssl), which checks them at once).
+    /// Default: none (plain HTTP). The TLS handshake is bounded by `requests_timeout`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +71,7 @@ impl ServerConfig {
             not_found_url: None,
             allow_all_origins: false,
             cors_allow_all: false,
+            tls: None,
         };
         config.apply_preset(preset);
         config

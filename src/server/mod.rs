@@ -16,6 +16,7 @@ mod request;
 mod response;
 pub(crate) mod static_files;
 mod testing;
+mod tls;
 mod web_server;
 
 pub use config::ServerConfig;
@@ -26,4 +27,5 @@ pub use request::Request;
 pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape};
 pub use static_files::add_default_page;
 pub use testing::TestRequest;
+pub use tls::{TlsError, TlsFileKind, TlsFiles};
 pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};

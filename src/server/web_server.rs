@@ -15,10 +15,11 @@ use super::handler::{self, BoxedHandler, IntoResponse};
 use super::hooks::Hooks;
 use super::request::Request;
 use super::response::Response;
+use super::tls::TlsFiles;
 use crate::config::Preset;
 use crate::http::Limits;
 use crate::module::{Module, ModuleHandle};
-use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig};
+use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig, TlsConfig};
 use crate::routing::{ArgValue, Resolution, RouteError, Router};
 use crate::{Error, Result};
 
@@ -264,6 +265,8 @@ pub struct WebServer {
     lifecycle: Arc<Lifecycle>,
     local_addrs: Vec<SocketAddr>,
     pool_slots: Option<(Pool, usize)>,
+    /// The TLS configuration loaded from `config.tls` (reloaded at start if those changed).
+    tls_loaded: Option<(TlsFiles, Arc<rustls::ServerConfig>)>,
 }
 
 impl fmt::Debug for WebServer {
@@ -307,6 +310,7 @@ impl WebServer {
             lifecycle: Arc::new(Lifecycle::default()),
             local_addrs: Vec::new(),
             pool_slots: None,
+            tls_loaded: None,
         }
     }
 
@@ -417,6 +421,73 @@ impl WebServer {
     pub fn set_cors_allow_all(&mut self, on: bool) -> &mut Self {
         self.config.cors_allow_all = on;
         self
+    }
+
+    /// Serves HTTPS from the next start on (MicroWebSrv2's `EnableSSL`): `cert_file` is the PEM
+    /// certificate chain, `key_file` its PEM private key (PKCS#8, PKCS#1 or SEC1), and with
+    /// `ca_file` every client must present a certificate chaining to one of its CAs (mutual
+    /// TLS). The files are read and checked now. A bind address on port 80 moves to 443, as
+    /// MicroWebSrv2 did.
+    ///
+    /// # Errors
+    /// [`Error::Tls`] naming the file and the problem; the configuration is left unchanged.
+    pub fn enable_ssl(
+        &mut self,
+        cert_file: impl AsRef<Path>,
+        key_file: impl AsRef<Path>,
+        ca_file: Option<&Path>,
+    ) -> Result<&mut Self> {
+        let mut files = TlsFiles::new(cert_file, key_file);
+        if let Some(ca) = ca_file {
+            files = files.with_ca_file(ca);
+        }
+        let config = files.load()?;
+        self.config.tls = Some(files.clone());
+        self.tls_loaded = Some((files, config));
+        for addr in &mut self.config.bind_addresses {
+            if addr.port() == 80 {
+                addr.set_port(443);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Serves plain HTTP from the next start on (MicroWebSrv2's `DisableSSL`); a bind address
+    /// on port 443 moves back to 80.
+    pub fn disable_ssl(&mut self) -> &mut Self {
+        self.config.tls = None;
+        self.tls_loaded = None;
+        for addr in &mut self.config.bind_addresses {
+            if addr.port() == 443 {
+                addr.set_port(80);
+            }
+        }
+        self
+    }
+
+    /// Returns whether the server serves HTTPS (MicroWebSrv2's `IsSSLEnabled`).
+    #[must_use]
+    pub fn is_ssl_enabled(&self) -> bool {
+        self.config.tls.is_some()
+    }
+
+    /// The TLS configuration to listen with: the one loaded by `enable_ssl`, or loaded now when
+    /// the files were set (or changed) through the configuration.
+    fn tls_config(&mut self) -> Result<Option<TlsConfig>> {
+        let Some(files) = &self.config.tls else {
+            return Ok(None);
+        };
+        let server_config = match &self.tls_loaded {
+            Some((loaded, config)) if loaded == files => Arc::clone(config),
+            _ => {
+                let config = files.load()?;
+                self.tls_loaded = Some((files.clone(), Arc::clone(&config)));
+                config
+            }
+        };
+        Ok(Some(
+            TlsConfig::new(server_config).with_handshake_timeout(self.config.requests_timeout),
+        ))
     }
 
     /// Sets a callback that receives every message the server logs (MicroWebSrv2's
@@ -568,6 +639,8 @@ impl WebServer {
                 "no address to listen on",
             )));
         }
+        // Checked before anything is bound: the server never starts half-configured.
+        let tls = self.tls_config()?;
         let shared = self.shared(pool.slot_size());
         let mut listeners = Vec::new();
         for addr in &self.config.bind_addresses {
@@ -575,7 +648,11 @@ impl WebServer {
             let acceptor = move |info: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
                 Some(Box::new(HttpConnection::new(s.clone(), info)))
             };
-            match pool.listen(*addr, acceptor) {
+            let listening = match &tls {
+                Some(tls) => pool.listen_tls(*addr, tls.clone(), acceptor),
+                None => pool.listen(*addr, acceptor),
+            };
+            match listening {
                 Ok(l) => listeners.push(l),
                 Err(e) => {
                     for l in &listeners {
@@ -593,8 +670,9 @@ impl WebServer {
         for module in &self.modules {
             module.on_start(&info);
         }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for addr in &self.local_addrs {
-            shared.log(LogLevel::Info, format_args!("listening on http://{addr}"));
+            shared.log(LogLevel::Info, format_args!("listening on {scheme}://{addr}"));
         }
         *self.lifecycle.running.lock() = Some(Running {
             pool: pool.clone(),

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use microweb::{Preset, WebServer};
+use microweb::{Pool, PoolConfig, Preset, ServerHandle, WebServer};
 
 mod cli;
 
@@ -29,6 +29,11 @@ OPTIONS:
     --preset NAME        memory preset: embedded, light, normal, large [default: normal]
     --threads N          worker threads (0 = run on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
+    --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
+                         (needs --tls-cert and --tls-key; `microweb cert` writes a development pair)
+    --tls-cert FILE      PEM certificate chain for --https-bind
+    --tls-key FILE       PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1)
+    --tls-ca FILE        PEM CA certificates: HTTPS clients must present a certificate they signed
     -h, --help           print this help
 
 Ctrl-C or SIGTERM stops the server cleanly.";
@@ -41,6 +46,15 @@ struct Args {
     preset: Preset,
     threads: usize,
     log: log::LevelFilter,
+    https: Option<Https>,
+}
+
+/// The HTTPS part of the command line.
+struct Https {
+    bind: SocketAddr,
+    cert: PathBuf,
+    key: PathBuf,
+    ca: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -52,7 +66,10 @@ fn parse_args() -> Result<Option<Args>, String> {
         preset: Preset::Normal,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
+        https: None,
     };
+    let mut https_bind: Option<SocketAddr> = None;
+    let (mut tls_cert, mut tls_key, mut tls_ca) = (None, None, None);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         let value = |p: &mut lexopt::Parser| -> Result<String, String> {
@@ -97,6 +114,16 @@ fn parse_args() -> Result<Option<Args>, String> {
                     }
                 };
             }
+            Long("https-bind") => {
+                let v = value(&mut parser)?;
+                https_bind = Some(
+                    v.parse()
+                        .map_err(|_| format!("--https-bind: not an address: {v}"))?,
+                );
+            }
+            Long("tls-cert") => tls_cert = Some(PathBuf::from(value(&mut parser)?)),
+            Long("tls-key") => tls_key = Some(PathBuf::from(value(&mut parser)?)),
+            Long("tls-ca") => tls_ca = Some(PathBuf::from(value(&mut parser)?)),
             Short('h') | Long("help") => return Ok(None),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -104,6 +131,18 @@ fn parse_args() -> Result<Option<Args>, String> {
     if args.binds.is_empty() {
         args.binds.push(SocketAddr::from(([127, 0, 0, 1], 8080)));
     }
+    args.https = match (https_bind, tls_cert, tls_key) {
+        (Some(bind), Some(cert), Some(key)) => Some(Https {
+            bind,
+            cert,
+            key,
+            ca: tls_ca,
+        }),
+        (None, None, None) if tls_ca.is_none() => None,
+        (None, ..) => return Err("--tls-cert, --tls-key and --tls-ca need --https-bind".into()),
+        (Some(_), None, _) => return Err("--https-bind needs --tls-cert".into()),
+        (Some(_), _, None) => return Err("--https-bind needs --tls-key".into()),
+    };
     Ok(Some(args))
 }
 
@@ -152,11 +191,38 @@ fn main() -> ExitCode {
 
     let mut server = WebServer::new();
     server.set_preset(args.preset);
-    server.set_bind_addresses(args.binds);
+    server.set_bind_addresses(args.binds.clone());
     server.set_root_path(&args.root);
     demo::install(&mut server, &args.templates);
 
-    let handle = server.handle();
+    // With --https-bind, a second server serves the same content over TLS in the same pool.
+    let mut https = None;
+    if let Some(h) = &args.https {
+        let mut s = WebServer::new();
+        s.set_preset(args.preset);
+        s.set_bind_address(h.bind);
+        s.set_root_path(&args.root);
+        demo::install(&mut s, &args.templates);
+        if let Err(e) = s.enable_ssl(&h.cert, &h.key, h.ca.as_deref()) {
+            eprintln!("microweb: cannot serve HTTPS: {e}");
+            return ExitCode::FAILURE;
+        }
+        https = Some(s);
+    }
+    let pool = match &https {
+        None => None,
+        Some(_) => match Pool::new(PoolConfig::from_preset(args.preset)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("microweb: cannot create the socket pool: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+
+    let mut handles: Vec<ServerHandle> = vec![server.handle()];
+    handles.extend(https.as_ref().map(WebServer::handle));
+    let stop_pool = pool.clone();
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -170,17 +236,45 @@ fn main() -> ExitCode {
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
             log::info!("stopping");
-            handle.stop();
+            for h in &handles {
+                h.stop();
+            }
+            if let Some(pool) = stop_pool {
+                pool.stop();
+            }
         }
     });
 
-    if let Err(e) = server.start_managed(args.threads, None) {
+    let (Some(pool), Some(https)) = (pool, https.as_mut()) else {
+        if let Err(e) = server.start_managed(args.threads, None) {
+            eprintln!("microweb: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+        for addr in server.local_addrs() {
+            println!("listening on http://{addr}");
+        }
+        server.wait();
+        return ExitCode::SUCCESS;
+    };
+    if let Err(e) = server
+        .start_in_pool(&pool)
+        .and_then(|()| https.start_in_pool(&pool))
+    {
         eprintln!("microweb: cannot start: {e}");
         return ExitCode::FAILURE;
     }
     for addr in server.local_addrs() {
         println!("listening on http://{addr}");
     }
+    for addr in https.local_addrs() {
+        println!("listening on https://{addr}");
+    }
+    // With --threads 0 this runs the pool on this thread until a signal stops it.
+    if let Err(e) = pool.start(args.threads, None) {
+        eprintln!("microweb: cannot start: {e}");
+        return ExitCode::FAILURE;
+    }
     server.wait();
+    pool.stop();
     ExitCode::SUCCESS
 }

@@ -522,3 +522,77 @@ fn enable_and_disable_ssl_switch_port_80_and_443() {
     let ports: Vec<u16> = server.config().bind_addresses.iter().map(|a| a.port()).collect();
     assert_eq!(ports, [80, 8080]);
 }
+
+/// Kills the child process on drop (a failed assertion must not leave it running).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_microweb");
+    let out = Command::new(bin)
+        .args(["cert", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    // A second run refuses to overwrite.
+    let again = Command::new(bin)
+        .args(["cert", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let mut child = Child(
+        Command::new(bin)
+            .args(["--bind", "127.0.0.1:0", "--https-bind", "127.0.0.1:0", "--threads", "1"])
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut https = None;
+    let mut http = None;
+    while https.is_none() || http.is_none() {
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("listening lines");
+        if let Some(a) = line.strip_prefix("listening on https://") {
+            https = Some(a.parse::<SocketAddr>().unwrap());
+        } else if let Some(a) = line.strip_prefix("listening on http://") {
+            http = Some(a.parse::<SocketAddr>().unwrap());
+        }
+    }
+    let (https, http) = (https.unwrap(), http.unwrap());
+    let ok = curl(&[
+        "--cacert",
+        cert.to_str().unwrap(),
+        &format!("https://localhost:{}/api/echo?via=tls", https.port()),
+    ]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("\"query_string\":\"via=tls\""), "{text}");
+    // The HTTP server runs beside it, in the same process.
+    let plain = curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://{http}/")]);
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "200");
+}

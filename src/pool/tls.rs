@@ -196,6 +196,7 @@ impl TlsStream {
                 }
             }
             if self.first_read {
+                // Look at the first byte before rustls takes it (a later peek could miss it).
                 self.refuse_plain_http()?;
             }
             match self.tls.read_tls(&mut self.socket) {
@@ -226,11 +227,17 @@ impl TlsStream {
 
     /// Answers a plain-HTTP request (its first byte is an ASCII capital: a method) with a 400
     /// that names https, then fails; a TLS record starts with a content type byte (22) instead.
+    /// `WouldBlock` while no byte has come yet.
     fn refuse_plain_http(&mut self) -> io::Result<()> {
         let mut first = [0u8; 1];
-        match self.socket.peek(&mut first) {
-            Ok(1) if first[0].is_ascii_uppercase() => {}
-            _ => return Ok(()),
+        loop {
+            match self.socket.peek(&mut first) {
+                Ok(1) if first[0].is_ascii_uppercase() => break,
+                // A TLS record, or the end of the stream: rustls handles both.
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
         // Take in what the client sent (so the close is not a reset that could destroy the
         // answer in flight), answer, and close our side.

@@ -37,12 +37,12 @@ pub use pool::{
     Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, TlsConfig,
     TlsStream, Transport, UdpDatagram, Waker,
 };
+pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 /// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
 pub use rustls;
-pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 pub use server::{
     Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel, OnSent, Request,
     Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover, TestRequest, TlsError,
-    TlsFileKind, TlsFiles, WebServer,
-    add_default_page, add_mime_type, get_mime_type_from_filename, html_escape,
+    TlsFileKind, TlsFiles, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
+    html_escape,
 };

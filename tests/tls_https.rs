@@ -1,7 +1,11 @@
 //! HTTPS end to end: a real rustls client and `curl --cacert` against a `WebServer` with
 //! `enable_ssl`, certificates made by rcgen in a temporary folder (a CA, a server certificate for
 //! localhost/127.0.0.1 signed by it, a client certificate signed by it).
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 #[allow(unreachable_pub)]
 #[path = "support/http_client.rs"]
@@ -81,10 +85,14 @@ fn start(certs: &Certs, mutual: bool, timeout_secs: u64) -> WebServer {
         .set_bind_address("127.0.0.1:0".parse().unwrap())
         .set_requests_timeout_sec(timeout_secs);
     server
-        .route(Method::GET, "/ssl", |req, _| format!("ssl={}", req.is_ssl()))
+        .route(Method::GET, "/ssl", |req, _| {
+            format!("ssl={}", req.is_ssl())
+        })
         .unwrap();
     server
-        .route(Method::POST, "/len", |req, _| req.content().len().to_string())
+        .route(Method::POST, "/len", |req, _| {
+            req.content().len().to_string()
+        })
         .unwrap();
     let ca = mutual.then_some(certs.ca.as_path());
     server.enable_ssl(&certs.cert, &certs.key, ca).unwrap();
@@ -270,10 +278,13 @@ fn curl_reuses_one_tls_connection_for_two_requests() {
         &url,
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        text,
-        "ssl=true connects=1 200\nssl=true connects=0 200\n",
+        text, "ssl=true connects=1 200\nssl=true connects=0 200\n",
         "the second request reuses the connection"
     );
     assert!(slots_all_free(&server));
@@ -297,7 +308,11 @@ fn curl_uploads_a_chunked_body_over_tls() {
         &format!("@{}", file.display()),
         &https_url(&server, "/len"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200000");
     assert!(slots_all_free(&server));
 }
@@ -311,7 +326,10 @@ fn mutual_tls_accepts_a_client_certificate_and_refuses_none() {
         addr(&server),
         client_config(&certs, &[&rustls::version::TLS13], true),
     );
-    assert_eq!(get(&mut with, "/ssl").unwrap(), (200, "ssl=true".to_owned()));
+    assert_eq!(
+        get(&mut with, "/ssl").unwrap(),
+        (200, "ssl=true".to_owned())
+    );
     let mut without = tls_connect(
         addr(&server),
         client_config(&certs, &[&rustls::version::TLS13], false),
@@ -357,7 +375,10 @@ fn garbage_on_the_tls_port_is_closed_without_harm() {
     ] {
         let mut c = RawClient::connect(addr(&server));
         c.send(garbage);
-        assert!(c.closed_within(Duration::from_secs(3)), "closed after {garbage:?}");
+        assert!(
+            c.closed_within(Duration::from_secs(3)),
+            "closed after {garbage:?}"
+        );
     }
     assert!(slots_all_free(&server));
     assert!(answers_next_client(&certs, &server, false));
@@ -369,7 +390,9 @@ fn plain_http_to_the_tls_port_gets_400_naming_https() {
     let server = start(&certs, false, 5);
     let mut c = RawClient::connect(addr(&server));
     c.send(b"GET /ssl HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    let resp = c.read_response_within(Duration::from_secs(3)).expect("an answer");
+    let resp = c
+        .read_response_within(Duration::from_secs(3))
+        .expect("an answer");
     assert_eq!(resp.status, 400);
     assert!(resp.text().contains("https://"), "{}", resp.text());
     assert!(c.closed_within(Duration::from_secs(3)));
@@ -441,7 +464,11 @@ fn a_client_that_trickles_its_handshake_is_dropped_at_the_bound() {
         }
     }
     assert!(closed, "closed while trickling");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(slots_all_free(&server));
     assert!(answers_next_client(&certs, &server, false));
 }
@@ -468,7 +495,10 @@ fn enable_ssl_names_the_file_and_the_problem() {
 
     let mut server = WebServer::new();
     let e = tls_error(server.enable_ssl(&missing, &certs.key, None));
-    assert_eq!((e.kind, e.path.as_path()), (TlsFileKind::Certificate, missing.as_path()));
+    assert_eq!(
+        (e.kind, e.path.as_path()),
+        (TlsFileKind::Certificate, missing.as_path())
+    );
     assert!(e.to_string().contains("cannot read it"), "{e}");
 
     let e = tls_error(server.enable_ssl(&garbage, &certs.key, None));
@@ -479,7 +509,10 @@ fn enable_ssl_names_the_file_and_the_problem() {
     assert!(e.to_string().contains("no certificate"), "{e}");
 
     let e = tls_error(server.enable_ssl(&certs.cert, &empty, None));
-    assert_eq!((e.kind, e.path.as_path()), (TlsFileKind::Key, empty.as_path()));
+    assert_eq!(
+        (e.kind, e.path.as_path()),
+        (TlsFileKind::Key, empty.as_path())
+    );
     assert!(e.to_string().contains("no private key"), "{e}");
 
     let e = tls_error(server.enable_ssl(&certs.cert, &other_key, None));
@@ -487,8 +520,14 @@ fn enable_ssl_names_the_file_and_the_problem() {
     assert!(e.to_string().contains("does not match"), "{e}");
 
     let e = tls_error(server.enable_ssl(&certs.cert, &certs.key, Some(&empty)));
-    assert_eq!((e.kind, e.path.as_path()), (TlsFileKind::Ca, empty.as_path()));
-    assert!(!server.is_ssl_enabled(), "a refused enable_ssl changes nothing");
+    assert_eq!(
+        (e.kind, e.path.as_path()),
+        (TlsFileKind::Ca, empty.as_path())
+    );
+    assert!(
+        !server.is_ssl_enabled(),
+        "a refused enable_ssl changes nothing"
+    );
 }
 
 #[test]
@@ -496,7 +535,10 @@ fn a_server_with_bad_tls_files_does_not_start() {
     let certs = make_certs();
     let mut server = WebServer::new();
     server.set_bind_address("127.0.0.1:0".parse().unwrap());
-    server.config_mut().tls = Some(microweb::TlsFiles::new(&certs.cert, certs.ca.with_extension("nope")));
+    server.config_mut().tls = Some(microweb::TlsFiles::new(
+        &certs.cert,
+        certs.ca.with_extension("nope"),
+    ));
     match server.start_managed(1, None) {
         Err(Error::Tls(e)) => assert_eq!(e.kind, TlsFileKind::Key),
         other => panic!("expected a TLS error, got {other:?}"),
@@ -515,11 +557,21 @@ fn enable_and_disable_ssl_switch_port_80_and_443() {
     ]);
     server.enable_ssl(&certs.cert, &certs.key, None).unwrap();
     assert!(server.is_ssl_enabled());
-    let ports: Vec<u16> = server.config().bind_addresses.iter().map(|a| a.port()).collect();
+    let ports: Vec<u16> = server
+        .config()
+        .bind_addresses
+        .iter()
+        .map(|a| a.port())
+        .collect();
     assert_eq!(ports, [443, 8080]);
     server.disable_ssl();
     assert!(!server.is_ssl_enabled());
-    let ports: Vec<u16> = server.config().bind_addresses.iter().map(|a| a.port()).collect();
+    let ports: Vec<u16> = server
+        .config()
+        .bind_addresses
+        .iter()
+        .map(|a| a.port())
+        .collect();
     assert_eq!(ports, [80, 8080]);
 }
 
@@ -542,7 +594,11 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     // A second run refuses to overwrite.
     let again = Command::new(bin)
@@ -554,7 +610,14 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
 
     let mut child = Child(
         Command::new(bin)
-            .args(["--bind", "127.0.0.1:0", "--https-bind", "127.0.0.1:0", "--threads", "1"])
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--https-bind",
+                "127.0.0.1:0",
+                "--threads",
+                "1",
+            ])
             .arg("--tls-cert")
             .arg(&cert)
             .arg("--tls-key")
@@ -568,7 +631,10 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }
@@ -577,7 +643,9 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
     let mut https = None;
     let mut http = None;
     while https.is_none() || http.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(10)).expect("listening lines");
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("listening lines");
         if let Some(a) = line.strip_prefix("listening on https://") {
             https = Some(a.parse::<SocketAddr>().unwrap());
         } else if let Some(a) = line.strip_prefix("listening on http://") {
@@ -593,6 +661,12 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(text.contains("\"query_string\":\"via=tls\""), "{text}");
     // The HTTP server runs beside it, in the same process.
-    let plain = curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://{http}/")]);
+    let plain = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://{http}/"),
+    ]);
     assert_eq!(String::from_utf8_lossy(&plain.stdout), "200");
 }

@@ -90,7 +90,9 @@ fn write_certificate(dir: &Path, force: bool) -> Result<(PathBuf, PathBuf), Stri
             }
         }
     }
-    let names = ["localhost", "127.0.0.1", "::1"].map(str::to_owned).to_vec();
+    let names = ["localhost", "127.0.0.1", "::1"]
+        .map(str::to_owned)
+        .to_vec();
     let mut params = CertificateParams::new(names).map_err(|e| e.to_string())?;
     params
         .distinguished_name

@@ -192,7 +192,10 @@ impl TlsStream {
             }
             if let Some(deadline) = self.handshake_deadline {
                 if Instant::now() >= deadline {
-                    return Err(io::Error::new(ErrorKind::TimedOut, "TLS handshake timed out"));
+                    return Err(io::Error::new(
+                        ErrorKind::TimedOut,
+                        "TLS handshake timed out",
+                    ));
                 }
             }
             if self.first_read {

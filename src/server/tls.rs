@@ -124,18 +124,22 @@ impl TlsFiles {
                         TlsError::new(TlsFileKind::Ca, ca_file, format!("unusable CA: {e}"))
                     })?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| {
-                        TlsError::new(TlsFileKind::Ca, ca_file, format!("unusable CA: {e}"))
-                    })?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| {
+                            TlsError::new(TlsFileKind::Ca, ca_file, format!("unusable CA: {e}"))
+                        })?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
         let mut config = builder.with_single_cert(chain, key).map_err(|e| {
             let problem = match e {
                 rustls::Error::InconsistentKeys(_) => {
-                    format!("the key does not match the certificate in {}", self.cert_file.display())
+                    format!(
+                        "the key does not match the certificate in {}",
+                        self.cert_file.display()
+                    )
                 }
                 other => format!("unusable key: {other}"),
             };
@@ -195,6 +199,9 @@ mod tests {
         let e = files.load().expect_err("missing files");
         assert_eq!(e.kind, TlsFileKind::Certificate);
         let text = e.to_string();
-        assert!(text.starts_with("certificate file /nonexistent/cert.pem: cannot read it"), "{text}");
+        assert!(
+            text.starts_with("certificate file /nonexistent/cert.pem: cannot read it"),
+            "{text}"
+        );
     }
 }

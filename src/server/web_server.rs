@@ -672,7 +672,10 @@ impl WebServer {
         }
         let scheme = if tls.is_some() { "https" } else { "http" };
         for addr in &self.local_addrs {
-            shared.log(LogLevel::Info, format_args!("listening on {scheme}://{addr}"));
+            shared.log(
+                LogLevel::Info,
+                format_args!("listening on {scheme}://{addr}"),
+            );
         }
         *self.lifecycle.running.lock() = Some(Running {
             pool: pool.clone(),

@@ -610,6 +610,7 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
 
     let mut child = Child(
         Command::new(bin)
+            .current_dir(env!("CARGO_MANIFEST_DIR")) // serves webroot/ from there
             .args([
                 "--bind",
                 "127.0.0.1:0",
@@ -669,4 +670,39 @@ fn the_binary_serves_https_with_a_certificate_from_microweb_cert() {
         &format!("http://{http}/"),
     ]);
     assert_eq!(String::from_utf8_lossy(&plain.stdout), "200");
+}
+
+#[test]
+fn tls_max_connections_closes_the_extra_ones_before_their_handshake() {
+    let certs = make_certs();
+    let mut server = WebServer::new();
+    server
+        .set_light_config()
+        .set_bind_address("127.0.0.1:0".parse().unwrap());
+    server
+        .route(Method::GET, "/ssl", |req, _| {
+            format!("ssl={}", req.is_ssl())
+        })
+        .unwrap();
+    server.config_mut().tls_max_connections = Some(2);
+    server.enable_ssl(&certs.cert, &certs.key, None).unwrap();
+    server.start_managed(2, None).unwrap();
+    let config = || client_config(&certs, &[&rustls::version::TLS13], false);
+    let mut first = tls_connect(addr(&server), config());
+    let mut second = tls_connect(addr(&server), config());
+    assert!(get(&mut first, "/ssl").is_ok());
+    assert!(get(&mut second, "/ssl").is_ok());
+    let mut third = tls_connect(addr(&server), config());
+    assert!(
+        get(&mut third, "/ssl").is_err(),
+        "a third connection is refused"
+    );
+    drop(first);
+    // Once the server has seen the first one close, a new connection gets in.
+    assert!(wait_until(Duration::from_secs(5), || {
+        let mut next = tls_connect(addr(&server), config());
+        get(&mut next, "/ssl").is_ok()
+    }));
+    assert!(get(&mut second, "/ssl").is_ok(), "the second one lived on");
+    assert!(slots_all_free(&server));
 }

@@ -602,7 +602,7 @@ impl ListenerBody {
             Some(tls) => match TlsStream::accept(stream, tls, shared.slots.size()) {
                 Ok(t) => Transport::Tls(Box::new(t)),
                 Err(e) => {
-                    log::warn!("pool: cannot start TLS with {peer}: {e}");
+                    log::debug!("pool: refused a TLS connection from {peer}: {e}");
                     return;
                 }
             },

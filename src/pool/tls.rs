@@ -32,16 +32,22 @@ use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::poller::Interest;
 
-/// What a TLS listener needs: the rustls server configuration and two bounds.
+/// What a TLS listener needs: the rustls server configuration and its bounds.
+///
+/// Clones share one connection count: listeners given clones of one `TlsConfig` share
+/// [`TlsConfig::with_max_connections`].
 #[derive(Clone)]
 pub struct TlsConfig {
     server_config: Arc<rustls::ServerConfig>,
     handshake_timeout: Duration,
     buffer_limit: Option<usize>,
+    max_connections: Option<usize>,
+    live: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -50,6 +56,8 @@ impl fmt::Debug for TlsConfig {
             .field("alpn_protocols", &self.server_config.alpn_protocols)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("buffer_limit", &self.buffer_limit)
+            .field("max_connections", &self.max_connections)
+            .field("live", &self.live.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -72,7 +80,24 @@ impl TlsConfig {
             server_config,
             handshake_timeout: TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT,
             buffer_limit: None,
+            max_connections: None,
+            live: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Bounds how many TLS connections may be open at once (default: no bound but the process'
+    /// descriptors). rustls' state costs about 8 KiB per idle connection outside the pool's
+    /// slots; past the bound a new connection is closed at once, before any handshake.
+    #[must_use]
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+
+    /// Returns how many connections accepted with this configuration (and its clones) are open.
+    #[must_use]
+    pub fn live_connections(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 
     /// Sets how long a handshake may take in all, from the accept (default 10 s).
@@ -121,6 +146,17 @@ pub struct TlsStream {
     first_read: bool,
     /// Decrypted bytes waiting inside rustls.
     plaintext: usize,
+    /// Counts this connection among its listener's live ones.
+    _live: LiveGuard,
+}
+
+/// One open TLS connection in its configuration's count; uncounted on drop.
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl fmt::Debug for TlsStream {
@@ -140,6 +176,14 @@ impl TlsStream {
         config: &TlsConfig,
         default_limit: usize,
     ) -> io::Result<TlsStream> {
+        let count = config.live.fetch_add(1, Ordering::SeqCst);
+        let live = LiveGuard(Arc::clone(&config.live));
+        if config.max_connections.is_some_and(|max| count >= max) {
+            return Err(io::Error::new(
+                ErrorKind::OutOfMemory,
+                "too many TLS connections open",
+            ));
+        }
         let mut tls = rustls::ServerConnection::new(Arc::clone(&config.server_config))
             .map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
         tls.set_buffer_limit(Some(config.buffer_limit.unwrap_or(default_limit).max(1)));
@@ -149,6 +193,7 @@ impl TlsStream {
             handshake_deadline: Some(Instant::now() + config.handshake_timeout),
             first_read: true,
             plaintext: 0,
+            _live: live,
         })
     }
 

@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// [`WebServer::enable_ssl`](super::WebServer::enable_ssl), which checks them at once).
     /// Default: none (plain HTTP). The TLS handshake is bounded by `requests_timeout`.
     pub tls: Option<TlsFiles>,
+    /// The most HTTPS connections open at once; more are closed before their handshake.
+    /// rustls' state costs about 8 KiB per idle connection beside the slots, so this bounds that
+    /// memory. Default: none (only the process' descriptor limit).
+    pub tls_max_connections: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +76,7 @@ impl ServerConfig {
             allow_all_origins: false,
             cors_allow_all: false,
             tls: None,
+            tls_max_connections: None,
         };
         config.apply_preset(preset);
         config

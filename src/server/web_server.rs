@@ -485,9 +485,12 @@ impl WebServer {
                 config
             }
         };
-        Ok(Some(
-            TlsConfig::new(server_config).with_handshake_timeout(self.config.requests_timeout),
-        ))
+        let mut tls =
+            TlsConfig::new(server_config).with_handshake_timeout(self.config.requests_timeout);
+        if let Some(max) = self.config.tls_max_connections {
+            tls = tls.with_max_connections(max);
+        }
+        Ok(Some(tls))
     }
 
     /// Sets a callback that receives every message the server logs (MicroWebSrv2's

@@ -3,12 +3,16 @@
 use std::fmt;
 use std::io;
 
+use crate::mods::templates::TemplateError;
+
 /// Everything that can go wrong in microweb, by layer.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system IO error (bind, accept, read, write, files).
     Io(io::Error),
+    /// A template failed to load, parse or render.
+    Template(TemplateError),
 }
 
 /// The crate's result type.
@@ -18,6 +22,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io(e) => write!(f, "io error: {e}"),
+            Error::Template(e) => write!(f, "template error: {e}"),
         }
     }
 }
@@ -26,6 +31,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Template(e) => Some(e),
         }
     }
 }
@@ -33,5 +39,11 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<TemplateError> for Error {
+    fn from(e: TemplateError) -> Self {
+        Error::Template(e)
     }
 }

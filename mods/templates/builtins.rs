@@ -105,7 +105,7 @@ impl Builtin {
                 Value::String(s) => Ok(Value::from(s.chars().count())),
                 Value::Array(a) => Ok(Value::from(a.len())),
                 Value::Object(o) => Ok(Value::from(o.len())),
-                v => Err(wrong(format!("len of {}", type_name(v)))),
+                v => Err(expects(self, "a string, an array or an object", v)),
             },
             Builtin::Upper => Ok(Value::String(text_of(self, first)?.to_uppercase())),
             Builtin::Lower => Ok(Value::String(text_of(self, first)?.to_lowercase())),
@@ -125,12 +125,12 @@ impl Builtin {
             }
             Builtin::Join => {
                 let Value::Array(items) = first else {
-                    return Err(wrong(format!("join of {}", type_name(first))));
+                    return Err(expects(self, "an array", first));
                 };
                 let sep = match second {
                     None => "",
                     Some(Value::String(s)) => s,
-                    Some(v) => return Err(wrong(format!("join separator {}", type_name(v)))),
+                    Some(v) => return Err(expects(self, "a string separator", v)),
                 };
                 let mut out = String::new();
                 for (i, item) in items.iter().enumerate() {
@@ -157,18 +157,19 @@ impl Builtin {
                     None => None,
                     Some(v) => Some(
                         v.as_i64()
-                            .ok_or_else(|| wrong(format!("round digits {}", type_name(v))))?,
+                            .ok_or_else(|| expects(self, "integer digits", v))?,
                     ),
                 };
                 match (num(first), digits) {
                     (Some(Num::Int(i)), None) => Ok(Value::from(i)),
-                    (Some(Num::Int(i)), Some(_)) => float_value(i as f64),
+                    // As in Python, rounding an integer keeps it an integer.
+                    (Some(Num::Int(i)), Some(_)) => Ok(Value::from(i)),
                     (Some(Num::Float(f)), None) => float_to_int(f.round_ties_even()),
                     (Some(Num::Float(f)), Some(d)) => {
                         let scale = 10f64.powi(d.clamp(-300, 300) as i32);
                         float_value((f * scale).round_ties_even() / scale)
                     }
-                    (None, _) => Err(wrong(format!("round of {}", type_name(first)))),
+                    (None, _) => Err(expects(self, "a number", first)),
                 }
             }
             Builtin::Int => match first {
@@ -177,22 +178,22 @@ impl Builtin {
                     .trim()
                     .parse::<i64>()
                     .map(Value::from)
-                    .map_err(|_| wrong(format!("int of {}", quoted(s)))),
+                    .map_err(|_| wrong(format!("`int` cannot read {}", quoted(s)))),
                 v => match num(v) {
                     Some(Num::Int(i)) => Ok(Value::from(i)),
                     Some(Num::Float(f)) => float_to_int(f.trunc()),
-                    None => Err(wrong(format!("int of {}", type_name(v)))),
+                    None => Err(expects(self, "a number, a string or a bool", v)),
                 },
             },
             Builtin::Float => match first {
                 Value::Bool(b) => float_value(f64::from(u8::from(*b))),
                 Value::String(s) => match s.trim().parse::<f64>() {
                     Ok(f) if f.is_finite() => float_value(f),
-                    _ => Err(wrong(format!("float of {}", quoted(s)))),
+                    _ => Err(wrong(format!("`float` cannot read {}", quoted(s)))),
                 },
                 v => match num(v) {
                     Some(n) => float_value(n.as_f64()),
-                    None => Err(wrong(format!("float of {}", type_name(v)))),
+                    None => Err(expects(self, "a number, a string or a bool", v)),
                 },
             },
             Builtin::Str => Ok(Value::String(display(first).into_owned())),
@@ -209,10 +210,18 @@ fn quoted(s: &str) -> String {
     format!("{short:?}")
 }
 
+fn expects(f: Builtin, what: &str, got: &Value) -> ErrorKind {
+    wrong(format!(
+        "`{}` expects {what}, got {}",
+        f.name(),
+        type_name(got)
+    ))
+}
+
 fn text_of(f: Builtin, v: &Value) -> Result<&str, ErrorKind> {
     match v {
         Value::String(s) => Ok(s),
-        v => Err(wrong(format!("{} of {}", f.name(), type_name(v)))),
+        v => Err(expects(f, "a string", v)),
     }
 }
 
@@ -222,7 +231,7 @@ pub(crate) fn range_args(args: &[Cow<'_, Value>]) -> Result<(i64, i64, i64), Err
     for (slot, arg) in ints.iter_mut().zip(args) {
         *slot = arg
             .as_i64()
-            .ok_or_else(|| wrong(format!("range of {}", type_name(arg))))?;
+            .ok_or_else(|| expects(Builtin::Range, "integers", arg))?;
     }
     let (start, stop, step) = match args.len() {
         1 => (0, ints[0], 1),

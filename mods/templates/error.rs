@@ -229,17 +229,17 @@ impl TemplateError {
     fn excerpt(&self) -> Option<(usize, &str, usize, usize)> {
         let src = self.0.source.as_deref()?;
         let span = self.0.span?;
-        let start = (span.start as usize).min(src.len());
-        let (line_no, col) = line_col(src, start);
-        let line_start = src.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
-        let line_end = src
-            .get(start..)?
-            .find('\n')
-            .map_or(src.len(), |i| start + i);
-        let line = src.get(line_start..line_end)?.trim_end_matches('\r');
-        let end = (span.end as usize).clamp(start, line_end);
-        let width = src.get(start..end).map_or(0, |s| s.chars().count()).max(1);
-        Some((line_no, line, col, width))
+        excerpt(src, span.start as usize, span.end as usize)
+    }
+
+    /// Returns the offset of the opener an "unclosed" error refers to.
+    fn opened_at(&self) -> Option<usize> {
+        match self.0.kind {
+            ErrorKind::UnclosedTag { opened_at }
+            | ErrorKind::UnclosedComment { opened_at }
+            | ErrorKind::UnclosedBlock { opened_at, .. } => Some(opened_at as usize),
+            _ => None,
+        }
     }
 
     fn message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -274,7 +274,7 @@ impl TemplateError {
             ErrorKind::StrayTag(word) => {
                 write!(
                     f,
-                    "expected text or a tag, found `{word}` with no open block"
+                    "expected text or a tag, found `{word}` that no open block accepts"
                 )
             }
             ErrorKind::DepthExceeded { max } => {
@@ -304,6 +304,25 @@ impl TemplateError {
             ErrorKind::Sink(e) => write!(f, "{e}"),
         }
     }
+}
+
+/// Returns (line number, line text, column, caret width) for the span `start..end` of `src`; the
+/// caret covers the span's part on its first line, at least one character.
+fn excerpt(src: &str, start: usize, end: usize) -> Option<(usize, &str, usize, usize)> {
+    let mut start = start.min(src.len());
+    while !src.is_char_boundary(start) {
+        start -= 1;
+    }
+    let (line_no, col) = line_col(src, start);
+    let line_start = src.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src
+        .get(start..)?
+        .find('\n')
+        .map_or(src.len(), |i| start + i);
+    let line = src.get(line_start..line_end)?.trim_end_matches('\r');
+    let end = end.clamp(start, line_end);
+    let width = src.get(start..end).map_or(0, |s| s.chars().count()).max(1);
+    Some((line_no, line, col, width))
 }
 
 /// Returns the 1-based (line, column) of byte `offset` in `src`; columns count characters.
@@ -342,13 +361,30 @@ impl fmt::Display for TemplateError {
         f.write_str(": ")?;
         self.message(f)?;
         if f.alternate() {
-            if let Some((number, line, col, width)) = self.excerpt() {
-                let pad = " ".repeat(number.to_string().len());
+            let Some(at) = self.excerpt() else {
+                return Ok(());
+            };
+            // An "unclosed" error on another line also shows the line of its opener.
+            let opener = self
+                .opened_at()
+                .zip(self.0.source.as_deref())
+                .and_then(|(o, src)| excerpt(src, o, o + 2))
+                .filter(|o| o.0 != at.0);
+            let pad = " ".repeat(at.0.to_string().len());
+            f.write_str("\n")?;
+            f.write_str(&pad)?;
+            f.write_str(" |")?;
+            for ((number, line, col, width), mark, label) in opener
+                .map(|o| (o, '-', " opened here"))
+                .into_iter()
+                .chain([(at, '^', "")])
+            {
                 write!(
                     f,
-                    "\n{pad} |\n{number} | {line}\n{pad} | {}{}",
+                    "\n{number:>w$} | {line}\n{pad} | {}{}{label}",
                     " ".repeat(col.saturating_sub(1)),
-                    "^".repeat(width)
+                    mark.to_string().repeat(width),
+                    w = pad.len()
                 )?;
             }
         }

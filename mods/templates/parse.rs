@@ -203,7 +203,7 @@ impl<'a> BlockParser<'a, '_> {
     }
 
     fn eof_span(&self) -> Span {
-        Span::new(self.src.len(), self.src.len())
+        super::scan::end_of(self.src)
     }
 
     fn text(&self, span: Span) -> &'a str {

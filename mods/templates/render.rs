@@ -636,14 +636,14 @@ impl<'a> Renderer<'a> {
     fn eval_args(&self, b: Builtin, args: &'a [Expr], span: Span) -> RResult<Vec<Cow<'a, Value>>> {
         let (min, max) = b.arity();
         if args.len() < min || args.len() > max {
-            let want = if min == max {
-                format!("{min}")
-            } else {
-                format!("{min} to {max}")
+            let want = match (min, max) {
+                (1, 1) => "1 argument".to_owned(),
+                (a, b) if a == b => format!("{a} arguments"),
+                (a, b) => format!("{a} to {b} arguments"),
             };
             return Err(self.err(
                 ErrorKind::Arguments(
-                    format!("`{}` takes {want} arguments, got {}", b.name(), args.len()).into(),
+                    format!("`{}` takes {want}, got {}", b.name(), args.len()).into(),
                 ),
                 span,
             ));

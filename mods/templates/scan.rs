@@ -48,7 +48,7 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Piece>, (ErrorKind, Span)> {
                     ErrorKind::UnclosedComment {
                         opened_at: open as u32,
                     },
-                    Span::new(open, after_open + 1),
+                    end_of(src),
                 ));
             };
             pos = after_open + 1 + close + 3;
@@ -66,7 +66,7 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Piece>, (ErrorKind, Span)> {
                 ErrorKind::UnclosedTag {
                     opened_at: open as u32,
                 },
-                Span::new(open, inner_start),
+                end_of(src),
             ));
         };
         let trim_after = close > inner_start && bytes.get(close - 1) == Some(&b'-');
@@ -79,6 +79,13 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Piece>, (ErrorKind, Span)> {
         pos = close + 2;
     }
     Ok(pieces)
+}
+
+/// Returns the empty span just after the last non-blank character: where an unclosed tag, comment
+/// or block is reported (a trailing blank line would show nothing).
+pub(crate) fn end_of(src: &str) -> Span {
+    let end = src.trim_end().len();
+    Span::new(end, end)
 }
 
 /// Returns the offset of the `>>` closing a tag whose inside starts at `from`, skipping quoted

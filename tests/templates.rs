@@ -489,3 +489,12 @@ fn the_demo_page_renders_every_instruction() {
     after.run().unwrap();
     assert_eq!(t.get_global_var("visits"), Some(json!(1)));
 }
+
+#[test]
+#[ignore = "prints the demo page for a manual look"]
+fn print_demo_page() {
+    let t = Templates::new("templates");
+    t.set_global_var("site_name", json!("microweb demo"));
+    let page = t.render_to_string("test.html", &json!({}), &request()).unwrap();
+    println!("{page}");
+}

@@ -495,6 +495,8 @@ fn the_demo_page_renders_every_instruction() {
 fn print_demo_page() {
     let t = Templates::new("templates");
     t.set_global_var("site_name", json!("microweb demo"));
-    let page = t.render_to_string("test.html", &json!({}), &request()).unwrap();
+    let page = t
+        .render_to_string("test.html", &json!({}), &request())
+        .unwrap();
     println!("{page}");
 }

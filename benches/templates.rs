@@ -74,21 +74,28 @@ fn bench(c: &mut Criterion) {
     let request = json!({});
 
     let engine = Templates::new("templates");
-    let page: Arc<Template> = engine.add_template("bench.html", MICROWEB).unwrap();
+    let page: Arc<Template> = engine
+        .add_template("bench.html", MICROWEB)
+        .expect("the bench page renders");
 
     let mut env = minijinja::Environment::new();
-    env.add_template("bench.html", MINIJINJA).unwrap();
-    let mj = env.get_template("bench.html").unwrap();
+    env.add_template("bench.html", MINIJINJA)
+        .expect("the bench page renders");
+    let mj = env
+        .get_template("bench.html")
+        .expect("the bench page renders");
     let mj_ctx = to_minijinja(&ctx);
 
     let render_microweb = || {
         let mut out = Vec::new();
         let data = PageData::new(&ctx).with_request(&request);
-        let _ = engine.render_template(&page, data, &mut out).unwrap();
+        let _ = engine
+            .render_template(&page, data, &mut out)
+            .expect("the bench page renders");
         out
     };
-    let ours = String::from_utf8(render_microweb()).unwrap();
-    let theirs = mj.render(mj_ctx.clone()).unwrap();
+    let ours = String::from_utf8(render_microweb()).expect("the bench page renders");
+    let theirs = mj.render(mj_ctx.clone()).expect("the bench page renders");
     // minijinja drops the template's final newline; everything else must be the same page.
     assert!(
         ours.trim_end() == theirs.trim_end(),
@@ -99,20 +106,24 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(ours.len() as u64));
     group.bench_function("microweb", |b| b.iter(|| black_box(render_microweb())));
     group.bench_function("minijinja", |b| {
-        b.iter(|| black_box(mj.render(mj_ctx.clone()).unwrap()))
+        b.iter(|| black_box(mj.render(mj_ctx.clone()).expect("the bench page renders")))
     });
     group.finish();
 
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Bytes(MICROWEB.len() as u64));
     group.bench_function("microweb", |b| {
-        b.iter(|| black_box(Template::parse("bench.html", black_box(MICROWEB)).unwrap()))
+        b.iter(|| {
+            black_box(
+                Template::parse("bench.html", black_box(MICROWEB)).expect("the bench page renders"),
+            )
+        })
     });
     group.bench_function("minijinja", |b| {
         b.iter(|| {
             let mut env = minijinja::Environment::new();
             env.add_template("bench.html", black_box(MINIJINJA))
-                .unwrap();
+                .expect("the bench page renders");
             black_box(env)
         })
     });

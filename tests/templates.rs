@@ -55,20 +55,23 @@ struct Case {
 }
 
 fn read_case(path: &std::path::Path) -> Case {
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = std::fs::read_to_string(path).expect("a readable case file");
     let (header, rest) = text
         .split_once("\n---\n")
         .expect("a case needs a `---` line");
-    let header: Value = serde_json::from_str(header).unwrap();
+    let header: Value = serde_json::from_str(header).expect("a JSON header");
     let mut parts = rest.split("\n=== ");
-    let source = parts.next().unwrap().to_owned();
+    let source = parts.next().unwrap_or_default().to_owned();
     let partials = parts
         .map(|p| {
-            let (name, body) = p.split_once(" ===\n").unwrap();
+            let (name, body) = p.split_once(" ===\n").expect("a partial header line");
             (name.to_owned(), body.to_owned())
         })
         .collect();
-    let stem = path.file_stem().unwrap().to_str().unwrap();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a UTF-8 file name");
     Case {
         name: format!("{stem}.html"),
         header,
@@ -358,16 +361,17 @@ fn a_page_larger_than_the_slot_streams_in_slot_sized_chunks() {
 
     let mut rec = Chunks { chunks: Vec::new() };
     let mut slot = [0u8; 256];
-    let mut sink = SlotSink::new(&mut slot, |b: &[u8]| {
-        rec.chunks.push(b.to_vec());
-        Ok(())
-    });
-    let _ = t
-        .render("big.html", &json!({}), &json!({}), &mut sink)
-        .unwrap();
-    assert!(sink.has_sent());
-    sink.finish().unwrap();
-    drop(sink);
+    {
+        let mut sink = SlotSink::new(&mut slot, |b: &[u8]| {
+            rec.chunks.push(b.to_vec());
+            Ok(())
+        });
+        let _ = t
+            .render("big.html", &json!({}), &json!({}), &mut sink)
+            .unwrap();
+        assert!(sink.has_sent());
+        sink.finish().unwrap();
+    }
     assert!(rec.chunks.iter().all(|c| c.len() <= 256));
     assert!(rec.chunks.iter().rev().skip(1).all(|c| c.len() == 256));
     assert_eq!(rec.chunks.concat(), whole);

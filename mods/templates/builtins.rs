@@ -292,7 +292,7 @@ pub(crate) fn float_value(f: f64) -> Result<Value, ErrorKind> {
 
 fn float_to_int(f: f64) -> Result<Value, ErrorKind> {
     // i64::MAX as f64 rounds up to 2^63, which is out of range.
-    if f.is_finite() && f >= -9_223_372_036_854_775_808.0 && f < 9_223_372_036_854_775_808.0 {
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
         Ok(Value::from(f as i64))
     } else {
         Err(ErrorKind::Overflow)

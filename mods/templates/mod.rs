@@ -817,17 +817,18 @@ mod tests {
     fn slot_sink_flushes_when_full_and_reports_it() {
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         let mut slot = [0u8; 4];
-        let mut sink = SlotSink::new(&mut slot, |b: &[u8]| {
-            chunks.push(b.to_vec());
-            Ok(())
-        });
-        sink.write(b"abc").unwrap();
-        assert!(!sink.has_sent());
-        sink.write(b"defgh").unwrap();
-        assert!(sink.has_sent());
-        assert_eq!(sink.pending(), b"efgh");
-        sink.finish().unwrap();
-        drop(sink);
+        {
+            let mut sink = SlotSink::new(&mut slot, |b: &[u8]| {
+                chunks.push(b.to_vec());
+                Ok(())
+            });
+            sink.write(b"abc").unwrap();
+            assert!(!sink.has_sent());
+            sink.write(b"defgh").unwrap();
+            assert!(sink.has_sent());
+            assert_eq!(sink.pending(), b"efgh");
+            sink.finish().unwrap();
+        }
         assert_eq!(chunks, [b"abcd".to_vec(), b"efgh".to_vec()]);
     }
 

@@ -74,6 +74,8 @@ pub(crate) struct Renderer<'a> {
     /// Local variables: `set`, `code` assignments and loop variables, innermost last.
     vars: Vec<(&'a str, Cow<'a, Value>)>,
     loops: Vec<LoopState>,
+    /// Set once a local is named `loop`; until then `loop.x` skips the locals.
+    loop_shadowed: bool,
     include_depth: u32,
 }
 
@@ -84,6 +86,7 @@ impl<'a> Renderer<'a> {
             tpl,
             vars: Vec::new(),
             loops: Vec::new(),
+            loop_shadowed: false,
             include_depth: 0,
         }
     }
@@ -96,6 +99,7 @@ impl<'a> Renderer<'a> {
     ) -> Self {
         let mut r = Renderer::new(env, tpl);
         r.vars = vars.iter().map(|(n, v)| (&**n, Cow::Borrowed(v))).collect();
+        r.loop_shadowed = vars.iter().any(|(n, _)| &**n == "loop");
         r
     }
 
@@ -252,6 +256,7 @@ impl<'a> Renderer<'a> {
                 .map(|(n, v)| (*n, Cow::Borrowed(&**v)))
                 .collect(),
             loops: self.loops.clone(),
+            loop_shadowed: self.loop_shadowed,
             include_depth: self.include_depth + 1,
         };
         sub.render(out, run)
@@ -267,6 +272,7 @@ impl<'a> Renderer<'a> {
         run: &mut Run,
     ) -> RResult<()> {
         let mark = self.vars.len();
+        self.loop_shadowed |= value == "loop" || key == Some("loop");
         // `for i in range(…)` never builds the array.
         if let ExprKind::Call {
             func: Callee::Builtin(Builtin::Range),
@@ -276,7 +282,7 @@ impl<'a> Renderer<'a> {
         {
             let args = self.eval_args(Builtin::Range, args, iter.span)?;
             let (start, stop, step) =
-                builtins::range_args(&args).map_err(|k| self.err(k, iter.span))?;
+                builtins::range_args(args.as_slice()).map_err(|k| self.err(k, iter.span))?;
             let length =
                 usize::try_from(builtins::range_len(start, stop, step)).unwrap_or(usize::MAX);
             let mut n = start;
@@ -445,6 +451,7 @@ impl<'a> Renderer<'a> {
     }
 
     fn assign(&mut self, name: &'a str, v: Value) {
+        self.loop_shadowed |= name == "loop";
         match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
             Some((_, slot)) => *slot = Cow::Owned(v),
             None => self.vars.push((name, Cow::Owned(v))),
@@ -494,7 +501,7 @@ impl<'a> Renderer<'a> {
             ExprKind::Attr(base, key) => {
                 // `loop.index` without building the `loop` object.
                 if let ExprKind::Name(n) = &base.kind {
-                    if &**n == "loop" && !self.vars.iter().any(|(v, _)| *v == "loop") {
+                    if !self.loop_shadowed && &**n == "loop" {
                         if let Some(field) = self.loops.last().and_then(|s| loop_field(*s, key)) {
                             return Ok(Cow::Owned(field));
                         }
@@ -633,7 +640,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn eval_args(&self, b: Builtin, args: &'a [Expr], span: Span) -> RResult<Vec<Cow<'a, Value>>> {
+    fn eval_args(&self, b: Builtin, args: &'a [Expr], span: Span) -> RResult<Args<'a>> {
         let (min, max) = b.arity();
         if args.len() < min || args.len() > max {
             let want = match (min, max) {
@@ -648,7 +655,15 @@ impl<'a> Renderer<'a> {
                 span,
             ));
         }
-        args.iter().map(|a| self.eval(a)).collect()
+        let mut vals = Args {
+            vals: [const { Cow::Borrowed(&NULL) }; 3],
+            len: 0,
+        };
+        for (slot, arg) in vals.vals.iter_mut().zip(args) {
+            *slot = self.eval(arg)?;
+            vals.len += 1;
+        }
+        Ok(vals)
     }
 
     fn call(&self, func: &Callee, args: &'a [Expr], span: Span) -> RResult<Cow<'a, Value>> {
@@ -676,14 +691,18 @@ impl<'a> Renderer<'a> {
             Callee::Builtin(b @ Builtin::Range) => {
                 let vals = self.eval_args(*b, args, span)?;
                 let (start, stop, step) =
-                    builtins::range_args(&vals).map_err(|k| self.err(k, span))?;
+                    builtins::range_args(vals.as_slice()).map_err(|k| self.err(k, span))?;
                 // The array is built only if the budget pays for it.
                 self.burn(builtins::range_len(start, stop, step), span)?;
-                b.call(&vals).map(Cow::Owned).map_err(|k| self.err(k, span))
+                b.call(vals.as_slice())
+                    .map(Cow::Owned)
+                    .map_err(|k| self.err(k, span))
             }
             Callee::Builtin(b) => {
                 let vals = self.eval_args(*b, args, span)?;
-                b.call(&vals).map(Cow::Owned).map_err(|k| self.err(k, span))
+                b.call(vals.as_slice())
+                    .map(Cow::Owned)
+                    .map_err(|k| self.err(k, span))
             }
             Callee::Registered(name) => {
                 self.burn(1, span)?;
@@ -705,6 +724,20 @@ impl<'a> Renderer<'a> {
                 })
             }
         }
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// The evaluated arguments of a built-in (at most three), kept on the stack.
+struct Args<'a> {
+    vals: [Cow<'a, Value>; 3],
+    len: usize,
+}
+
+impl<'a> Args<'a> {
+    fn as_slice(&self) -> &[Cow<'a, Value>] {
+        self.vals.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -885,11 +918,12 @@ pub(crate) fn write_value(
                 len: 0,
             };
             match n.as_i64() {
-                Some(i) => write!(buf, "{i}"),
-                None => write!(buf, "{n}"),
+                Some(i) => out.write(format_int(i, &mut buf.buf)),
+                None => {
+                    write!(buf, "{n}").map_err(|_| SinkError::Closed)?;
+                    out.write(buf.as_bytes())
+                }
             }
-            .map_err(|_| SinkError::Closed)?;
-            out.write(buf.as_bytes())
         }
         other => {
             let text = display(other);
@@ -932,6 +966,29 @@ static NEEDS_ESCAPE: [bool; 256] = {
     t[b'\'' as usize] = true;
     t
 };
+
+/// Formats an integer into the end of `buf` and returns the digits.
+fn format_int(i: i64, buf: &mut [u8; 40]) -> &[u8] {
+    let mut n = i.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'-';
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
 
 /// A fixed buffer for formatting numbers without allocating.
 struct StackBuf {
@@ -1016,9 +1073,11 @@ mod tests {
         write_escaped(&mut out, b"a<b>&\"c'").unwrap();
         assert_eq!(out, b"a&lt;b&gt;&amp;&quot;c&#39;");
         let mut out = Vec::new();
+        write_value(&mut out, &json!(i64::MIN), true).unwrap();
+        write_value(&mut out, &json!(0), true).unwrap();
         write_value(&mut out, &json!(-12), true).unwrap();
         write_value(&mut out, &json!(2.5), true).unwrap();
         write_value(&mut out, &json!(["<"]), true).unwrap();
-        assert_eq!(out, b"-122.5[&quot;&lt;&quot;]");
+        assert_eq!(out, b"-92233720368547758080-122.5[&quot;&lt;&quot;]");
     }
 }

@@ -504,3 +504,46 @@ fn print_demo_page() {
         .unwrap();
     println!("{page}");
 }
+
+#[test]
+fn the_engine_and_after_work_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Templates>();
+    send_sync::<microweb::Template>();
+    send::<microweb::AfterWork>();
+    send_sync::<microweb::TemplateError>();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Whatever the input, parsing and rendering (with a small budget) return, never panic.
+    #[test]
+    fn any_input_parses_and_renders_without_panicking(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "<<", ">>", "<<-", "->>", "<<#", "#>>", " ", "\n", "x", "xs", "loop", "(", ")", "[",
+                "]", "{", "}", "\"", "'", "\\", ",", ":", ".", "|", "+", "-", "*", "/", "%", "==",
+                "<", ">=", "not", "and", "or", "in", "if", "elif", "else", "end", "for", "set", "=",
+                "+=", "code", "after", "include", "raw", "1", "0", "2.5", "é", "range(9)",
+                "default", "len", "upper", "money", "null", "true", ";",
+            ]),
+            0..40,
+        )
+    ) {
+        let source: String = parts.concat();
+        let t = engine(TemplateConfig::default().with_fuel(2_000).with_max_include_depth(2));
+        if t.add_template("p.html", &source).is_ok() {
+            let context = json!({"x": 3, "xs": [1, "<a>", null, [2]]});
+            let mut out = Vec::new();
+            if let Ok(after) = t.render("p.html", &context, &request(), &mut out) {
+                let _ = after.run();
+            }
+        } else {
+            let e = t.add_template("p.html", &source).unwrap_err();
+            let _ = format!("{e:#}");
+            let _ = e.debug_html();
+        }
+    }
+}

@@ -329,8 +329,9 @@ impl<'a> BlockParser<'a, '_> {
         };
         let mut stmts = Vec::new();
         let mut piece = self.next_piece();
-        if let Some(Piece::Text(span)) = piece {
-            stmts = parse_stmts(Cx::region(span), self.text(span))?;
+        // A comment inside the block splits its text in several pieces.
+        while let Some(Piece::Text(span)) = piece {
+            stmts.extend(parse_stmts(Cx::region(span), self.text(span))?);
             piece = self.next_piece();
         }
         match piece {

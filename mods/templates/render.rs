@@ -122,6 +122,15 @@ impl<'a> Renderer<'a> {
         Ok(())
     }
 
+    /// Charges for a string or array just built, by size, so doubling one in a loop stops.
+    fn burn_size(&self, v: &Value, span: Span) -> RResult<()> {
+        match v {
+            Value::String(s) => self.burn(s.len() as u64 / 64, span),
+            Value::Array(a) => self.burn(a.len() as u64 / 8, span),
+            _ => Ok(()),
+        }
+    }
+
     fn write(&self, out: &mut dyn RenderSink, bytes: &[u8], span: Span) -> RResult<()> {
         out.write(bytes)
             .map_err(|e| self.err(ErrorKind::Sink(e), span))
@@ -440,7 +449,9 @@ impl<'a> Renderer<'a> {
                         } else {
                             BinaryOp::Sub
                         };
-                        arith(bop, &old, &v).map_err(|k| self.err(k, *span))?
+                        let v = arith(bop, &old, &v).map_err(|k| self.err(k, *span))?;
+                        self.burn_size(&v, *span)?;
+                        v
                     }
                 };
                 self.assign(&target.name, v);
@@ -552,12 +563,7 @@ impl<'a> Renderer<'a> {
                 let lv = self.eval(l)?;
                 let rv = self.eval(r)?;
                 let v = binary(*op, &lv, &rv).map_err(|k| self.err(k, e.span))?;
-                // Building strings and arrays costs fuel by size, so doubling in a loop stops.
-                match &v {
-                    Value::String(s) => self.burn(s.len() as u64 / 64, e.span)?,
-                    Value::Array(a) => self.burn(a.len() as u64 / 8, e.span)?,
-                    _ => {}
-                }
+                self.burn_size(&v, e.span)?;
                 Ok(Cow::Owned(v))
             }
             ExprKind::Array(items) => {

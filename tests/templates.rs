@@ -302,6 +302,20 @@ fn templates_are_reparsed_when_their_file_changes() {
             .unwrap(),
         "two 2!"
     );
+    // A broken page keeps failing (from the cache) until the file is fixed.
+    std::fs::write(&file, "<< if x >>").unwrap();
+    let broken = t.load("page.html").unwrap_err().to_string();
+    assert_eq!(
+        broken,
+        "page.html:1:11: expected `<< end >>` to close the `if` opened at 1:1"
+    );
+    assert_eq!(t.load("page.html").unwrap_err().to_string(), broken);
+    std::fs::write(&file, "fixed, at last").unwrap();
+    assert_eq!(
+        t.render_to_string("page.html", &json!({}), &json!({}))
+            .unwrap(),
+        "fixed, at last"
+    );
     std::fs::remove_file(&file).unwrap();
     let err = t.load("page.html").unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::NotFound);

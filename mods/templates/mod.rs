@@ -299,7 +299,9 @@ struct Shared {
 }
 
 struct Cached {
-    template: Arc<Template>,
+    /// The compiled template, or its parse error: a broken page is not re-parsed on every
+    /// request, only when its file changes.
+    template: Result<Arc<Template>, TemplateError>,
     /// `None` for templates added from memory, which never change.
     stamp: Option<(SystemTime, u64)>,
 }
@@ -566,7 +568,7 @@ impl Templates {
         self.inner.cache.write().insert(
             key.to_owned(),
             Cached {
-                template: Arc::clone(&template),
+                template: Ok(Arc::clone(&template)),
                 stamp: None,
             },
         );
@@ -589,19 +591,22 @@ impl Templates {
             .read()
             .get(key)
             .and_then(|c| match c.stamp {
-                None => Some(Arc::clone(&c.template)),
+                None => Some(c.template.clone()),
                 Some(_) => None,
             });
         if let Some(t) = memory {
-            return Ok(t);
+            return t;
         }
         let path = self.inner.folder.join(key);
+        let not_found = || {
+            // A deleted file leaves the cache too.
+            self.inner.cache.write().remove(key);
+            TemplateError::unlocated(ErrorKind::NotFound, key)
+        };
         let meta = match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => m,
-            Ok(_) => return Err(TemplateError::unlocated(ErrorKind::NotFound, key)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(TemplateError::unlocated(ErrorKind::NotFound, key));
-            }
+            Ok(_) => return Err(not_found()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
             Err(e) => {
                 return Err(TemplateError::unlocated(
                     ErrorKind::Io(e.to_string().into()),
@@ -615,21 +620,24 @@ impl Templates {
         );
         if let Some(c) = self.inner.cache.read().get(key) {
             if c.stamp == Some(stamp) {
-                return Ok(Arc::clone(&c.template));
+                return c.template.clone();
             }
         }
         let source = std::fs::read_to_string(&path)
             .map_err(|e| TemplateError::unlocated(ErrorKind::Io(e.to_string().into()), key))?;
-        let template = Arc::new(Template::parse(key, &source)?);
-        log::debug!("template {key} compiled");
+        let template = Template::parse(key, &source).map(Arc::new);
+        match &template {
+            Ok(_) => log::debug!("template {key} compiled"),
+            Err(e) => log::warn!("{e}"),
+        }
         self.inner.cache.write().insert(
             key.to_owned(),
             Cached {
-                template: Arc::clone(&template),
+                template: template.clone(),
                 stamp: Some(stamp),
             },
         );
-        Ok(template)
+        template
     }
 
     /// Compiles every template in the folder (recursively), so errors show at start-up; returns

@@ -29,5 +29,6 @@ pub mod routing;
 pub use config::Preset;
 pub use error::{Error, Result};
 pub use mods::templates::{
-    AfterWork, PageData, RenderSink, SlotSink, Template, TemplateConfig, TemplateError, Templates,
+    AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
+    Templates,
 };

@@ -566,10 +566,22 @@ proptest::proptest! {
 fn nesting_up_to_the_bound_renders() {
     let t = engine(TemplateConfig::default());
     let depth = 120;
-    let blocks = format!("{}deep{}", "<< if 1 >>".repeat(depth), "<< end >>".repeat(depth));
+    let blocks = format!(
+        "{}deep{}",
+        "<< if 1 >>".repeat(depth),
+        "<< end >>".repeat(depth)
+    );
     t.add_template("blocks.html", &blocks).unwrap();
-    assert_eq!(t.render_to_string("blocks.html", &json!({}), &json!({})).unwrap(), "deep");
+    assert_eq!(
+        t.render_to_string("blocks.html", &json!({}), &json!({}))
+            .unwrap(),
+        "deep"
+    );
     let parens = format!("<< {}1{} >>", "(-".repeat(60), ")".repeat(60));
     t.add_template("parens.html", &parens).unwrap();
-    assert_eq!(t.render_to_string("parens.html", &json!({}), &json!({})).unwrap(), "1");
+    assert_eq!(
+        t.render_to_string("parens.html", &json!({}), &json!({}))
+            .unwrap(),
+        "1"
+    );
 }

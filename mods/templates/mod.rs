@@ -17,6 +17,25 @@
 //! `_header.html`) is a partial: it can be included, but [`Templates::is_template_path`] says no
 //! to it, so it is never served on its own.
 //!
+//! # Language decisions TEMPLATES.md leaves open
+//!
+//! - `<< null >>` prints nothing; bools print `true`/`false`; arrays and objects print as compact
+//!   JSON (escaped like any other text). `<< x | escape >>` is not escaped a second time.
+//! - `a / b` on two integers stays an integer when exact (`8 / 2` is `4`), otherwise it is a float
+//!   (`7 / 2` is `3.5`); `%` takes the sign of the divisor, as in Python; integer overflow is an
+//!   error. `1 == 1.0`. `or`/`and` return the deciding operand, as in Python.
+//! - `a.key` on a missing key, `a[i]` past the end, and `a.key` on `null` are errors, which
+//!   `default` replaces by its fallback (as it does an unknown name, or `null`); `default` lets any
+//!   other error through.
+//! - A name first set inside a `for` body lives for one iteration; assigning a name that already
+//!   exists updates it, so `<< set total = total + x >>` accumulates. `for k, v in array` gives the
+//!   index and the item. An `include` sees the includer's locals; its own `set`s stay inside it.
+//! - In `after` blocks assignments write global vars (`hits += 1` is atomic per statement).
+//! - Reserved words (not usable as names): `or and not in true false null if elif else end for
+//!   set code after include raw`. Words of other template languages (`endif`, `py`, `foreach`, …)
+//!   are reported as unknown instructions.
+//! - The text of a `code`/`after` block may not contain `<<` (it would start a tag).
+//!
 //! # Example
 //!
 //! ```

@@ -319,6 +319,7 @@ fn templates_are_reparsed_when_their_file_changes() {
     std::fs::remove_file(&file).unwrap();
     let err = t.load("page.html").unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::NotFound);
+    assert!(err.is_not_found());
     assert_eq!(err.to_string(), "page.html: template not found");
 }
 

@@ -202,6 +202,14 @@ impl TemplateError {
         matches!(self.0.kind, ErrorKind::Sink(_))
     }
 
+    /// Returns whether the page itself does not exist (no such template, or a name outside the
+    /// folder): the server answers 404 rather than 500. An `include` of a missing template is a
+    /// runtime error of the including page, not this.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::NotFound | ErrorKind::InvalidName)
+    }
+
     /// Returns an HTML page showing the error, the source line and a caret, all escaped; the server
     /// sends it instead of a plain 500 when `show_debug` is on.
     #[must_use]

@@ -586,3 +586,29 @@ fn nesting_up_to_the_bound_renders() {
         "1"
     );
 }
+
+#[test]
+fn concurrent_pages_share_the_cache_and_count_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("count.html"),
+        "<< for i in range(3) >><< i >><< end >><< after >>hits += 1<< end >>",
+    )
+    .unwrap();
+    let t = Templates::new(dir.path());
+    t.set_global_var("hits", json!(0));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    assert_eq!(
+                        t.render_to_string("count.html", &json!({}), &json!({}))
+                            .unwrap(),
+                        "012"
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(t.get_global_var("hits"), Some(json!(200)));
+}

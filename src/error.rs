@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use crate::http::HttpError;
 use crate::mods::crypto::CryptoError;
+use crate::mods::templates::TemplateError;
 use crate::pool::PoolError;
 use crate::routing::RouteError;
 
@@ -23,6 +24,8 @@ pub enum Error {
     Route(RouteError),
     /// A body could not be encrypted, decrypted or authenticated, or a key file was refused.
     Crypto(CryptoError),
+    /// A template failed to load, parse or render.
+    Template(TemplateError),
     /// An address could not be bound.
     Bind(SocketAddr, io::Error),
     /// `start_*` was called on a server that is already running.
@@ -42,6 +45,7 @@ impl fmt::Display for Error {
             Error::Http(e) => write!(f, "http error: {e}"),
             Error::Route(e) => write!(f, "route error: {e}"),
             Error::Crypto(e) => write!(f, "crypto error: {e}"),
+            Error::Template(e) => write!(f, "template error: {e}"),
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::AlreadyRunning => f.write_str("the server is already running"),
             Error::UnknownModule(name) => write!(f, "no built-in module is named {name:?}"),
@@ -57,6 +61,7 @@ impl std::error::Error for Error {
             Error::Http(e) => Some(e),
             Error::Route(e) => Some(e),
             Error::Crypto(e) => Some(e),
+            Error::Template(e) => Some(e),
             Error::AlreadyRunning | Error::UnknownModule(_) => None,
         }
     }
@@ -72,4 +77,4 @@ macro_rules! from_layer {
     )*};
 }
 
-from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route, CryptoError => Crypto);
+from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route, CryptoError => Crypto, TemplateError => Template);

@@ -43,3 +43,7 @@ pub use server::{
     Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover, TestRequest, WebServer,
     add_default_page, add_mime_type, get_mime_type_from_filename, html_escape,
 };
+pub use mods::templates::{
+    AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
+    Templates,
+};

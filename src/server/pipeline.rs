@@ -3,7 +3,7 @@
 //! ```text
 //! CORS preflight (cors_allow_all) ─► before hooks ─► modules (load order) ─► routes
 //!        ─► static files (GET/HEAD) ─► not_found_url redirect or 404
-//!        ─► error handlers (by status) ─► after hooks ─► Access-Control-Allow-Origin
+//!        ─► modules' on_response ─► error handlers (by status) ─► after hooks ─► Access-Control-Allow-Origin
 //! ```
 //!
 //! Each step may answer; the first that does ends the chain up to the error handlers. A panic in
@@ -63,6 +63,11 @@ pub(crate) fn answer<'a>(shared: &'a ServerShared, request: &mut Request<'a>) ->
     }
     if !response.is_answered() {
         route_or_static(shared, request, &mut response);
+    }
+    for module in &shared.modules {
+        guarded(shared, &mut response, module.name(), |r| {
+            module.on_response(request, r);
+        });
     }
 
     if response.status().is_client_error() || response.status().is_server_error() {

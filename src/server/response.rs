@@ -110,123 +110,6 @@ impl fmt::Display for InvalidHeader {
 
 impl std::error::Error for InvalidHeader {}
 
-/// A cookie to set with `Set-Cookie`, with the usual attributes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Cookie {
-    /// Cookie name (a token).
-    pub name: String,
-    /// Cookie value (no CR, LF, `;`, `,`, space or `"`).
-    pub value: String,
-    /// `Path` attribute.
-    pub path: Option<String>,
-    /// `Domain` attribute.
-    pub domain: Option<String>,
-    /// `Max-Age` attribute, in seconds.
-    pub max_age: Option<i64>,
-    /// `Secure` attribute.
-    pub secure: bool,
-    /// `HttpOnly` attribute.
-    pub http_only: bool,
-    /// `SameSite` attribute: `Strict`, `Lax` or `None`.
-    pub same_site: Option<&'static str>,
-}
-
-impl Cookie {
-    /// Creates a cookie with a name and a value and no attribute.
-    #[must_use]
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Cookie {
-        Cookie {
-            name: name.into(),
-            value: value.into(),
-            ..Cookie::default()
-        }
-    }
-
-    /// Sets the `Path` attribute.
-    #[must_use]
-    pub fn with_path(mut self, path: impl Into<String>) -> Cookie {
-        self.path = Some(path.into());
-        self
-    }
-
-    /// Sets the `Max-Age` attribute, in seconds.
-    #[must_use]
-    pub fn with_max_age(mut self, seconds: i64) -> Cookie {
-        self.max_age = Some(seconds);
-        self
-    }
-
-    /// Sets the `HttpOnly` attribute.
-    #[must_use]
-    pub fn with_http_only(mut self, on: bool) -> Cookie {
-        self.http_only = on;
-        self
-    }
-
-    /// Sets the `Secure` attribute.
-    #[must_use]
-    pub fn with_secure(mut self, on: bool) -> Cookie {
-        self.secure = on;
-        self
-    }
-
-    /// Sets the `SameSite` attribute (`Strict`, `Lax` or `None`).
-    #[must_use]
-    pub fn with_same_site(mut self, value: &'static str) -> Cookie {
-        self.same_site = Some(value);
-        self
-    }
-
-    /// Returns the `Set-Cookie` header value, or an error when a part would break the header.
-    ///
-    /// # Errors
-    /// [`InvalidHeader`] when the name is not a token, or a value or attribute holds a character
-    /// RFC 6265 §4.1.1 does not allow there.
-    pub fn to_header_value(&self) -> Result<String, InvalidHeader> {
-        let value_ok = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
-        };
-        let attr_ok = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';');
-        if !is_token(&self.name) || !value_ok(&self.value) {
-            return Err(InvalidHeader);
-        }
-        let mut out = format!("{}={}", self.name, self.value);
-        if let Some(path) = &self.path {
-            if !attr_ok(path) {
-                return Err(InvalidHeader);
-            }
-            out.push_str("; Path=");
-            out.push_str(path);
-        }
-        if let Some(domain) = &self.domain {
-            if !attr_ok(domain) {
-                return Err(InvalidHeader);
-            }
-            out.push_str("; Domain=");
-            out.push_str(domain);
-        }
-        if let Some(age) = self.max_age {
-            out.push_str(&format!("; Max-Age={age}"));
-        }
-        if self.secure {
-            out.push_str("; Secure");
-        }
-        if self.http_only {
-            out.push_str("; HttpOnly");
-        }
-        if let Some(site) = self.same_site {
-            if !matches!(site, "Strict" | "Lax" | "None") {
-                return Err(InvalidHeader);
-            }
-            out.push_str("; SameSite=");
-            out.push_str(site);
-        }
-        Ok(out)
-    }
-}
-
 /// Returns true when `s` is an RFC 9110 §5.6.2 token (a valid header or cookie name).
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -363,12 +246,14 @@ impl Response {
         Ok(())
     }
 
-    /// Adds a `Set-Cookie` header.
+    /// Adds a `Set-Cookie` header built with [`SetCookie`](crate::http::SetCookie).
     ///
     /// # Errors
-    /// [`InvalidHeader`] when the cookie would break the header (see [`Cookie::to_header_value`]).
-    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), InvalidHeader> {
-        self.cookies.push(cookie.to_header_value()?);
+    /// [`InvalidHeader`] when the cookie would break the header (a name that is not a token, a
+    /// value or attribute with a forbidden character).
+    pub fn set_cookie(&mut self, cookie: &crate::http::SetCookie<'_>) -> Result<(), InvalidHeader> {
+        self.cookies
+            .push(cookie.build().map_err(|_| InvalidHeader)?);
         Ok(())
     }
 
@@ -740,28 +625,6 @@ mod tests {
         assert!(r.set_header("x-a", "two").is_ok());
         assert_eq!(r.header("X-A"), Some("two"));
         assert_eq!(r.headers.len(), 1);
-    }
-
-    #[test]
-    fn cookie_header_carries_attributes_and_refuses_injection() {
-        let c = Cookie::new("sid", "abc")
-            .with_path("/")
-            .with_max_age(60)
-            .with_http_only(true)
-            .with_secure(true)
-            .with_same_site("Lax");
-        assert_eq!(
-            c.to_header_value().unwrap(),
-            "sid=abc; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Lax"
-        );
-        assert!(Cookie::new("s id", "v").to_header_value().is_err());
-        assert!(Cookie::new("sid", "a;b").to_header_value().is_err());
-        assert!(
-            Cookie::new("sid", "v")
-                .with_path("/\r\nX: y")
-                .to_header_value()
-                .is_err()
-        );
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The request and response API of MicroWebSrv2, in Rust spelling, seen from a client.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; test code
 
 #[path = "support/http_client.rs"]
 mod http_client;

@@ -1,6 +1,10 @@
 //! HTTP/1.1 protocol rules over real sockets: keep-alive, pipelining, framing (RFC 9112), limits,
 //! timeouts, 100-continue — each asserting the exact status line and the connection's fate.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; test code
 
 #[path = "support/http_client.rs"]
 mod http_client;

@@ -88,8 +88,10 @@ mod tests {
 
     #[test]
     fn presets_set_the_five_figures_and_keep_the_rest() {
-        let mut c = ServerConfig::default();
-        c.not_found_url = Some("/".into());
+        let mut c = ServerConfig {
+            not_found_url: Some("/".into()),
+            ..ServerConfig::default()
+        };
         c.apply_preset(Preset::Embedded);
         assert_eq!(
             (

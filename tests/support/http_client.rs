@@ -1,6 +1,11 @@
 //! A raw HTTP/1.1 client for black-box tests: sends exact bytes, reads one response at a time,
 //! and tells whether the server closed the connection.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods, dead_code)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    dead_code,
+    unreachable_pub
+)] // IO edge; shared by many test crates
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -1,5 +1,5 @@
 //! Starts a `WebServer` on 127.0.0.1:0 for a test; it stops when dropped.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)] // shared by many test crates
 
 use std::net::SocketAddr;
 use std::time::Duration;

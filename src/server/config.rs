@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub requests_timeout: Duration,
     /// How long an idle keep-alive connection is kept. Default: 15 s.
     pub keep_alive_timeout: Duration,
+    /// How long `stop()` lets in-flight requests finish before it closes them. Default: 10 s.
+    pub shutdown_grace: Duration,
     /// Requests answered on one connection before it is closed. Default: 1000; 0 = no bound.
     pub max_requests_per_connection: u32,
     /// Where requests for missing resources are redirected, when set. Default: none (404).
@@ -62,6 +64,7 @@ impl ServerConfig {
             max_request_content_length: 0,
             requests_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
             max_requests_per_connection: 1000,
             not_found_url: None,
             allow_all_origins: false,

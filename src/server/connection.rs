@@ -33,6 +33,7 @@ use super::deferred::DeferredResponse;
 use super::pipeline;
 use super::request::Request;
 use super::response::{Body, OnSent, Response, Takeover};
+use super::stream::ResponseStream;
 use super::web_server::{LogLevel, ServerShared};
 use crate::http::{
     self, BodyDecoder, BodyEvent, BodyKind, ChunkHeader, Framing, HttpDate, HttpError, RequestHead,
@@ -96,6 +97,11 @@ enum Pending {
         chunked: bool,
         finished: bool,
     },
+    Stream {
+        stream: ResponseStream,
+        chunked: bool,
+        finished: bool,
+    },
 }
 
 /// A response on its way out: `slot[pos..end]`, then `pending`.
@@ -146,6 +152,8 @@ pub(crate) struct HttpConnection {
     served: u32,
     continue_sent: bool,
     state: State,
+    /// The key of this connection in the server's registry (for a graceful stop).
+    registration: Option<usize>,
 }
 
 impl HttpConnection {
@@ -160,10 +168,14 @@ impl HttpConnection {
             served: 0,
             continue_sent: false,
             state: State::ReadingHead,
+            registration: None,
         }
     }
 
     fn drive(&mut self, conn: &mut Conn<'_>) -> Next {
+        if self.shared.is_forced() {
+            return Next::Close(CloseReason::ByHost);
+        }
         loop {
             let step = match self.state {
                 State::ReadingHead => self.read_request(conn),
@@ -220,6 +232,9 @@ impl HttpConnection {
                 Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                 Ok(n) => self.len += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if self.len == 0 && self.shared.is_draining() {
+                        return Step::Wait(Next::Close(CloseReason::ByHost));
+                    }
                     let wait = if self.len == 0 {
                         // Idle: hold no slot.
                         self.slot = None;
@@ -463,7 +478,10 @@ impl HttpConnection {
             None if facts.version == Version::HTTP_10 => Framing::UntilClose,
             None => Framing::Chunked,
         };
-        let keep_alive = facts.keep_alive && !response.close && framing != Framing::UntilClose;
+        let keep_alive = facts.keep_alive
+            && !response.close
+            && framing != Framing::UntilClose
+            && !self.shared.is_draining();
         let written = write_head(slot, &response, &date, framing, keep_alive, facts);
         let (mut end, no_body) = match written {
             Ok(v) => v,
@@ -487,6 +505,9 @@ impl HttpConnection {
         };
         let send_body = !(facts.is_head || no_body);
         let room = slot.len() - end;
+        if let (false, Body::Stream(stream)) = (send_body, &body) {
+            stream.mark_gone();
+        }
         let pending = match body {
             _ if !send_body => Pending::None,
             Body::Empty => Pending::None,
@@ -505,6 +526,11 @@ impl HttpConnection {
             Body::Reader { reader, len } => Pending::Reader {
                 reader,
                 remaining: len,
+                chunked: framing == Framing::Chunked,
+                finished: false,
+            },
+            Body::Stream(stream) => Pending::Stream {
+                stream,
                 chunked: framing == Framing::Chunked,
                 finished: false,
             },
@@ -527,8 +553,15 @@ impl HttpConnection {
         let State::Writing(out) = &mut self.state else {
             return Step::Again;
         };
+        if self.slot.is_none() {
+            // A stream that waited for data gave its slot back.
+            match conn.try_borrow_slot() {
+                Some(s) => self.slot = Some(s),
+                None => return Step::Wait(Next::WaitSlot),
+            }
+        }
         let Some(slot) = self.slot.as_mut() else {
-            return Step::Wait(Next::Close(CloseReason::ByHost));
+            return Step::Wait(Next::WaitSlot);
         };
         loop {
             if out.pos < out.end {
@@ -570,6 +603,38 @@ impl HttpConnection {
                             );
                             return Step::Wait(Next::Close(CloseReason::ByHost));
                         }
+                    }
+                    None
+                }
+                Pending::Stream {
+                    stream,
+                    chunked,
+                    finished,
+                } => {
+                    if *finished {
+                        out.pending = Pending::None;
+                        continue;
+                    }
+                    let start = if *chunked { CHUNK_HEAD_ROOM } else { 0 };
+                    let end = slot.len().saturating_sub(http::LAST_CHUNK.len() + 2);
+                    let window = slot.get_mut(start..end).unwrap_or_default();
+                    let (n, over) = stream.take(window, || conn.waker());
+                    if n > 0 {
+                        let range = if *chunked { frame_chunk(slot, n) } else { 0..n };
+                        out.pos = range.start;
+                        out.end = range.end;
+                    } else if over {
+                        *finished = true;
+                        if *chunked {
+                            let last = http::LAST_CHUNK;
+                            slot[..last.len()].copy_from_slice(last);
+                            out.pos = 0;
+                            out.end = last.len();
+                        }
+                    } else {
+                        // Nothing to send yet: hold no slot, watch for the client leaving.
+                        self.slot = None;
+                        return watch_peer(conn);
                     }
                     None
                 }
@@ -622,7 +687,7 @@ impl HttpConnection {
             self.state = State::Upgraded(handler);
             return Step::Wait(next);
         }
-        if !out.keep_alive {
+        if !out.keep_alive || self.shared.is_draining() {
             return self.start_linger(conn);
         }
         self.len = 0;
@@ -820,13 +885,7 @@ fn refill(
             slot[..last.len()].copy_from_slice(last);
             return Ok((0..last.len(), true));
         }
-        let header = ChunkHeader::new(n);
-        let h = header.as_bytes();
-        let start = CHUNK_HEAD_ROOM - h.len();
-        slot[start..CHUNK_HEAD_ROOM].copy_from_slice(h);
-        let end = CHUNK_HEAD_ROOM + n;
-        slot[end..end + 2].copy_from_slice(b"\r\n");
-        return Ok((start..end + 2, false));
+        return Ok((frame_chunk(slot, n), false));
     }
     let want = match *remaining {
         Some(0) => return Ok((0..0, true)),
@@ -849,6 +908,34 @@ fn refill(
     }
 }
 
+/// Frames `n` data bytes that sit at `slot[CHUNK_HEAD_ROOM..]` as one chunk; returns the range
+/// to send.
+fn frame_chunk(slot: &mut [u8], n: usize) -> Range<usize> {
+    let header = ChunkHeader::new(n);
+    let h = header.as_bytes();
+    let start = CHUNK_HEAD_ROOM - h.len();
+    slot[start..CHUNK_HEAD_ROOM].copy_from_slice(h);
+    let end = CHUNK_HEAD_ROOM + n;
+    slot[end..end + 2].copy_from_slice(b"\r\n");
+    start..end + 2
+}
+
+/// Waits for a stream's next data (a wake) while reading the socket only to notice the client
+/// leaving; whatever a client sends meanwhile is dropped.
+fn watch_peer(conn: &mut Conn<'_>) -> Step {
+    conn.set_deadline(None);
+    let mut sink = [0u8; 512];
+    loop {
+        match conn.read(&mut sink) {
+            Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait(Next::Read),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+        }
+    }
+}
+
 fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
@@ -860,6 +947,9 @@ fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<u
 
 impl ConnHandler for HttpConnection {
     fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next {
+        if self.shared.is_forced() {
+            return Next::Close(CloseReason::ByHost);
+        }
         if let State::Upgraded(handler) = &mut self.state {
             return handler.on_event(conn, event);
         }
@@ -867,6 +957,7 @@ impl ConnHandler for HttpConnection {
             ConnEvent::TimedOut => self.on_timeout(conn),
             ConnEvent::Opened => {
                 self.is_ssl = conn.is_tls();
+                self.registration = Some(self.shared.register(conn.waker()));
                 self.drive(conn)
             }
             _ => self.drive(conn),
@@ -877,9 +968,16 @@ impl ConnHandler for HttpConnection {
         match &mut self.state {
             State::Awaiting(deferred, _) => deferred.abandon(),
             State::Upgraded(handler) => handler.on_closed(reason),
+            State::Writing(Outgoing {
+                pending: Pending::Stream { stream, .. },
+                ..
+            }) => stream.mark_gone(),
             _ => {}
         }
         self.slot = None;
         self.stash = Vec::new();
+        if let Some(key) = self.registration.take() {
+            self.shared.deregister(key);
+        }
     }
 }

@@ -15,6 +15,7 @@ mod pipeline;
 mod request;
 mod response;
 pub(crate) mod static_files;
+mod stream;
 mod testing;
 mod web_server;
 
@@ -25,5 +26,6 @@ pub use mime::{add_mime_type, get_mime_type_from_filename};
 pub use request::Request;
 pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape};
 pub use static_files::add_default_page;
+pub use stream::{MAX_STREAM_QUEUE_BYTES, ResponseStream, StreamError};
 pub use testing::TestRequest;
 pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};

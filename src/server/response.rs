@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::deferred::DeferredResponse;
 use super::mime;
+use super::stream::ResponseStream;
 
 /// Where a response body comes from.
 #[non_exhaustive]
@@ -35,6 +36,8 @@ pub enum Body {
         /// The length in bytes, when known.
         len: Option<u64>,
     },
+    /// Bytes other threads write over time through a [`ResponseStream`] (always chunked).
+    Stream(ResponseStream),
 }
 
 impl Body {
@@ -46,6 +49,7 @@ impl Body {
             Body::Static(b) => Some(b.len() as u64),
             Body::Bytes(b) => Some(b.len() as u64),
             Body::Reader { len, .. } => *len,
+            Body::Stream(_) => None,
         }
     }
 
@@ -63,6 +67,7 @@ impl fmt::Debug for Body {
             Body::Static(b) => write!(f, "Body::Static({} bytes)", b.len()),
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
             Body::Reader { len, .. } => write!(f, "Body::Reader(len: {len:?})"),
+            Body::Stream(_) => f.write_str("Body::Stream"),
         }
     }
 }
@@ -410,6 +415,56 @@ impl Response {
                 len,
             },
         );
+    }
+
+    /// Answers 200 with a body that other threads write over time (chunked): give the returned
+    /// stream to the producer. See [`ResponseStream`].
+    pub fn response_stream(&mut self, content_type: &str) -> ResponseStream {
+        self.start_stream(content_type, None)
+    }
+
+    /// Answers 200 with a Server-Sent Events stream (`text/event-stream`); send with
+    /// [`ResponseStream::send_event`]. The client's `Last-Event-ID` is in the request headers.
+    pub fn event_stream(&mut self) -> ResponseStream {
+        let stream = self.start_stream("text/event-stream", None);
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cache-control"));
+        self.headers
+            .push((Cow::Borrowed("Cache-Control"), Cow::Borrowed("no-cache")));
+        stream
+    }
+
+    /// Answers 200 with an NDJSON stream (`application/x-ndjson`); send with
+    /// [`ResponseStream::send_json_line`].
+    pub fn ndjson_stream(&mut self) -> ResponseStream {
+        self.start_stream("application/x-ndjson", None)
+    }
+
+    /// Answers 200 with a `multipart/x-mixed-replace` stream (MJPEG-style) whose parts are
+    /// separated by `boundary`; send with [`ResponseStream::send_part`].
+    pub fn multipart_stream(&mut self, boundary: &str) -> ResponseStream {
+        let boundary: String = boundary
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "'()+_,-./:=?".contains(*c))
+            .take(70)
+            .collect();
+        let boundary = if boundary.is_empty() {
+            "frame".to_owned()
+        } else {
+            boundary
+        };
+        let content_type = format!("multipart/x-mixed-replace; boundary={boundary}");
+        self.start_stream(&content_type, Some(&boundary))
+    }
+
+    fn start_stream(&mut self, content_type: &str, boundary: Option<&str>) -> ResponseStream {
+        let stream = ResponseStream::new(boundary);
+        self.content_type = None;
+        self.answer(StatusCode::OK, Body::Stream(stream.clone()));
+        if is_header_value(content_type) {
+            self.content_type = Some(Cow::Owned(content_type.to_owned()));
+        }
+        stream
     }
 
     /// Answers with a file, streamed; with `attachment_name`, the client is asked to save it

@@ -4,7 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ::http::{Method, StatusCode};
 use parking_lot::{Condvar, Mutex};
@@ -18,7 +19,7 @@ use super::response::Response;
 use crate::config::Preset;
 use crate::http::Limits;
 use crate::module::{Module, ModuleHandle};
-use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig};
+use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig, Waker};
 use crate::routing::{ArgValue, Resolution, RouteError, Router};
 use crate::{Error, Result};
 
@@ -164,9 +165,79 @@ pub(crate) struct ServerShared {
     pub(crate) modules: Vec<Arc<dyn Module>>,
     pub(crate) hooks: Hooks,
     pub(crate) log: Option<LogCallback>,
+    /// A waker per open connection, to reach idle ones when the server stops.
+    pub(crate) connections: Mutex<slab::Slab<Waker>>,
+    /// Signalled when the last connection closes.
+    pub(crate) drained: Condvar,
+    /// Set by `stop()`: finish the request in flight, take no new one.
+    pub(crate) draining: AtomicBool,
+    /// Set when the shutdown grace has passed: close at once.
+    pub(crate) forced: AtomicBool,
 }
 
 impl ServerShared {
+    /// Registers an open connection; returns its key for [`ServerShared::deregister`].
+    pub(crate) fn register(&self, waker: Waker) -> usize {
+        self.connections.lock().insert(waker)
+    }
+
+    /// Forgets a closed connection.
+    pub(crate) fn deregister(&self, key: usize) {
+        let mut conns = self.connections.lock();
+        conns.try_remove(key);
+        if conns.is_empty() {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Returns true once the server is stopping.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Returns true once the shutdown grace has passed.
+    pub(crate) fn is_forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire)
+    }
+
+    fn wake_all(&self) {
+        let wakers: Vec<Waker> = self
+            .connections
+            .lock()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Lets every connection finish its request in flight (idle ones close at once), for up to
+    /// `grace`; then closes the rest.
+    fn drain(&self, grace: Duration) {
+        self.draining.store(true, Ordering::Release);
+        self.wake_all();
+        if !self.wait_drained(Instant::now() + grace) {
+            self.log(
+                LogLevel::Warning,
+                format_args!("shutdown grace over; closing the connections still busy"),
+            );
+            self.forced.store(true, Ordering::Release);
+            self.wake_all();
+            self.wait_drained(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    fn wait_drained(&self, deadline: Instant) -> bool {
+        let mut conns = self.connections.lock();
+        while !conns.is_empty() {
+            if self.drained.wait_until(&mut conns, deadline).timed_out() {
+                return conns.is_empty();
+            }
+        }
+        true
+    }
+
     /// Logs through the `on_logging` callback when set, and through the `log` crate always.
     pub(crate) fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
         match level {
@@ -186,6 +257,7 @@ struct Running {
     pool: Pool,
     managed: bool,
     listeners: Vec<Listener>,
+    shared: Arc<ServerShared>,
 }
 
 /// The part of a server that outlives `start`: who is running, and a way to wait for the stop.
@@ -202,6 +274,7 @@ impl Lifecycle {
             for l in &r.listeners {
                 l.close();
             }
+            r.shared.drain(r.shared.config.shutdown_grace);
             if r.managed {
                 r.pool.stop();
             }
@@ -223,10 +296,24 @@ impl fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Stops the server: closes its listeners, and in managed mode stops its pool (every socket
-    /// closed, every thread joined, every slot returned).
+    /// Stops the server gracefully and returns when it is stopped: closes its listeners, lets
+    /// the requests in flight finish (up to `shutdown_grace`, then closes them), closes idle
+    /// connections, and in managed mode stops its pool (every socket closed, every thread
+    /// joined, every slot returned). From a handler, call [`ServerHandle::shutdown`] instead.
     pub fn stop(&self) {
         self.0.stop();
+    }
+
+    /// Starts a graceful stop on a thread of its own and returns at once: what a handler calls
+    /// (its own request can then finish).
+    pub fn shutdown(&self) {
+        let lifecycle = self.0.clone();
+        let spawned = std::thread::Builder::new()
+            .name("microweb-shutdown".into())
+            .spawn(move || lifecycle.stop());
+        if let Err(e) = spawned {
+            log::error!("cannot start the shutdown thread: {e}");
+        }
     }
 
     /// Returns true while the server runs.
@@ -555,6 +642,10 @@ impl WebServer {
             modules: self.modules.clone(),
             hooks: self.hooks.clone(),
             log: self.log.clone(),
+            connections: Mutex::new(slab::Slab::new()),
+            drained: Condvar::new(),
+            draining: AtomicBool::new(false),
+            forced: AtomicBool::new(false),
         })
     }
 
@@ -600,6 +691,7 @@ impl WebServer {
             pool: pool.clone(),
             managed,
             listeners,
+            shared,
         });
         self.pool_slots = Some((pool.clone(), pool.slots_count()));
         Ok(())
@@ -640,7 +732,7 @@ impl WebServer {
         self.listen_all(pool, false)
     }
 
-    /// Stops the server: closes its listeners and, in managed mode, its pool.
+    /// Stops the server gracefully (see [`ServerHandle::stop`]).
     pub fn stop(&mut self) {
         self.lifecycle.stop();
     }

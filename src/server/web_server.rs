@@ -274,6 +274,15 @@ impl Lifecycle {
             for l in &r.listeners {
                 l.close();
             }
+            // Closing is carried out by the pool's threads: wait for it (bounded), so that no
+            // connection is accepted once `stop` is under way.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while r.pool.is_running()
+                && r.listeners.iter().any(|l| !l.is_closed())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             r.shared.drain(r.shared.config.shutdown_grace);
             if r.managed {
                 r.pool.stop();

@@ -43,7 +43,7 @@ pub use pool::{
 };
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 pub use server::{
-    Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel,
+    Body, BodySink, DeferredResponse, FileSink, Html, IntoResponse, InvalidHeader, Json, LogLevel,
     MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes, ServerConfig,
     ServerHandle, ServerInfo, StreamError, Takeover, TestRequest, WebServer, add_default_page,
     add_mime_type, get_mime_type_from_filename, html_escape,

@@ -34,13 +34,14 @@ use super::pipeline;
 use super::request::Request;
 use super::response::{Body, OnSent, Response, Takeover};
 use super::stream::ResponseStream;
+use super::upload::BodySink;
 use super::web_server::{LogLevel, ServerShared};
 use crate::http::{
     self, BodyDecoder, BodyEvent, BodyKind, ChunkHeader, Framing, HttpDate, HttpError, RequestHead,
     ResponseWriter, Status,
 };
 use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, SlotGuard};
-use crate::routing::RouteArgs;
+use crate::routing::{Resolution, RouteArgs};
 
 /// How long a closing connection keeps reading (and dropping) what the client still sends, so
 /// the client reads the final response before the close (a close with unread input would reset
@@ -77,11 +78,13 @@ struct Facts {
     keep_alive: bool,
 }
 
-/// A body being received into memory (larger than the slot, or chunked).
+/// A body being received: into memory (larger than the slot, or chunked), or piece by piece
+/// into an upload's sink.
 struct BodyRead {
     head: RequestHead,
     decoder: BodyDecoder,
     body: Vec<u8>,
+    sink: Option<Box<dyn BodySink>>,
     /// Where undecoded body bytes start in the slot (after the head).
     pos: usize,
 }
@@ -260,6 +263,15 @@ impl HttpConnection {
     fn on_head(&mut self, conn: &mut Conn<'_>, head: RequestHead) -> Option<Step> {
         let head_len = head.head_len();
         let cap = self.slot.as_ref().map_or(0, |s| s.len());
+        if !self.shared.routes.uploads.is_empty() {
+            if let Some(step) = self.try_upload(conn, &head) {
+                return Some(step);
+            }
+        }
+        let max = self.shared.config.max_request_content_length;
+        if head.content_length().is_some_and(|n| n > max) {
+            return Some(self.fail(conn, HttpError::BodyTooLarge));
+        }
         match head.body() {
             BodyKind::Length(n) if (head_len as u64).saturating_add(n) <= cap as u64 => {
                 let end = head_len + n as usize;
@@ -276,17 +288,73 @@ impl HttpConnection {
                 if let Some(step) = self.maybe_continue(conn, &head) {
                     return Some(step);
                 }
-                let decoder = BodyDecoder::new(head.body(), &self.shared.limits);
+                let limits = self.shared.limits.with_max_body_bytes(max);
+                let decoder = BodyDecoder::new(head.body(), &limits);
                 let hint = head.content_length().unwrap_or(0).min(64 * 1024) as usize;
                 self.state = State::ReadingBody(Box::new(BodyRead {
                     head,
                     decoder,
                     body: Vec::with_capacity(hint),
+                    sink: None,
                     pos: head_len,
                 }));
                 Some(Step::Again)
             }
         }
+    }
+
+    /// Starts a streaming upload when an upload route matches: its factory sees the head and
+    /// returns the sink (then `100 Continue` goes out) or the refusal (answered at once).
+    fn try_upload(&mut self, conn: &mut Conn<'_>, head: &RequestHead) -> Option<Step> {
+        let slot = self.slot.as_ref()?;
+        let raw = slot.get(..head.head_len()).unwrap_or_default();
+        let shared = &self.shared;
+        let Resolution::Found(found) = shared.routes.uploads.resolve(head.method(), head.path(raw))
+        else {
+            return None;
+        };
+        let factory = found.handler.clone();
+        let made = match http::decode_path(head.path(raw)) {
+            Ok(path) => {
+                let request = Request {
+                    head,
+                    raw,
+                    body: &[],
+                    path,
+                    peer: self.peer,
+                    is_ssl: self.is_ssl,
+                    args: found.args,
+                };
+                catch_unwind(AssertUnwindSafe(|| factory(&request)))
+                    .unwrap_or(Err(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+            Err(e) => Err(e.status()),
+        };
+        let sink = match made {
+            Ok(sink) => sink,
+            Err(status) => {
+                let mut response = Response::new();
+                response.return_error_page(status, None);
+                return Some(self.respond_and_close(conn, response, head.version()));
+            }
+        };
+        if head.expects_continue() && !self.continue_sent {
+            self.continue_sent = true;
+            match conn.write(http::CONTINUE_100) {
+                Ok(n) if n == http::CONTINUE_100.len() => {}
+                Ok(_) => return Some(Step::Wait(Next::Close(CloseReason::ByHost))),
+                Err(e) => return Some(Step::Wait(Next::Close(CloseReason::from_io(&e)))),
+            }
+        }
+        let limits = self.shared.limits.with_max_body_bytes(u64::MAX);
+        self.state = State::ReadingBody(Box::new(BodyRead {
+            head: head.clone(),
+            decoder: BodyDecoder::new(head.body(), &limits),
+            body: Vec::new(),
+            sink: Some(sink),
+            pos: head.head_len(),
+        }));
+        Some(Step::Again)
     }
 
     /// Sends `100 Continue` once when the client waits for it and the server will read the
@@ -340,8 +408,19 @@ impl HttpConnection {
             let input = slot.get(b.pos..self.len).unwrap_or_default();
             match b.decoder.decode(input) {
                 Ok((consumed, BodyEvent::Data(range))) => {
-                    if let Some(data) = input.get(range) {
-                        b.body.extend_from_slice(data);
+                    let data = input.get(range).unwrap_or_default();
+                    match &mut b.sink {
+                        Some(sink) => {
+                            let written = catch_unwind(AssertUnwindSafe(|| sink.write(data)))
+                                .unwrap_or(Err(StatusCode::INTERNAL_SERVER_ERROR));
+                            if let Err(status) = written {
+                                let version = b.head.version();
+                                let mut response = Response::new();
+                                response.return_error_page(status, None);
+                                return self.respond_and_close(conn, response, version);
+                            }
+                        }
+                        None => b.body.extend_from_slice(data),
                     }
                     b.pos += consumed;
                 }
@@ -352,9 +431,16 @@ impl HttpConnection {
                         return Step::Again;
                     };
                     let BodyRead {
-                        head, body, pos, ..
+                        head,
+                        body,
+                        sink,
+                        pos,
+                        ..
                     } = *b;
-                    return self.dispatch(conn, &head, pos..pos, Some(body));
+                    return match sink {
+                        Some(sink) => self.finish_upload(conn, &head, pos, sink),
+                        None => self.dispatch(conn, &head, pos..pos, Some(body)),
+                    };
                 }
                 Ok((consumed, _)) => {
                     // Need more: keep the head, move the undecoded tail behind it, read.
@@ -428,6 +514,58 @@ impl HttpConnection {
             version: head.version(),
             is_head: head.is_head(),
             keep_alive: http::keep_alive(head, self.served, &self.shared.limits, true),
+        };
+        if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
+            self.stash.extend_from_slice(next);
+        }
+        self.len = 0;
+        self.continue_sent = false;
+        self.slot = Some(slot);
+        self.start_response(conn, response, facts)
+    }
+
+    /// Lets an upload's sink answer once its body has arrived; bytes after `consumed` belong to
+    /// the next request.
+    fn finish_upload(
+        &mut self,
+        conn: &mut Conn<'_>,
+        head: &RequestHead,
+        consumed: usize,
+        sink: Box<dyn BodySink>,
+    ) -> Step {
+        let Some(slot) = self.slot.take() else {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
+        };
+        let raw = slot.get(..head.head_len()).unwrap_or_default();
+        let shared = &self.shared;
+        let args = match shared.routes.uploads.resolve(head.method(), head.path(raw)) {
+            Resolution::Found(found) => found.args,
+            _ => RouteArgs::default(),
+        };
+        let request = Request {
+            head,
+            raw,
+            body: &[],
+            path: http::decode_path(head.path(raw)).unwrap_or_default(),
+            peer: self.peer,
+            is_ssl: self.is_ssl,
+            args,
+        };
+        let mut response = Response::new();
+        if catch_unwind(AssertUnwindSafe(|| sink.finish(&request, &mut response))).is_err() {
+            shared.log(LogLevel::Error, format_args!("an upload sink panicked; answering 500"));
+            response = Response::new();
+            response.return_internal_server_error();
+        }
+        if !response.is_answered() {
+            response.return_(StatusCode::NO_CONTENT, Body::Empty);
+            response.content_type = None;
+        }
+        drop(request);
+        let facts = Facts {
+            version: head.version(),
+            is_head: head.is_head(),
+            keep_alive: http::keep_alive(head, self.served, &shared.limits, true),
         };
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
             self.stash.extend_from_slice(next);

@@ -17,6 +17,7 @@ mod response;
 pub(crate) mod static_files;
 mod stream;
 mod testing;
+mod upload;
 mod web_server;
 
 pub use config::ServerConfig;
@@ -28,4 +29,5 @@ pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape}
 pub use static_files::add_default_page;
 pub use stream::{MAX_STREAM_QUEUE_BYTES, ResponseStream, StreamError};
 pub use testing::TestRequest;
+pub use upload::{BodySink, FileSink};
 pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};

@@ -14,6 +14,7 @@ use super::config::ServerConfig;
 use super::connection::HttpConnection;
 use super::handler::{self, BoxedHandler, IntoResponse};
 use super::hooks::Hooks;
+use super::upload::{BodySink, UploadFactory};
 use super::request::Request;
 use super::response::Response;
 use crate::config::Preset;
@@ -45,6 +46,8 @@ type LogCallback = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Routes {
     pub(crate) router: Router<BoxedHandler>,
+    /// Routes whose bodies stream to a [`BodySink`], resolved from the head.
+    pub(crate) uploads: Router<UploadFactory>,
     /// Whether a route uses a method outside RFC 9110's registered set (the parser then lets
     /// unknown method tokens through, to be routed or answered 405).
     custom_methods: bool,
@@ -97,6 +100,25 @@ impl Routes {
         self.router
             .add(method, pattern, name, handler::boxed(handler))?;
         self.custom_methods |= custom;
+        Ok(self)
+    }
+
+    /// Registers a streaming upload: `factory` sees the head (and route arguments) and returns
+    /// the [`BodySink`] that receives the body as it arrives, or the status that refuses it
+    /// (answered before `100 Continue`, without reading the body).
+    ///
+    /// # Errors
+    /// [`RouteError`] for an invalid pattern or a duplicate route.
+    pub fn add_upload<F>(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        factory: F,
+    ) -> Result<&mut Self, RouteError>
+    where
+        F: Fn(&Request<'_>) -> Result<Box<dyn BodySink>, StatusCode> + Send + Sync + 'static,
+    {
+        self.uploads.add(method, pattern, None, Arc::new(factory))?;
         Ok(self)
     }
 
@@ -553,6 +575,19 @@ impl WebServer {
         Ok(self)
     }
 
+    /// Registers a streaming upload route (see [`Routes::add_upload`]): the body goes to the
+    /// sink `factory` returns, piece by piece, never whole in memory.
+    ///
+    /// # Errors
+    /// [`Error::Route`] for an invalid pattern or a duplicate route.
+    pub fn route_upload<F>(&mut self, method: Method, pattern: &str, factory: F) -> Result<&mut Self>
+    where
+        F: Fn(&Request<'_>) -> Result<Box<dyn BodySink>, StatusCode> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.routes).add_upload(method, pattern, factory)?;
+        Ok(self)
+    }
+
     /// Uses a set of routes shared with other servers (replaces this server's routes).
     pub fn set_routes(&mut self, routes: Arc<Routes>) -> &mut Self {
         self.routes = routes;
@@ -639,9 +674,11 @@ impl WebServer {
     }
 
     fn shared(&self, slot_size: usize) -> Arc<ServerShared> {
+        // Bodies are bounded by the connection: buffered ones by max_request_content_length,
+        // streamed uploads by their sink.
         let limits = Limits::from_preset(Preset::Normal)
             .with_max_head_bytes(slot_size)
-            .with_max_body_bytes(self.config.max_request_content_length)
+            .with_max_body_bytes(u64::MAX)
             .with_max_requests_per_connection(self.config.max_requests_per_connection)
             .with_custom_methods(self.routes.has_custom_methods());
         Arc::new(ServerShared {

@@ -1,5 +1,9 @@
 //! Streaming uploads: bodies go to a sink piece by piece, never whole in memory.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods, clippy::unwrap_used)] // IO edge; test code
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; test code
 
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -61,10 +65,14 @@ fn a_100_mb_upload_streams_through_one_slot() {
         s.set_preset(Preset::Normal);
         let t = t.clone();
         s.route_upload(Method::PUT, "/blob", move |_req| {
-            Ok(Box::new(Counter { seen: 0, total: t.clone() }))
+            Ok(Box::new(Counter {
+                seen: 0,
+                total: t.clone(),
+            }))
         })
         .unwrap();
-        s.route(Method::GET, "/after", |_r, _p| "still here").unwrap();
+        s.route(Method::GET, "/after", |_r, _p| "still here")
+            .unwrap();
     });
     const SIZE: u64 = 100 * 1024 * 1024;
     let before = rss_kib();
@@ -88,7 +96,11 @@ fn a_100_mb_upload_streams_through_one_slot() {
     peak = peak.max(rss_kib());
     // The whole slot budget may become resident, plus a small constant; never the body.
     let budget_kib = (Preset::Normal.slot_budget() / 1024) as u64 + 8 * 1024;
-    assert!(peak - before < budget_kib, "RSS grew by {} KiB during a 100 MB upload", peak - before);
+    assert!(
+        peak - before < budget_kib,
+        "RSS grew by {} KiB during a 100 MB upload",
+        peak - before
+    );
     c.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response().unwrap().text(), "still here");
     assert!(all_slots_free(&server));
@@ -101,7 +113,11 @@ fn an_upload_goes_to_a_file_chunked_with_curl() {
     let (_server, addr) = start(move |s| {
         let target = target.clone();
         s.route_upload(Method::POST, "/files/<name>", move |req| {
-            let name = req.args().str("name").unwrap_or("x").replace(['/', '\\'], "_");
+            let name = req
+                .args()
+                .str("name")
+                .unwrap_or("x")
+                .replace(['/', '\\'], "_");
             FileSink::create(target.join(name), |_req, resp, written| {
                 resp.return_(StatusCode::CREATED, format!("stored {written}"));
             })
@@ -117,13 +133,23 @@ fn an_upload_goes_to_a_file_chunked_with_curl() {
     }
     drop(f);
     let out = std::process::Command::new("curl")
-        .args(["-s", "--max-time", "20", "-H", "Transfer-Encoding: chunked", "--data-binary"])
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+        ])
         .arg(format!("@{}", src.display()))
         .arg(format!("http://{addr}/files/copy.bin"))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "stored 3145728");
-    assert_eq!(std::fs::read(dir.path().join("copy.bin")).unwrap(), std::fs::read(&src).unwrap());
+    assert_eq!(
+        std::fs::read(dir.path().join("copy.bin")).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
 }
 
 #[test]
@@ -156,7 +182,10 @@ fn a_sink_error_stops_the_upload_with_its_status() {
     let (server, addr) = start(|s| {
         let total = Arc::new(AtomicU64::new(0));
         s.route_upload(Method::PUT, "/checked", move |_req| {
-            Ok(Box::new(Counter { seen: 0, total: total.clone() }))
+            Ok(Box::new(Counter {
+                seen: 0,
+                total: total.clone(),
+            }))
         })
         .unwrap();
     });
@@ -167,7 +196,11 @@ fn a_sink_error_stops_the_upload_with_its_status() {
     assert_eq!(r.status, 422);
     assert!(c.closed_within(std::time::Duration::from_secs(5)));
     // Other routes are not uploads: their bodies stay bounded by max_request_content_length.
-    let r = roundtrip(addr, b"PUT /elsewhere HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n").unwrap();
+    let r = roundtrip(
+        addr,
+        b"PUT /elsewhere HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(r.status, 413);
     assert!(all_slots_free(&server));
 }

@@ -553,7 +553,10 @@ impl HttpConnection {
         };
         let mut response = Response::new();
         if catch_unwind(AssertUnwindSafe(|| sink.finish(&request, &mut response))).is_err() {
-            shared.log(LogLevel::Error, format_args!("an upload sink panicked; answering 500"));
+            shared.log(
+                LogLevel::Error,
+                format_args!("an upload sink panicked; answering 500"),
+            );
             response = Response::new();
             response.return_internal_server_error();
         }

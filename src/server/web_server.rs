@@ -14,9 +14,9 @@ use super::config::ServerConfig;
 use super::connection::HttpConnection;
 use super::handler::{self, BoxedHandler, IntoResponse};
 use super::hooks::Hooks;
-use super::upload::{BodySink, UploadFactory};
 use super::request::Request;
 use super::response::Response;
+use super::upload::{BodySink, UploadFactory};
 use crate::config::Preset;
 use crate::http::Limits;
 use crate::module::{Module, ModuleHandle};
@@ -580,7 +580,12 @@ impl WebServer {
     ///
     /// # Errors
     /// [`Error::Route`] for an invalid pattern or a duplicate route.
-    pub fn route_upload<F>(&mut self, method: Method, pattern: &str, factory: F) -> Result<&mut Self>
+    pub fn route_upload<F>(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        factory: F,
+    ) -> Result<&mut Self>
     where
         F: Fn(&Request<'_>) -> Result<Box<dyn BodySink>, StatusCode> + Send + Sync + 'static,
     {

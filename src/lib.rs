@@ -38,7 +38,7 @@ pub use pool::{
     UdpDatagram, Waker,
 };
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
-pub use server::static_files::set_gzip_on_the_fly;
+pub use server::static_files::{resolve_physical_path, set_gzip_on_the_fly};
 pub use server::{
     Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel, OnSent, Request,
     Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover, TestRequest, WebServer,

@@ -447,6 +447,12 @@ fn traversal_attempts_never_leave_the_root() {
         assert!(!r.text().contains(SECRET), "{shown} leaked the secret");
         assert!(!r.text().contains("root:"), "{shown} leaked /etc/passwd");
     }
+    // The same rules through the public resolver, on decoded paths.
+    let root = s.root();
+    assert!(microweb::resolve_physical_path(&root, "/sub/inside.txt").is_some());
+    for path in ["/../secret.txt", "/leak.txt", "/leakdir/secret.txt", "/sub/..\\..\\secret.txt"] {
+        assert_eq!(microweb::resolve_physical_path(&root, path), None, "{path}");
+    }
     // Double encoding is decoded once: `%252e%252e` names the decoy folder `%2e%2e`, never `..`.
     let r = s.raw_target(b"/%252e%252e/secret.txt");
     assert_eq!(r.status, 200);

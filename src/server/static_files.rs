@@ -66,6 +66,24 @@ pub(crate) enum Resolved {
     NotFound,
 }
 
+/// Returns the file a percent-decoded URL path names under `root` (MicroWebSrv2's
+/// `ResolvePhysicalPath`), a directory's default page included; `None` when there is none, when
+/// it is a directory asked for without its trailing slash, or when the path would leave the root.
+///
+/// # Examples
+///
+/// ```
+/// let root = std::env::temp_dir();
+/// assert_eq!(microweb::resolve_physical_path(&root, "/../etc/passwd"), None);
+/// ```
+#[must_use]
+pub fn resolve_physical_path(root: &Path, url_path: &str) -> Option<PathBuf> {
+    match resolve(root, url_path) {
+        Resolved::File(path) => Some(path),
+        Resolved::DirectoryWithoutSlash | Resolved::NotFound => None,
+    }
+}
+
 /// Resolves a percent-decoded URL path to a file under `root`.
 ///
 /// The path is taken component by component: `..`, backslashes, NUL and drive-like prefixes are

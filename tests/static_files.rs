@@ -450,7 +450,12 @@ fn traversal_attempts_never_leave_the_root() {
     // The same rules through the public resolver, on decoded paths.
     let root = s.root();
     assert!(microweb::resolve_physical_path(&root, "/sub/inside.txt").is_some());
-    for path in ["/../secret.txt", "/leak.txt", "/leakdir/secret.txt", "/sub/..\\..\\secret.txt"] {
+    for path in [
+        "/../secret.txt",
+        "/leak.txt",
+        "/leakdir/secret.txt",
+        "/sub/..\\..\\secret.txt",
+    ] {
         assert_eq!(microweb::resolve_physical_path(&root, path), None, "{path}");
     }
     // Double encoding is decoded once: `%252e%252e` names the decoy folder `%2e%2e`, never `..`.
@@ -715,4 +720,31 @@ fn a_100_mb_file_streams_within_the_slot_budget() {
         "RSS grew by {grown} bytes serving {SIZE} bytes; budget {budget} + slack {SLACK}"
     );
     eprintln!("RSS before {before}, peak {peak}, grown {grown}, budget {budget}");
+}
+
+#[test]
+fn the_embedded_preset_streams_files_and_ranges_through_1_kib_slots() {
+    let _g = EXCLUSIVE.read();
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let d2 = data.clone();
+    let s = site_with(Preset::Embedded, move |root| {
+        write(root, "asset.bin", &d2);
+        write(root, "asset.bin.gz", b"pretend gzip");
+    });
+    let whole = s.get("/asset.bin");
+    assert_eq!((whole.status, whole.body.len()), (200, data.len()));
+    assert_eq!(whole.body, data);
+    let part = s.request(
+        "GET",
+        "/asset.bin",
+        &[("Range", "bytes=1000-41000"), ("Accept-Encoding", "br")],
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, &data[1000..=41000]);
+    assert_eq!(part.header("vary"), Some("Accept-Encoding"));
+    let etag = whole.header("etag").unwrap();
+    let cached = s.request("GET", "/asset.bin", &[("If-None-Match", etag)]);
+    assert_eq!(cached.status, 304);
+    let gz = s.request("GET", "/asset.bin", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(gz.body, b"pretend gzip");
 }

@@ -116,15 +116,15 @@ fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Res
     let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
     match static_files::resolve(&config.root_path, request.path()) {
         Resolved::File(path) if is_get => {
-            response.return_file(&path, None);
-            response.allow_caching = true;
+            static_files::answer_file(&config.root_path, request, response, &path);
         }
         Resolved::File(_) => {
             response.return_method_not_allowed();
             let _ = response.set_header("Allow", "GET, HEAD");
         }
         Resolved::DirectoryWithoutSlash if is_get => {
-            let mut location = format!("{}/", request.raw_path());
+            // One leading slash only: `//host/dir` would be a protocol-relative (open) redirect.
+            let mut location = format!("/{}/", request.raw_path().trim_start_matches('/'));
             if !request.query_string().is_empty() {
                 location.push('?');
                 location.push_str(request.query_string());

@@ -483,21 +483,11 @@ impl Response {
             Ok((file, len)) => {
                 self.content_type = Some(Cow::Borrowed(mime::from_path(path)));
                 if let Some(name) = attachment_name {
-                    let safe: String = name
-                        .chars()
-                        .map(|c| {
-                            if c == '"' || c == '\\' || c.is_control() {
-                                '_'
-                            } else {
-                                c
-                            }
-                        })
-                        .collect();
                     self.headers
                         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-disposition"));
                     self.headers.push((
                         Cow::Borrowed("Content-Disposition"),
-                        Cow::Owned(format!("attachment; filename=\"{safe}\"")),
+                        Cow::Owned(content_disposition(name)),
                     ));
                 }
                 self.answer(
@@ -515,9 +505,12 @@ impl Response {
         }
     }
 
-    /// Answers 304 Not Modified (no body).
+    /// Answers 304 Not Modified: no body and no `Content-Type` (RFC 9110 §15.4.5); validators
+    /// such as `ETag` set with [`Response::set_header`] are kept.
     pub fn return_not_modified(&mut self) {
         self.answer(StatusCode::NOT_MODIFIED, Body::Empty);
+        self.content_type = None;
+        self.content_charset = None;
     }
 
     /// Answers 307 Temporary Redirect to `location`.
@@ -648,6 +641,43 @@ impl Response {
     }
 }
 
+/// The characters RFC 8187 §3.2.1 lets stand unencoded in an `ext-value` (`attr-char`).
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// Builds `attachment; filename="…"` (RFC 6266 §4.1): an ASCII fallback where `"`, `\`,
+/// control and non-ASCII characters become `_`, plus `filename*=UTF-8''…` (RFC 8187) when the
+/// name is not plain ASCII.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() || !c.is_ascii() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if fallback == name {
+        format!("attachment; filename=\"{fallback}\"")
+    } else {
+        let encoded = percent_encoding::utf8_percent_encode(name, ATTR_CHAR);
+        format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
 /// Escapes `& < > " '` for HTML text and attribute values.
 #[must_use]
 pub fn html_escape(s: &str) -> String {
@@ -690,6 +720,22 @@ mod tests {
         assert_eq!(r.content_type(), Some("application/json"));
         assert!(matches!(&r.body, Body::Bytes(b) if b == br#"{"a":1}"#));
         assert!(r.is_answered());
+    }
+
+    #[test]
+    fn attachment_names_get_an_ascii_fallback_and_an_rfc8187_form() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\""
+        );
+        assert_eq!(
+            content_disposition("a\"b\r.txt"),
+            "attachment; filename=\"a_b_.txt\"; filename*=UTF-8''a%22b%0D.txt"
+        );
+        assert_eq!(
+            content_disposition("résumé €.txt"),
+            "attachment; filename=\"r_sum_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.txt"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The demo's routes and modules: what `cargo run --release` serves besides `webroot/`.
 
 use std::path::Path;
+use std::sync::{Mutex, Once};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use microweb::{Json, Method, WebServer};
+use microweb::{Json, Method, ResponseStream, WebServer};
 
 /// Installs the demo routes on `server`.
 pub(crate) fn install(server: &mut WebServer, templates: &Path) {
@@ -37,4 +39,53 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
             log::error!("demo route /api/echo: {e}");
         }
     }
+    if let Err(e) = server.route(Method::GET, "/events", |_req, resp| {
+        clock_subscribe(resp.event_stream());
+    }) {
+        log::error!("demo route /events: {e}");
+    }
+}
+
+/// The SSE clock's subscribers; one thread ticks for all of them.
+static CLOCK_CLIENTS: Mutex<Vec<ResponseStream>> = Mutex::new(Vec::new());
+
+/// Adds a client to the SSE clock at `/events` (an event `tick` with the Unix time each second).
+fn clock_subscribe(stream: ResponseStream) {
+    static START: Once = Once::new();
+    let _ = stream.send_event(
+        "connected",
+        Some("hello"),
+        None,
+        Some(Duration::from_secs(3)),
+    );
+    if let Ok(mut clients) = CLOCK_CLIENTS.lock() {
+        clients.push(stream);
+    }
+    START.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("demo-clock".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    if let Ok(mut clients) = CLOCK_CLIENTS.lock() {
+                        // A client that left (or reads too slowly) is dropped.
+                        clients.retain(|c| {
+                            c.send_event(
+                                serde_json::json!({ "unix": now }),
+                                Some("tick"),
+                                None,
+                                None,
+                            )
+                            .is_ok()
+                        });
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("demo: cannot start the clock: {e}");
+        }
+    });
 }

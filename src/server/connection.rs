@@ -490,9 +490,13 @@ impl HttpConnection {
         let raw = slot.get(..head.head_len()).unwrap_or_default();
         let path = match http::decode_path(head.path(raw)) {
             Ok(p) => p,
-            Err(e) => {
+            Err(_) => {
+                // A well-formed request whose path decodes to a NUL or to invalid UTF-8 names
+                // nothing that exists: 404, like any other path outside the root.
                 self.slot = Some(slot);
-                return self.fail(conn, e);
+                let mut response = Response::new();
+                response.return_not_found();
+                return self.respond_and_close(conn, response, head.version());
             }
         };
         let body_bytes: &[u8] = match &owned {
@@ -982,7 +986,7 @@ fn write_head(
         w.header("Upgrade", upgrade.as_bytes())?;
         w.header("Connection", b"Upgrade")?;
     }
-    if !no_body && status.is_success() {
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
         let cache: &[u8] = if response.allow_caching {
             b"public, max-age=0, must-revalidate"
         } else {

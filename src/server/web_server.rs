@@ -483,6 +483,13 @@ impl WebServer {
         self
     }
 
+    /// Resolves a URL path to the file it names under the root folder, or `None` when it names
+    /// nothing servable (MicroWebSrv2's `ResolvePhysicalPath`; traversal is refused).
+    #[must_use]
+    pub fn resolve_physical_path(&self, url_path: &str) -> Option<PathBuf> {
+        super::static_files::resolve_physical_path(&self.config.root_path, url_path)
+    }
+
     /// Sets the listen backlog.
     pub fn set_conn_queue_capacity(&mut self, n: u32) -> &mut Self {
         self.config.conn_queue_capacity = n;

@@ -9,8 +9,10 @@ use crate::server::ServerConfig;
 /// Returns the built-in module of that name (as MicroWebSrv2's `LoadModule` spells it), set up
 /// for a server with `config`.
 pub(crate) fn by_name(name: &str, config: &ServerConfig) -> Option<Box<dyn Module>> {
-    let _ = config;
     match name {
+        "Templates" | "PyhtmlTemplate" => {
+            Some(Box::new(templates::TemplatesModule::for_server(config)))
+        }
         _ => None,
     }
 }

@@ -31,6 +31,10 @@ mod server;
 pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
+pub use mods::templates::{
+    AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
+    Templates, TemplatesModule,
+};
 pub use module::{Module, ModuleHandle};
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
@@ -42,8 +46,4 @@ pub use server::{
     Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel, OnSent, Request,
     Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover, TestRequest, WebServer,
     add_default_page, add_mime_type, get_mime_type_from_filename, html_escape,
-};
-pub use mods::templates::{
-    AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
-    Templates,
 };

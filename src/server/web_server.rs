@@ -365,6 +365,12 @@ impl WebServer {
         self
     }
 
+    /// Sets the folder of template pages; call it before `load_module("Templates")`, which reads it.
+    pub fn set_templates_path(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.config.templates_path = path.as_ref().to_path_buf();
+        self
+    }
+
     /// Sets the listen backlog.
     pub fn set_conn_queue_capacity(&mut self, n: u32) -> &mut Self {
         self.config.conn_queue_capacity = n;

@@ -403,3 +403,48 @@ fn a_page_larger_than_a_slot_is_sent_whole_and_one_over_the_bound_answers_500() 
     assert!(!r.text().contains("0123456789"));
     f.assert_slots_free();
 }
+
+/// Collects the log lines of the whole test binary (the `log` crate has one logger per process).
+struct Capture;
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            LINES.lock().unwrap().push(format!("{}", record.args()));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+#[test]
+fn the_folder_is_compiled_at_start_and_every_error_is_logged() {
+    static CAPTURE: Capture = Capture;
+    if log::set_logger(&CAPTURE).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    let f = Fixture::start(
+        &[
+            ("start_bad_one.html", "<< if >>"),
+            ("deeper/_start_bad_two.html", "<p><< 1 + >></p>"),
+            ("start_good.html", "<p>good</p>"),
+        ],
+        |_, _| {},
+    );
+    // No request yet: what is logged came from the start.
+    let lines = LINES.lock().unwrap().clone();
+    let logged = |name: &str| lines.iter().any(|l| l.contains(name));
+    assert!(logged("start_bad_one.html:1:"), "{lines:#?}");
+    assert!(logged("deeper/_start_bad_two.html:1:"), "{lines:#?}");
+    assert!(!logged("start_good.html"), "{lines:#?}");
+    // The server started anyway: the broken page answers 500, the good one is served.
+    assert_eq!(f.get("/start_bad_one.html").status, 500);
+    assert_eq!(f.get("/start_good.html").text(), "<p>good</p>");
+    f.assert_slots_free();
+}

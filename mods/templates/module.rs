@@ -347,9 +347,15 @@ struct PageBuffer {
 
 impl RenderSink for PageBuffer {
     fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        if self.bytes.len().saturating_add(bytes.len()) > self.max {
+        let needed = self.bytes.len().saturating_add(bytes.len());
+        if needed > self.max {
             self.overflowed = true;
             return Err(SinkError::Closed);
+        }
+        if needed > self.bytes.capacity() {
+            // Grow by doubling, but never past the bound (a plain `Vec` could reserve twice it).
+            let target = needed.max(self.bytes.capacity() * 2).min(self.max);
+            self.bytes.reserve_exact(target - self.bytes.len());
         }
         self.bytes.extend_from_slice(bytes);
         Ok(())
@@ -411,6 +417,23 @@ mod tests {
             resp.return_template("page.html", json!({}));
         });
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn the_page_buffer_never_reserves_past_its_bound() {
+        let mut out = PageBuffer {
+            bytes: Vec::with_capacity(4),
+            max: 1000,
+            overflowed: false,
+        };
+        for _ in 0..99 {
+            out.write(b"0123456789").unwrap();
+        }
+        out.write(b"0123456789").unwrap();
+        assert_eq!(out.bytes.len(), 1000);
+        assert!(out.bytes.capacity() <= 1000, "{}", out.bytes.capacity());
+        assert_eq!(out.write(b"x"), Err(SinkError::Closed));
+        assert!(out.overflowed);
     }
 
     #[test]

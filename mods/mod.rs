@@ -10,8 +10,10 @@ use crate::server::ServerConfig;
 /// for a server with `config`.
 #[allow(clippy::match_single_binding)] // until the first built-in module is listed
 pub(crate) fn by_name(name: &str, config: &ServerConfig) -> Option<Box<dyn Module>> {
-    let _ = config;
     match name {
+        "Templates" | "PyhtmlTemplate" => {
+            Some(Box::new(templates::TemplatesModule::for_server(config)))
+        }
         _ => None,
     }
 }

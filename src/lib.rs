@@ -33,7 +33,7 @@ pub use config::Preset;
 pub use error::{Error, Result};
 pub use mods::templates::{
     AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
-    Templates,
+    Templates, TemplatesModule,
 };
 pub use module::{Module, ModuleHandle};
 pub use pool::{

@@ -54,6 +54,7 @@
 mod ast;
 mod builtins;
 mod error;
+mod module;
 mod parse;
 mod render;
 mod scan;
@@ -74,6 +75,7 @@ pub use ast::{
 };
 pub use builtins::Builtin;
 pub use error::{ErrorKind, SinkError, TemplateError};
+pub use module::TemplatesModule;
 
 use render::{Env, Function, Functions, Renderer, Run};
 

@@ -8,7 +8,7 @@ use microweb::{Json, Method, ResponseStream, WebServer};
 
 /// Installs the demo routes on `server`.
 pub(crate) fn install(server: &mut WebServer, templates: &Path) {
-    let _ = templates;
+    install_templates(server, templates);
     let echo = |req: &microweb::Request<'_>, _: &mut microweb::Response| {
         let headers: serde_json::Map<String, serde_json::Value> = req
             .headers()
@@ -88,4 +88,26 @@ fn clock_subscribe(stream: ResponseStream) {
             log::error!("demo: cannot start the clock: {e}");
         }
     });
+}
+
+/// Loads the Templates module over `templates` (pages by URL, such as `/test.html`) and adds
+/// `/hello/<name>`, a route that renders `hello.html` with its own context.
+fn install_templates(server: &mut WebServer, templates: &Path) {
+    server.set_templates_path(templates);
+    match server.load_module("Templates") {
+        Ok(handle) => {
+            if let Some(t) = handle.downcast::<microweb::TemplatesModule>() {
+                t.set_global_var("site_name", serde_json::json!("microweb demo"));
+                t.set_global_var("visits", serde_json::json!(0));
+            }
+        }
+        Err(e) => log::error!("demo templates: {e}"),
+    }
+    let hello = |req: &microweb::Request<'_>, resp: &mut microweb::Response| {
+        let shout = req.query_param("shout").is_some();
+        resp.return_template("hello.html", serde_json::json!({ "shout": shout }));
+    };
+    if let Err(e) = server.route(Method::GET, "/hello/<name>", hello) {
+        log::error!("demo route /hello/<name>: {e}");
+    }
 }

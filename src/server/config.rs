@@ -17,6 +17,9 @@ pub struct ServerConfig {
     pub bind_addresses: Vec<SocketAddr>,
     /// Folder of static files. Default: `webroot`.
     pub root_path: PathBuf,
+    /// Folder of template pages, read by the Templates module when it is loaded. Default:
+    /// `templates` (the demo's folder, next to `webroot`).
+    pub templates_path: PathBuf,
     /// Listen backlog (MicroWebSrv2's `ConnQueueCapacity`). Default: the preset's (256).
     pub conn_queue_capacity: u32,
     /// Number of buffer slots in the pool. Default: the preset's (512).
@@ -57,6 +60,7 @@ impl ServerConfig {
         let mut config = ServerConfig {
             bind_addresses: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
             root_path: PathBuf::from("webroot"),
+            templates_path: PathBuf::from("templates"),
             conn_queue_capacity: 0,
             buffer_slots_count: 0,
             buffer_slot_size: 0,

@@ -154,6 +154,9 @@ pub struct Response {
     pub(crate) on_sent: Option<OnSent>,
     pub(crate) deferred: Option<DeferredResponse>,
     pub(crate) takeover: Option<Takeover>,
+    /// The template a handler asked for with `return_template` (name, context), rendered by the
+    /// Templates module once the handler returns.
+    pub(crate) template: Option<(String, serde_json::Value)>,
 }
 
 impl fmt::Debug for Response {
@@ -195,6 +198,7 @@ impl Response {
             on_sent: None,
             deferred: None,
             takeover: None,
+            template: None,
         }
     }
 

@@ -490,6 +490,12 @@ impl WebServer {
         super::static_files::resolve_physical_path(&self.config.root_path, url_path)
     }
 
+    /// Sets the folder of template pages; call it before `load_module("Templates")`, which reads it.
+    pub fn set_templates_path(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.config.templates_path = path.as_ref().to_path_buf();
+        self
+    }
+
     /// Sets the listen backlog.
     pub fn set_conn_queue_capacity(&mut self, n: u32) -> &mut Self {
         self.config.conn_queue_capacity = n;

@@ -11,6 +11,18 @@ use crate::server::ServerConfig;
 pub(crate) fn by_name(name: &str, config: &ServerConfig) -> Option<Box<dyn Module>> {
     let _ = config;
     match name {
+        // A random identity: downcast the handle to `crypto::Crypto` to protect routes and
+        // publish its key; build a `Crypto` yourself for a key file or a passphrase.
+        "Crypto" => match crypto::Identity::random() {
+            Ok(identity) => Some(Box::new(crypto::Crypto::new(
+                identity,
+                crypto::CryptoConfig::default(),
+            ))),
+            Err(e) => {
+                log::error!("module Crypto: {e}");
+                None
+            }
+        },
         _ => None,
     }
 }

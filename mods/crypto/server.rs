@@ -120,6 +120,24 @@ pub struct OpenedRequest {
     pub reply_to: Option<ReplyTo>,
 }
 
+impl OpenedRequest {
+    /// Parses the decrypted body as JSON into `T`.
+    ///
+    /// # Errors
+    /// The `serde_json` error when the plaintext is not JSON of type `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.plaintext)
+    }
+
+    /// Returns the decrypted body as UTF-8 text.
+    ///
+    /// # Errors
+    /// The UTF-8 error when the plaintext is not valid UTF-8.
+    pub fn text(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(&self.plaintext)
+    }
+}
+
 /// A sealed response: headers to add (replacing any of the same name) and the body to send.
 ///
 /// The status is the one given to [`ServerCrypto::seal_response`]; it is signed. `Content-Type` is

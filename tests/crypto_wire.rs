@@ -631,3 +631,52 @@ fn python_client_talks_to_the_real_server() {
     assert_eq!(echo["plaintext"], "hi from python");
     assert_eq!(t.calls(), 1);
 }
+
+#[test]
+fn bodies_larger_than_a_buffer_slot_round_trip() {
+    let t = TestServer::start();
+    let big: String = (0..50_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let resp = t
+        .client()
+        .put(["api", "echo"])
+        .json(&json!({ "blob": big }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().unwrap();
+    let inner: Value = serde_json::from_str(v["plaintext"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["blob"].as_str().unwrap().len(), 50_000);
+}
+
+#[test]
+fn concurrent_clients_share_one_replay_store_without_false_replays() {
+    let t = TestServer::start();
+    let addr = t.addr;
+    let key = t.crypto.public_key();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|n| {
+                scope.spawn(move || {
+                    let client =
+                        Client::new(format!("http://{addr}"), key, Identity::random().unwrap());
+                    for i in 0..5 {
+                        let resp = client
+                            .post(["api", "echo"])
+                            .body(format!("{n}-{i}"))
+                            .send()
+                            .unwrap();
+                        assert_eq!(resp.status(), 200);
+                        let v: Value = resp.json().unwrap();
+                        assert_eq!(v["plaintext"], format!("{n}-{i}"));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    });
+    assert_eq!(t.calls(), 20);
+}

@@ -389,4 +389,80 @@ mod tests {
         });
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
+
+    #[test]
+    fn usrv_request_through_a_protected_handler_gets_a_usrv_sealed_answer() {
+        use super::super::headers::format_timestamp;
+        use super::super::usrv;
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD as B64;
+
+        let c = Crypto::new(
+            Identity::random().unwrap(),
+            CryptoConfig::default().with_usrv(true),
+        );
+        let client = Identity::random().unwrap();
+        let eph = Identity::random().unwrap();
+        let nonce = format_timestamp(SystemTime::now());
+        let body_hex = usrv::encrypt_with(&eph, &c.public_key(), b"from usrv");
+        let eph_b64 = eph.public_key_b64();
+        let sig = usrv::sign(&client, format!("{body_hex}{eph_b64}{nonce}").as_bytes()).unwrap();
+        let r = TestRequest::new(Method::POST, "/api")
+            .header("Ephemeral-Public-Key", &eph_b64)
+            .header("Sender-Public-Key", &client.public_key_b64())
+            .header("Sender-Signature", &B64.encode(sig))
+            .header("Nonce", &nonce)
+            .body(body_hex)
+            .run(c.protect(|_, msg, _| {
+                assert_eq!(msg.scheme, super::super::Scheme::Usrv);
+                format!("got {}", msg.text().unwrap())
+            }));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.header("Encryption-Scheme").is_none(),
+            "usrv answers carry none"
+        );
+        let body = match r.body() {
+            Body::Bytes(b) => b.clone(),
+            other => panic!("{other:?}"),
+        };
+        let resp_eph = PublicKey::from_b64(r.header("Ephemeral-Public-Key").unwrap()).unwrap();
+        let mut signed = body.clone();
+        signed.extend_from_slice(r.header("Ephemeral-Public-Key").unwrap().as_bytes());
+        let resp_sig: [u8; 64] = B64
+            .decode(r.header("Sender-Signature").unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert!(usrv::verify(&c.public_key(), &signed, &resp_sig));
+        assert_eq!(
+            usrv::decrypt(&client, &resp_eph, &body).unwrap(),
+            b"got from usrv"
+        );
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_a_sealed_500() {
+        let c = crypto();
+        let client =
+            super::super::Client::new("http://test", c.public_key(), Identity::random().unwrap());
+        let sealed = client
+            .post(["api"])
+            .body("boom")
+            .seal(SystemTime::now())
+            .unwrap();
+        let mut test = TestRequest::new(Method::POST, &sealed.target).body(sealed.body.clone());
+        for (name, value) in &sealed.headers {
+            test = test.header(name, value);
+        }
+        let r = test.run(c.protect(|_, _, _| -> &'static str { panic!("handler bug") }));
+        let body = match r.body() {
+            Body::Bytes(b) => b.clone(),
+            other => panic!("{other:?}"),
+        };
+        let opened = sealed
+            .open_response(r.status().as_u16(), |h| r.header(h), &body)
+            .unwrap();
+        assert_eq!(opened.status(), 500);
+    }
 }

@@ -155,6 +155,9 @@ impl Crypto {
     ///    `return_file`), a deferred answer, a protocol switch, a 1xx or 304 status — is
     ///    replaced by a sealed `500 Internal Server Error`.
     ///
+    /// A `HEAD` request routed to a protected GET handler is opened like any request, but the
+    /// server sends no body for HEAD, so its sealed answer cannot be verified by a client.
+    ///
     /// `after_request` hooks and `on_error` handlers run after the wrapper: if they change the
     /// status or the body of a sealed answer, clients refuse it (the signature no longer
     /// matches).

@@ -3,7 +3,7 @@
 //! In scope: header parsing, the timestamp window, the allow-list, signature checks, the replay
 //! store, and choosing between the schemes. Sans-IO: the clock is a parameter, headers come through
 //! a lookup function, bodies are byte slices.
-//! Out of scope: reading requests or writing responses (the HTTP wiring), key files.
+//! Out of scope: reading requests or writing responses (the HTTP side, `module.rs`), key files.
 //!
 //! ```text
 //! request ──► scheme? ──► parse headers (400) ──► window (401) ──► allow-list (401)

@@ -80,6 +80,13 @@ impl<'a> Request<'a> {
         self.head.path(self.raw)
     }
 
+    /// Returns the request-target exactly as the client sent it: path and query, still
+    /// percent-encoded (`/a%20b?x=1`), as signatures over a request cover it.
+    #[must_use]
+    pub fn raw_target(&self) -> &'a str {
+        self.head.target(self.raw)
+    }
+
     /// Returns the query string, without its `?` (empty when there is none).
     #[must_use]
     pub fn query_string(&self) -> &'a str {

@@ -154,6 +154,9 @@ pub(crate) struct HttpConnection {
     stash: Vec<u8>,
     served: u32,
     continue_sent: bool,
+    /// The last read took less than it could: the socket was empty then. After a response the
+    /// connection then waits for readiness instead of trying a read that would block.
+    drained: bool,
     state: State,
     /// The key of this connection in the server's registry (for a graceful stop).
     registration: Option<usize>,
@@ -170,6 +173,7 @@ impl HttpConnection {
             stash: Vec::new(),
             served: 0,
             continue_sent: false,
+            drained: false,
             state: State::ReadingHead,
             registration: None,
         }
@@ -231,9 +235,13 @@ impl HttpConnection {
             let Some(spare) = slot.get_mut(self.len..) else {
                 return self.fail(conn, HttpError::HeadTooLarge);
             };
+            let room = spare.len();
             match conn.read(spare) {
                 Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
-                Ok(n) => self.len += n,
+                Ok(n) => {
+                    self.len += n;
+                    self.drained = n < room;
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     if self.len == 0 && self.shared.is_draining() {
                         return Step::Wait(Next::Close(CloseReason::ByHost));
@@ -846,6 +854,13 @@ impl HttpConnection {
             if self.stash.capacity() > 4096 {
                 self.stash = Vec::new();
             }
+        } else if mem::take(&mut self.drained) {
+            // The socket was empty when the request was read: skip the read that would only
+            // say so, and wait for readiness (the poller reports data that came meanwhile).
+            self.slot = None;
+            let idle = self.shared.config.keep_alive_timeout;
+            conn.set_deadline(Some(Instant::now() + idle));
+            return Step::Wait(Next::Read);
         }
         Step::Again
     }

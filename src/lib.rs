@@ -39,7 +39,8 @@ pub use pool::{
 };
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 pub use server::{
-    Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel, OnSent, Request,
-    Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover, TestRequest, WebServer,
-    add_default_page, add_mime_type, get_mime_type_from_filename, html_escape,
+    Body, DeferredResponse, HandlerError, Html, IntoResponse, InvalidHeader, Json, LogLevel,
+    OnSent, Request, Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover,
+    TestRequest, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
+    html_escape,
 };

@@ -417,6 +417,67 @@ mod tests {
         assert_eq!(answer(err).status(), StatusCode::CONFLICT);
     }
 
+    #[derive(Debug)]
+    struct Outer(std::num::ParseIntError);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("outer")
+        }
+    }
+
+    impl StdError for Outer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    fn parse_error() -> std::num::ParseIntError {
+        "x".parse::<i64>().unwrap_err()
+    }
+
+    #[test]
+    fn handler_errors_are_handed_back_through_results_and_tuples() {
+        let mut r = Response::new();
+        let err: Result<&'static str, HandlerError> = Err(parse_error().into());
+        let back = err.into_response_or_error(&mut r).unwrap();
+        assert!(back.is::<std::num::ParseIntError>());
+        assert!(!r.is_answered(), "the pipeline answers, not the value");
+
+        let mut r = Response::new();
+        let err: Result<(), HandlerError> = Err(HandlerError::new(Outer(parse_error())));
+        let back = (StatusCode::CREATED, err).into_response_or_error(&mut r);
+        assert!(back.is_some());
+        assert_eq!(r.status(), StatusCode::OK, "no status set for a failure");
+
+        let mut r = Response::new();
+        let ok: Result<&'static str, HandlerError> = Ok("fine");
+        assert!(
+            (StatusCode::CREATED, [("X-A", "1")], ok)
+                .into_response_or_error(&mut r)
+                .is_none()
+        );
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.header("x-a"), Some("1"));
+    }
+
+    #[test]
+    fn handler_error_walks_and_shows_its_source_chain() {
+        let e = HandlerError::new(Outer(parse_error()));
+        assert!(e.is::<Outer>() && !e.is::<std::num::ParseIntError>());
+        assert!(e.downcast_ref::<Outer>().is_some());
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        assert_eq!(chain, ["outer", "invalid digit found in string"]);
+        assert_eq!(e.to_string(), "outer");
+        assert_eq!(format!("{e:#}"), "outer: invalid digit found in string");
+    }
+
+    #[test]
+    fn an_unhandled_handler_error_answers_500_outside_a_server() {
+        let err: Result<&'static str, HandlerError> = Err(parse_error().into());
+        assert_eq!(answer(err).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
     #[test]
     fn returned_headers_are_validated() {
         let r = answer((StatusCode::OK, [("X-Bad", "a\r\nb")], "x"));

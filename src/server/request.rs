@@ -271,15 +271,18 @@ impl<'a> Request<'a> {
     /// # Examples
     ///
     /// ```
-    /// use microweb::{Method, TestRequest};
+    /// use microweb::{Method, StatusCode, TestRequest};
     ///
     /// let response = TestRequest::new(Method::GET, "/users/5?id=6&page=2")
     ///     .route("/users/<int:id>")
     ///     .run(|req, _resp| {
     ///         let p = req.params();
-    ///         format!("{} {} {:?}", p.int("id").unwrap_or(0), p.int("page").unwrap_or(0), p.extras())
+    ///         assert_eq!(p.int("id"), Some(5)); // the path wins over ?id=6
+    ///         assert_eq!(p.int("page"), Some(2));
+    ///         assert_eq!(p.extras().get("page").map(String::as_str), Some("2"));
+    ///         assert!(p.extras().get("id").is_none());
     ///     });
-    /// # let _ = response;
+    /// assert_eq!(response.status(), StatusCode::NO_CONTENT);
     /// ```
     #[must_use]
     pub fn params(&self) -> Binding {

@@ -27,7 +27,7 @@ use tempfile::TempDir;
 struct TestServer {
     server: WebServer,
     addr: SocketAddr,
-    _root: TempDir,
+    root: TempDir,
 }
 
 impl TestServer {
@@ -41,11 +41,7 @@ impl TestServer {
         configure(&mut server);
         server.start_managed(2, None).unwrap();
         let addr = server.local_addrs()[0];
-        TestServer {
-            server,
-            addr,
-            _root: root,
-        }
+        TestServer { server, addr, root }
     }
 
     fn request(&self, method: &str, target: &str) -> RawResponse {
@@ -126,6 +122,8 @@ fn options_without_an_options_route_answers_204_with_allow() {
     assert_eq!(r.status, 204, "the OPTIONS route answers");
     assert_eq!(r.header("allow"), Some("GET, OPTIONS, BREW"));
     assert_eq!(s.request("OPTIONS", "/nowhere").status, 404);
+    assert_eq!(s.request("OPTIONS", "*").status, 204);
+    assert_eq!(s.request("GET", "*").status, 400);
 }
 
 #[derive(serde::Serialize)]
@@ -624,4 +622,17 @@ fn one_route_table_serves_two_servers() {
     assert_eq!(a.get("/count").text(), "1");
     assert_eq!(b.get("/count").text(), "2");
     assert_eq!(b.server.path_from_route("count", &[]).unwrap(), "/count");
+}
+
+#[test]
+fn static_files_answer_options_and_other_methods_with_allow() {
+    let s = TestServer::start(|_| {});
+    std::fs::write(s.root.path().join("page.txt"), "static text").unwrap();
+    assert_eq!(s.get("/page.txt").text(), "static text");
+    let r = s.request("OPTIONS", "/page.txt");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+    let r = s.request("POST", "/page.txt");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
 }

@@ -18,7 +18,8 @@
 //!   path's methods in registration order, `HEAD` after `GET` (a GET route answers HEAD, with
 //!   the same head and no body: RFC 9110 §9.3.2), and `OPTIONS`.
 //! - **OPTIONS.** On such a path with no `OPTIONS` route, the server answers `204` with the same
-//!   `Allow` (RFC 9110 §9.3.7). A static file answers `OPTIONS` with `Allow: GET, HEAD, OPTIONS`.
+//!   `Allow` (RFC 9110 §9.3.7). A static file answers `OPTIONS` with `Allow: GET, HEAD, OPTIONS`,
+//!   and `OPTIONS *` (the server itself) answers `204`; another method with `*` answers `400`.
 //! - **Error handlers.** A request goes through at most one: the handler of the error type of a
 //!   `HandlerError` a route returned, or else the handler of the answer's status (4xx/5xx).
 use std::borrow::Cow;
@@ -106,6 +107,15 @@ fn route_or_static<'a>(
     response: &mut Response,
 ) -> bool {
     let raw_path = request.raw_path();
+    if raw_path == "*" {
+        // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself; nothing else may use `*`.
+        if *request.method() == Method::OPTIONS {
+            answer_no_content(response);
+        } else {
+            response.return_bad_request();
+        }
+        return false;
+    }
     match shared.routes.router.resolve(request.method(), raw_path) {
         Resolution::Found(found) => {
             let handler = found.handler;

@@ -100,6 +100,10 @@ impl Routes {
     }
 
     /// Resolves a method and a raw path to a route (MicroWebSrv2's `ResolveRoute`).
+    ///
+    /// `None` when no route matches the method and the path (a 404 or a 405 for a request).
+    /// The result names the route but does not hand its handler out: a handler runs only on a
+    /// request the server received, with that request's arguments.
     #[must_use]
     pub fn resolve_route(&self, method: &Method, path: &str) -> Option<RouteResult> {
         match self.router.resolve(method, path) {

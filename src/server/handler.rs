@@ -7,51 +7,10 @@
 //! [`WebServer::on_error`](super::WebServer::on_error) and
 //! [`WebServer::on_error_type`](super::WebServer::on_error_type) (the pipeline).
 //!
-//! A handler is any `Fn(&Request, &mut Response) -> R` where `R: IntoResponse`. It may answer
-//! through the response object (MicroWebSrv2's way), or return a value:
-//!
-//! | returned value | status | `Content-Type` | body |
-//! | --- | --- | --- | --- |
-//! | `()` | what the handler set on the response, or `204` when it set nothing | as set / none | as set / none |
-//! | `&'static str`, `String` | `200` | `text/plain; charset=utf-8` | the text |
-//! | `Html(s)` | `200` | `text/html; charset=utf-8` | the text |
-//! | `Vec<u8>` | `200` | `application/octet-stream` | the bytes |
-//! | `serde_json::Value`, `Json(T)` for any `T: Serialize` | `200` | `application/json` | the JSON |
-//! | `StatusCode` (1xx–3xx) | that status | none | empty |
-//! | `StatusCode` (4xx, 5xx) | that status | `text/html; charset=utf-8` | the standard error page |
-//! | `(StatusCode, T)` | that status | `T`'s | `T`'s |
-//! | `(StatusCode, [(name, value); N], T)` | that status, plus those headers (an invalid one answers 500) | `T`'s | `T`'s |
-//! | `Result<T, E>` with `E: IntoResponse` (a `StatusCode`, …) | `T`'s or `E`'s answer | | |
-//! | `Result<T, HandlerError>` | `T`'s answer, or the error handler's: see below | | |
-//!
-//! A returned value other than `()` replaces what the handler set through the response
-//! (headers set with [`Response::set_header`] stay).
-//!
-//! # Any `Serialize` as JSON: through `Json(T)`
-//!
-//! The issue asked for "any `Serialize` → JSON". A blanket `impl<T: Serialize> IntoResponse
-//! for T` cannot coexist with the impls above (`String`, `&str`, `Vec<u8>`, `()` are all
-//! `Serialize`, and Rust has no specialisation), and choosing it would turn every string into a
-//! JSON string. So a serializable value is returned wrapped: `Json(user)`; a
-//! `serde_json::Value` (what `json!` builds) needs no wrapper.
-//!
-//! # Errors: `HandlerError`, keyed by type
-//!
-//! A handler that returns `Result<T, HandlerError>` can use `?` on any error type that
-//! implements `std::error::Error + Send + Sync + 'static`. When it returns `Err`, the server:
-//!
-//! 1. sets the standard `500` page on the response;
-//! 2. looks for a handler registered with
-//!    [`WebServer::on_error_type::<E>`](super::WebServer::on_error_type) for the error's own
-//!    type, then for each error of its [`source`](std::error::Error::source) chain in turn; the
-//!    first one found answers (its return value coerces as above, so return
-//!    `(StatusCode::BAD_REQUEST, …)` to choose the status);
-//! 3. when none is found, keeps the `500`, logs the error, and lets the status handler of `500`
-//!    (see [`WebServer::on_error`](super::WebServer::on_error)) replace the page.
-//!
-//! A request goes through at most one error handler: the type's, or else the final status's.
-//! Outside a server (in [`TestRequest`](super::TestRequest)) a `HandlerError` answers `500`.
-//! `Result<T, StatusCode>` (or any other `E: IntoResponse`) keeps answering with `E` directly.
+//! A handler is any `Fn(&Request, &mut Response) -> R` where `R: IntoResponse`. The table of
+//! what each returned value answers, the decision about "any `Serialize` → JSON", and how a
+//! returned [`HandlerError`] finds its error handler are documented on [`IntoResponse`] (this
+//! module is private, so that is where users read them).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -66,6 +25,51 @@ use super::request::Request;
 use super::response::{Body, Response};
 
 /// A value a handler can return to answer its request.
+///
+/// A handler is any `Fn(&Request, &mut Response) -> R` where `R: IntoResponse`. It may answer
+/// through the response object (MicroWebSrv2's way), or return a value:
+///
+/// | returned value | status | `Content-Type` | body |
+/// | --- | --- | --- | --- |
+/// | `()` | what the handler set on the response, or `204` when it set nothing | as set / none | as set / none |
+/// | `&'static str`, `String` | `200` | `text/plain; charset=utf-8` | the text |
+/// | `Html(s)` | `200` | `text/html; charset=utf-8` | the text |
+/// | `Vec<u8>` | `200` | `application/octet-stream` | the bytes |
+/// | `serde_json::Value`, `Json(T)` for any `T: Serialize` | `200` | `application/json` | the JSON |
+/// | `StatusCode` (1xx–3xx) | that status | none | empty |
+/// | `StatusCode` (4xx, 5xx) | that status | `text/html; charset=utf-8` | the standard error page |
+/// | `(StatusCode, T)` | that status | `T`'s | `T`'s |
+/// | `(StatusCode, [(name, value); N], T)` | that status, plus those headers (an invalid one answers 500) | `T`'s | `T`'s |
+/// | `Result<T, E>` with `E: IntoResponse` (a `StatusCode`, …) | `T`'s or `E`'s answer | | |
+/// | `Result<T, HandlerError>` | `T`'s answer, or the error handler's: see below | | |
+///
+/// A returned value other than `()` replaces what the handler set through the response
+/// (headers set with [`Response::set_header`] stay).
+///
+/// # Any `Serialize` as JSON: through `Json(T)`
+///
+/// A blanket `impl<T: Serialize> IntoResponse for T` ("any `Serialize` → JSON") cannot coexist
+/// with the impls above (`String`, `&str`, `Vec<u8>`, `()` are all `Serialize`, and Rust has no
+/// specialisation), and choosing it would turn every string into a JSON string. So a serializable value is returned wrapped: `Json(user)`; a
+/// `serde_json::Value` (what `json!` builds) needs no wrapper.
+///
+/// # Failing handlers: `HandlerError`, keyed by error type
+///
+/// A handler that returns `Result<T, HandlerError>` can use `?` on any error type that
+/// implements `std::error::Error + Send + Sync + 'static`. When it returns `Err`, the server:
+///
+/// 1. sets the standard `500` page on the response;
+/// 2. looks for a handler registered with
+///    [`WebServer::on_error_type::<E>`](super::WebServer::on_error_type) for the error's own
+///    type, then for each error of its [`source`](std::error::Error::source) chain in turn; the
+///    first one found answers (its return value coerces as above, so return
+///    `(StatusCode::BAD_REQUEST, …)` to choose the status);
+/// 3. when none is found, keeps the `500`, logs the error, and lets the status handler of `500`
+///    (see [`WebServer::on_error`](super::WebServer::on_error)) replace the page.
+///
+/// A request goes through at most one error handler: the type's, or else the final status's.
+/// Outside a server (in [`TestRequest`](super::TestRequest)) a `HandlerError` answers `500`.
+/// `Result<T, StatusCode>` (or any other `E: IntoResponse`) keeps answering with `E` directly.
 pub trait IntoResponse {
     /// Writes this value's answer into the response.
     fn into_response(self, response: &mut Response);
@@ -87,8 +91,8 @@ pub trait IntoResponse {
 /// `std::error::Error + Send + Sync + 'static`, boxed, so `?` works on every error type.
 ///
 /// What it answers is decided by the handlers registered with
-/// [`WebServer::on_error_type`](super::WebServer::on_error_type) (see the [module
-/// documentation](self)); by default, `500` with the error logged. It does not implement
+/// [`WebServer::on_error_type`](super::WebServer::on_error_type) (see [`IntoResponse`]); by
+/// default, `500` with the error logged. It does not implement
 /// `std::error::Error` itself, so that the blanket `From` conversion can exist.
 ///
 /// # Examples
@@ -97,8 +101,8 @@ pub trait IntoResponse {
 /// use microweb::{HandlerError, Method, StatusCode, TestRequest};
 ///
 /// let handler = |req: &microweb::Request<'_>, _: &mut microweb::Response| -> Result<String, HandlerError> {
-///     let n: i64 = req.query_param("n").unwrap_or_default().parse()?;
-///     Ok(format!("{}", n * 2))
+///    let n: i64 = req.query_param("n").unwrap_or_default().parse()?;
+///    Ok(format!("{}", n * 2))
 /// };
 /// let ok = TestRequest::new(Method::GET, "/double?n=21").run(handler);
 /// assert_eq!(ok.status(), StatusCode::OK);

@@ -70,6 +70,22 @@ use super::response::{Body, Response};
 /// A request goes through at most one error handler: the type's, or else the final status's.
 /// Outside a server (in [`TestRequest`](super::TestRequest)) a `HandlerError` answers `500`.
 /// `Result<T, StatusCode>` (or any other `E: IntoResponse`) keeps answering with `E` directly.
+///
+/// An error type that is not `IntoResponse` cannot be returned as it is:
+///
+/// ```compile_fail
+/// use microweb::{Method, WebServer};
+///
+/// let mut server = WebServer::new();
+/// // error: `ParseIntError` cannot be returned by a handler (use `HandlerError` and `?`)
+/// server.route(Method::GET, "/n", |req, _| {
+///     req.query_param("n").unwrap_or_default().parse::<i64>().map(|n| n.to_string())
+/// });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned by a handler",
+    note = "wrap a serializable value in `Json(..)`; for `Result<T, E>` with an error type, return `Result<T, HandlerError>` and use `?`"
+)]
 pub trait IntoResponse {
     /// Writes this value's answer into the response.
     fn into_response(self, response: &mut Response);

@@ -504,6 +504,11 @@ fn typed_arguments_that_do_not_fit_are_not_found() {
             })
             .unwrap();
         server
+            .route(Method::GET, "/any/<v>", |req: &Request<'_>, _| {
+                Json(req.args().to_json())
+            })
+            .unwrap();
+        server
             .route(Method::GET, "/scale/<float:f>", |req: &Request<'_>, _| {
                 format!("{}", req.args().float("f").unwrap_or(-1.0) * 2.0)
             })
@@ -515,6 +520,29 @@ fn typed_arguments_that_do_not_fit_are_not_found() {
     assert_eq!(s.get("/items/4.5").status, 404);
     assert_eq!(s.get("/scale/1.5").text(), "3");
     assert_eq!(s.get("/scale/x").status, 404);
+    // An untyped `<name>` that looks like an integer arrives as one (MicroWebSrv2).
+    assert_eq!(s.get("/any/42").body, br#"{"v":42}"#);
+    assert_eq!(s.get("/any/forty%20two").body, br#"{"v":"forty two"}"#);
+}
+
+#[test]
+fn duplicate_names_and_routes_are_errors_at_registration() {
+    let mut server = WebServer::new();
+    server
+        .route_named(Method::GET, "/a", "page", |_, _| "a")
+        .unwrap();
+    let dup_name = server.route_named(Method::GET, "/b", "page", |_, _| "b");
+    assert!(
+        matches!(dup_name, Err(microweb::Error::Route(_))),
+        "{dup_name:?}"
+    );
+    let dup_route = server.route(Method::GET, "/a/", |_, _| "again");
+    assert!(
+        matches!(dup_route, Err(microweb::Error::Route(_))),
+        "{dup_route:?}"
+    );
+    assert!(server.route(Method::POST, "/a", |_, _| "post").is_ok());
+    assert_eq!(server.path_from_route("page", &[]).unwrap(), "/a");
 }
 
 #[test]

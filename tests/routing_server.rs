@@ -400,6 +400,13 @@ fn error_handlers_keyed_by_type_answer_returned_errors() {
                 Err::<(), _>(HandlerError::new(std::io::Error::other("disk")))
             })
             .unwrap();
+        server
+            .route(Method::GET, "/fmt", |_, _| {
+                Err::<(), _>(HandlerError::new(fmt::Error))
+            })
+            .unwrap();
+        server
+            .on_error_type(|_: &fmt::Error, _, _| -> &'static str { panic!("error handler bug") });
         server.on_error_type(|e: &ParseIntError, _, _| {
             (StatusCode::BAD_REQUEST, format!("not a number: {e}"))
         });
@@ -425,6 +432,13 @@ fn error_handlers_keyed_by_type_answer_returned_errors() {
     let r = s.get("/unhandled");
     assert_eq!(r.status, 500);
     assert_eq!(r.text(), "custom 500", "the status handler of 500 runs");
+    let r = s.get("/fmt");
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.text(),
+        "custom 500",
+        "a panicking error handler answers 500"
+    );
     let r = s.get("/status");
     assert_eq!(
         r.status, 422,

@@ -34,13 +34,13 @@ use super::static_files::{self, Resolved};
 use super::web_server::{LogLevel, ServerShared};
 use crate::routing::Resolution;
 
-/// Runs user code; a panic becomes a 500 answer, logged.
+/// Runs user code; a panic becomes a 500 answer, logged. Returns false when it panicked.
 fn guarded(
     shared: &ServerShared,
     response: &mut Response,
     what: &str,
     f: impl FnOnce(&mut Response),
-) {
+) -> bool {
     if catch_unwind(AssertUnwindSafe(|| f(response))).is_err() {
         shared.log(
             LogLevel::Error,
@@ -48,7 +48,9 @@ fn guarded(
         );
         *response = Response::new();
         response.return_internal_server_error();
+        return false;
     }
+    true
 }
 
 /// Answers `request`; `request.args` is filled when a route matches.
@@ -163,9 +165,13 @@ fn answer_error(
     for cause in error.chain() {
         for (_, hook) in &shared.hooks.on_error_type {
             let mut matched = false;
-            guarded(shared, response, "an error handler", |r| {
+            let completed = guarded(shared, response, "an error handler", |r| {
                 matched = hook(cause, request, r);
             });
+            if !completed {
+                // The panic answered 500; the status handler of 500 may still replace the page.
+                return false;
+            }
             if matched {
                 shared.log(
                     LogLevel::Debug,

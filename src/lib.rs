@@ -44,8 +44,8 @@ pub use pool::{
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 pub use server::static_files::{resolve_physical_path, set_gzip_on_the_fly};
 pub use server::{
-    Body, BodySink, DeferredResponse, FileSink, Html, IntoResponse, InvalidHeader, Json, LogLevel,
-    MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes, ServerConfig,
-    ServerHandle, ServerInfo, StreamError, Takeover, TestRequest, WebServer, add_default_page,
-    add_mime_type, get_mime_type_from_filename, html_escape,
+    Body, BodySink, DeferredResponse, FileSink, HandlerError, Html, IntoResponse, InvalidHeader,
+    Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes,
+    ServerConfig, ServerHandle, ServerInfo, StreamError, Takeover, TestRequest, WebServer,
+    add_default_page, add_mime_type, get_mime_type_from_filename, html_escape,
 };

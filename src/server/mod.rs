@@ -22,7 +22,7 @@ mod web_server;
 
 pub use config::ServerConfig;
 pub use deferred::DeferredResponse;
-pub use handler::{Html, IntoResponse, Json};
+pub use handler::{HandlerError, Html, IntoResponse, Json};
 pub use mime::{add_mime_type, get_mime_type_from_filename};
 pub use request::Request;
 pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape};

@@ -123,6 +123,10 @@ impl Routes {
     }
 
     /// Resolves a method and a raw path to a route (MicroWebSrv2's `ResolveRoute`).
+    ///
+    /// `None` when no route matches the method and the path (a 404 or a 405 for a request).
+    /// The result names the route but does not hand its handler out: a handler runs only on a
+    /// request the server received, with that request's arguments.
     #[must_use]
     pub fn resolve_route(&self, method: &Method, path: &str) -> Option<RouteResult> {
         match self.router.resolve(method, path) {
@@ -607,6 +611,10 @@ impl WebServer {
     }
 
     /// Uses a set of routes shared with other servers (replaces this server's routes).
+    ///
+    /// The servers share the table itself, with no copy and no lock. A route registered later
+    /// through [`WebServer::route`] on one of them gives that server a copy of its own (the
+    /// others keep the shared table): build the [`Routes`] first, then share it.
     pub fn set_routes(&mut self, routes: Arc<Routes>) -> &mut Self {
         self.routes = routes;
         self
@@ -650,14 +658,66 @@ impl WebServer {
         self
     }
 
-    /// Sets the handler of answers with `status` (an error page of your own, for instance).
-    pub fn on_error(
-        &mut self,
-        status: StatusCode,
-        handler: impl Fn(&Request<'_>, &mut Response) + Send + Sync + 'static,
-    ) -> &mut Self {
-        self.hooks.on_error.retain(|(s, _)| *s != status);
-        self.hooks.on_error.push((status, Arc::new(handler)));
+    /// Sets the handler of answers with `status` (an error page of your own, for instance),
+    /// replacing an earlier one for that status.
+    ///
+    /// It runs after the routes, the modules and the static files, when the answer has this
+    /// status and no [`on_error_type`](WebServer::on_error_type) handler took the request. The
+    /// response then holds the standard error page; the handler may change it through the
+    /// response, or return a value, which replaces it like a route handler's does (a plain value
+    /// answers `200`: return `(status, value)` to keep the error status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use microweb::{Html, StatusCode, WebServer};
+    ///
+    /// let mut server = WebServer::new();
+    /// server.on_error(StatusCode::NOT_FOUND, |req, _resp| {
+    ///     (StatusCode::NOT_FOUND, Html(format!("<h1>No {}</h1>", microweb::html_escape(req.path()))))
+    /// });
+    /// ```
+    pub fn on_error<F, R>(&mut self, status: StatusCode, handler: F) -> &mut Self
+    where
+        F: Fn(&Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        self.hooks.set_on_error(status, handler);
+        self
+    }
+
+    /// Sets the handler of errors of type `E` returned by route handlers as
+    /// `Err(HandlerError)`, replacing an earlier one for `E`.
+    ///
+    /// The handler of the error's own type answers; when there is none, the handler of the
+    /// first type found along its [`source`](std::error::Error::source) chain does. The
+    /// response holds the standard `500` page when the handler runs; its return value coerces
+    /// like a route handler's (see [`IntoResponse`]), so `(StatusCode::BAD_REQUEST, text)`
+    /// chooses the status. With no handler for the error, the server answers `500` and logs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::ParseIntError;
+    /// use microweb::{HandlerError, Method, StatusCode, WebServer};
+    ///
+    /// let mut server = WebServer::new();
+    /// server.on_error_type(|e: &ParseIntError, _req, _resp| {
+    ///     (StatusCode::BAD_REQUEST, format!("not a number: {e}"))
+    /// });
+    /// server.route(Method::GET, "/double", |req, _resp| -> Result<String, HandlerError> {
+    ///     let n: i64 = req.query_param("n").unwrap_or_default().parse()?;
+    ///     Ok((n * 2).to_string())
+    /// })?;
+    /// # Ok::<(), microweb::Error>(())
+    /// ```
+    pub fn on_error_type<E, F, R>(&mut self, handler: F) -> &mut Self
+    where
+        E: std::error::Error + 'static,
+        F: Fn(&E, &Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        self.hooks.set_on_error_type::<E, F, R>(handler);
         self
     }
 

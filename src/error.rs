@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use crate::http::HttpError;
 use crate::mods::crypto::CryptoError;
+use crate::mods::templates::TemplateError;
 use crate::pool::PoolError;
 use crate::routing::RouteError;
 use crate::server::TlsError;
@@ -24,6 +25,8 @@ pub enum Error {
     Route(RouteError),
     /// A body could not be encrypted, decrypted or authenticated, or a key file was refused.
     Crypto(CryptoError),
+    /// A template failed to load, parse or render.
+    Template(TemplateError),
     /// A TLS certificate, key or CA file could not be used.
     Tls(TlsError),
     /// An address could not be bound.
@@ -45,6 +48,7 @@ impl fmt::Display for Error {
             Error::Http(e) => write!(f, "http error: {e}"),
             Error::Route(e) => write!(f, "route error: {e}"),
             Error::Crypto(e) => write!(f, "crypto error: {e}"),
+            Error::Template(e) => write!(f, "template error: {e}"),
             Error::Tls(e) => write!(f, "tls error: {e}"),
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::AlreadyRunning => f.write_str("the server is already running"),
@@ -61,6 +65,7 @@ impl std::error::Error for Error {
             Error::Http(e) => Some(e),
             Error::Route(e) => Some(e),
             Error::Crypto(e) => Some(e),
+            Error::Template(e) => Some(e),
             Error::Tls(e) => Some(e),
             Error::AlreadyRunning | Error::UnknownModule(_) => None,
         }
@@ -77,4 +82,4 @@ macro_rules! from_layer {
     )*};
 }
 
-from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route, CryptoError => Crypto, TlsError => Tls);
+from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route, CryptoError => Crypto, TemplateError => Template, TlsError => Tls);

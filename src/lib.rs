@@ -31,6 +31,10 @@ mod server;
 pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
+pub use mods::templates::{
+    AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
+    Templates, TemplatesModule,
+};
 pub use module::{Module, ModuleHandle};
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
@@ -40,9 +44,11 @@ pub use pool::{
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 /// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
 pub use rustls;
+pub use server::static_files::{resolve_physical_path, set_gzip_on_the_fly};
 pub use server::{
-    Body, DeferredResponse, Html, IntoResponse, InvalidHeader, Json, LogLevel, OnSent, Request,
-    Response, Routes, ServerConfig, ServerHandle, ServerInfo, Takeover, TestRequest, TlsError,
+    Body, BodySink, DeferredResponse, FileSink, HandlerError, Html, IntoResponse, InvalidHeader,
+    Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes,
+    ServerConfig, ServerHandle, ServerInfo, StreamError, Takeover, TestRequest, TlsError,
     TlsFileKind, TlsFiles, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
     html_escape,
 };

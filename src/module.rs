@@ -19,6 +19,11 @@ pub trait Module: Any + Send + Sync {
 
     /// Sees a request; answering through `response` takes it.
     fn on_request(&self, request: &Request<'_>, response: &mut Response);
+
+    /// Sees every answer once it is built (by a module, a route or the static files), before the
+    /// error handlers and the after hooks; may complete or change it (e.g. render a template the
+    /// handler asked for).
+    fn on_response(&self, _request: &Request<'_>, _response: &mut Response) {}
 }
 
 /// A loaded module, as `load_module` returns it: downcast it to its type to configure it.

@@ -1,9 +1,14 @@
 //! Interoperability with implementations microweb did not write: `tests/interop/gcm_client.py`
 //! (Python `cryptography` + `coincurve`) seals a request that the server core opens, and opens the
-//! response the core seals. Runs in process (no socket yet); skipped with a message when Python or
-//! its packages cannot be had, unless `MICROWEB_REQUIRE_INTEROP=1`.
+//! response the core seals, in process and at a fixed clock (the same client against a running
+//! server is in `crypto_wire.rs`). Skipped with a message when Python or its packages cannot be
+//! had, unless `MICROWEB_REQUIRE_INTEROP=1`.
 #![allow(clippy::disallowed_methods)] // IO edge: a reader thread with a deadline
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+#[path = "interop/python.rs"]
+#[allow(unreachable_pub)]
+mod python;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -15,57 +20,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use microweb::mods::crypto::{CryptoConfig, CryptoError, Identity, ServerCrypto};
 use serde_json::{Value, json};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/gcm_client.py");
 const NOW_TEXT: &str = "2025-06-15T15:06:40.000000+00:00";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000)
-}
-
-fn python_ready() -> bool {
-    let check = || {
-        Command::new("python3")
-            .args(["-c", "import cryptography, coincurve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if check() {
-        return true;
-    }
-    let installed = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "cryptography",
-            "coincurve",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    installed && check()
-}
-
-/// Returns whether to run; panics instead of skipping when interop is required.
-fn interop_available() -> bool {
-    // One check (and at most one pip install) for all the tests of this file.
-    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *READY.get_or_init(python_ready) {
-        return true;
-    }
-    let msg = "skipping interop: python3 with `cryptography` and `coincurve` is not available \
-               (python3 -m pip install cryptography coincurve)";
-    assert!(
-        std::env::var_os("MICROWEB_REQUIRE_INTEROP").is_none(),
-        "{msg}"
-    );
-    eprintln!("{msg}");
-    false
 }
 
 struct PyClient {
@@ -77,7 +36,7 @@ struct PyClient {
 impl PyClient {
     fn spawn(server_key: &str, extra: &[&str]) -> Self {
         let mut child = Command::new("python3")
-            .arg(SCRIPT)
+            .arg(python::GCM_CLIENT)
             .args(["--pipe", "--server-key", server_key, "--now", NOW_TEXT])
             .args(extra)
             .stdin(Stdio::piped())
@@ -179,7 +138,7 @@ fn response_json(status: u16, headers: &[(&'static str, String)], body: &[u8]) -
 
 #[test]
 fn python_request_opens_and_python_opens_the_sealed_response() {
-    if !interop_available() {
+    if !python::interop_available() {
         return;
     }
     let server = ServerCrypto::new(Identity::random().unwrap(), CryptoConfig::default());
@@ -246,7 +205,7 @@ fn python_request_opens_and_python_opens_the_sealed_response() {
 
 #[test]
 fn python_get_without_body_or_reply_key_opens_to_empty_plaintext() {
-    if !interop_available() {
+    if !python::interop_available() {
         return;
     }
     let server = ServerCrypto::new(Identity::random().unwrap(), CryptoConfig::default());
@@ -269,7 +228,7 @@ fn python_get_without_body_or_reply_key_opens_to_empty_plaintext() {
 
 #[test]
 fn python_refused_request_gets_an_error_response_it_can_read() {
-    if !interop_available() {
+    if !python::interop_available() {
         return;
     }
     let server = ServerCrypto::new(Identity::random().unwrap(), CryptoConfig::default());

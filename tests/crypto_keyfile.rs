@@ -67,3 +67,91 @@ fn missing_and_foreign_files_are_named() {
         CryptoError::MalformedKeyFile
     ));
 }
+
+/// Runs `microweb keygen` with `args`, the environment passphrase `env` (or none) and `stdin`.
+fn run_keygen(args: &[&str], env: Option<&str>, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_microweb"));
+    cmd.arg("keygen")
+        .args(args)
+        .env_remove("MICROWEB_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = env {
+        cmd.env("MICROWEB_PASSPHRASE", p);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn keygen_subcommand_writes_a_private_file_and_prints_its_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.key");
+    let out = run_keygen(
+        &["--out", path.to_str().unwrap()],
+        Some("env secret words"),
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let read = Identity::from_key_file(&path, "env secret words").unwrap();
+    assert_eq!(printed.trim(), read.public_key_b64());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Never overwrites: a second run fails and the file still opens with the first passphrase.
+    let again = run_keygen(&["--out", path.to_str().unwrap()], Some("other"), "");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+    assert_eq!(
+        Identity::from_key_file(&path, "env secret words")
+            .unwrap()
+            .public_key(),
+        read.public_key()
+    );
+}
+
+#[test]
+fn keygen_subcommand_reads_one_line_of_stdin_without_its_line_ending() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stdin.key");
+    let out = run_keygen(
+        &["--out", path.to_str().unwrap()],
+        None,
+        "stdin phrase\r\nignored\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let read = Identity::from_key_file(&path, "stdin phrase").unwrap();
+    assert_eq!(printed.trim(), read.public_key_b64());
+}
+
+#[test]
+fn keygen_subcommand_explains_itself_and_refuses_bad_input() {
+    let help = run_keygen(&["--help"], None, "");
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("MICROWEB_PASSPHRASE"));
+
+    let no_out = run_keygen(&[], Some("pw"), "");
+    assert_eq!(no_out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_out.stderr).contains("--out FILE is required"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.key");
+    let empty = run_keygen(&["--out", path.to_str().unwrap()], None, "\n");
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(!path.exists(), "no file for an empty passphrase");
+}

@@ -7,7 +7,6 @@
     clippy::unwrap_used
 )] // IO edge; helpers unwrap like tests
 
-#[allow(unreachable_pub)]
 #[path = "support/http_client.rs"]
 mod http_client;
 

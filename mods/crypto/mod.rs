@@ -2,10 +2,21 @@
 //!
 //! In scope: the sans-IO core a server needs to accept signed, encrypted request bodies and answer
 //! with signed, encrypted responses ([`ServerCrypto`]); server identities ([`Identity`]) from a
-//! random key, usrv's passphrase derivation, or a passphrase-protected key file ([`keygen`]); and a
-//! blocking [`Client`].
-//! Out of scope: reading and writing HTTP messages. The HTTP wiring calls
-//! [`ServerCrypto::open_request`] before the handler and [`ServerCrypto::seal_response`] after it.
+//! random key, usrv's passphrase derivation, or a passphrase-protected key file ([`keygen`]); a
+//! blocking [`Client`]; and the HTTP side ([`Crypto`]): protected route handlers that receive the
+//! plaintext and the authenticated sender key, and whose answers go back sealed.
+//! Out of scope: sockets and the request pipeline (the server's), TLS.
+//!
+//! # On a server
+//!
+//! [`Crypto::protect`] wraps a handler `Fn(&Request, &OpenedRequest, &mut Response) -> impl
+//! IntoResponse` into an ordinary route handler: it calls [`ServerCrypto::open_request`] on the
+//! request as received, answers a refused request with [`CryptoError::status`] (sealed to the
+//! client when it sent a `Response-Public-Key`), and otherwise runs the handler and seals its
+//! status and body with [`ServerCrypto::seal_response`]. Plain requests to a protected route are
+//! refused with 400, and the handler never sees them. Loaded as a module (`load_module("Crypto")`
+//! or [`WebServer::add_module`](crate::WebServer::add_module)), [`Crypto`] also refuses plain
+//! requests under the prefixes given to [`Crypto::require_encryption`] before any route runs.
 //!
 //! # Scheme `aes-256-gcm` (the default), version 1
 //!
@@ -112,6 +123,7 @@ mod gcm;
 pub mod headers;
 mod identity;
 mod keyfile;
+mod module;
 mod replay;
 mod server;
 mod usrv;
@@ -121,4 +133,5 @@ pub use error::CryptoError;
 pub use headers::Scheme;
 pub use identity::{Identity, PublicKey, ServerIdentity};
 pub use keyfile::{keygen, write_key_file};
+pub use module::Crypto;
 pub use server::{CryptoConfig, OpenedRequest, ReplyTo, SealedResponse, ServerCrypto};

@@ -3,7 +3,7 @@
 //! In scope: header parsing, the timestamp window, the allow-list, signature checks, the replay
 //! store, and choosing between the schemes. Sans-IO: the clock is a parameter, headers come through
 //! a lookup function, bodies are byte slices.
-//! Out of scope: reading requests or writing responses (the HTTP wiring), key files.
+//! Out of scope: reading requests or writing responses (the HTTP side, `module.rs`), key files.
 //!
 //! ```text
 //! request ──► scheme? ──► parse headers (400) ──► window (401) ──► allow-list (401)
@@ -118,6 +118,24 @@ pub struct OpenedRequest {
     pub scheme: Scheme,
     /// Where the response goes, if the client asked for an encrypted one.
     pub reply_to: Option<ReplyTo>,
+}
+
+impl OpenedRequest {
+    /// Parses the decrypted body as JSON into `T`.
+    ///
+    /// # Errors
+    /// The `serde_json` error when the plaintext is not JSON of type `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.plaintext)
+    }
+
+    /// Returns the decrypted body as UTF-8 text.
+    ///
+    /// # Errors
+    /// The UTF-8 error when the plaintext is not valid UTF-8.
+    pub fn text(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(&self.plaintext)
+    }
 }
 
 /// A sealed response: headers to add (replacing any of the same name) and the body to send.

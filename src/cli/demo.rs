@@ -1,12 +1,14 @@
 //! The demo's routes and modules: what `cargo run --release` serves besides `webroot/`.
 
 use std::path::Path;
+use std::sync::{Mutex, Once};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use microweb::{Json, Method, WebServer};
+use microweb::{Json, Method, ResponseStream, WebServer};
 
 /// Installs the demo routes on `server`.
 pub(crate) fn install(server: &mut WebServer, templates: &Path) {
-    let _ = templates;
+    install_templates(server, templates);
     let echo = |req: &microweb::Request<'_>, _: &mut microweb::Response| {
         let headers: serde_json::Map<String, serde_json::Value> = req
             .headers()
@@ -36,5 +38,76 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
         if let Err(e) = server.route(method, "/api/echo", echo) {
             log::error!("demo route /api/echo: {e}");
         }
+    }
+    if let Err(e) = server.route(Method::GET, "/events", |_req, resp| {
+        clock_subscribe(resp.event_stream());
+    }) {
+        log::error!("demo route /events: {e}");
+    }
+}
+
+/// The SSE clock's subscribers; one thread ticks for all of them.
+static CLOCK_CLIENTS: Mutex<Vec<ResponseStream>> = Mutex::new(Vec::new());
+
+/// Adds a client to the SSE clock at `/events` (an event `tick` with the Unix time each second).
+fn clock_subscribe(stream: ResponseStream) {
+    static START: Once = Once::new();
+    let _ = stream.send_event(
+        "connected",
+        Some("hello"),
+        None,
+        Some(Duration::from_secs(3)),
+    );
+    if let Ok(mut clients) = CLOCK_CLIENTS.lock() {
+        clients.push(stream);
+    }
+    START.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("demo-clock".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    if let Ok(mut clients) = CLOCK_CLIENTS.lock() {
+                        // A client that left (or reads too slowly) is dropped.
+                        clients.retain(|c| {
+                            c.send_event(
+                                serde_json::json!({ "unix": now }),
+                                Some("tick"),
+                                None,
+                                None,
+                            )
+                            .is_ok()
+                        });
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("demo: cannot start the clock: {e}");
+        }
+    });
+}
+
+/// Loads the Templates module over `templates` (pages by URL, such as `/test.html`) and adds
+/// `/hello/<name>`, a route that renders `hello.html` with its own context.
+fn install_templates(server: &mut WebServer, templates: &Path) {
+    server.set_templates_path(templates);
+    match server.load_module("Templates") {
+        Ok(handle) => {
+            if let Some(t) = handle.downcast::<microweb::TemplatesModule>() {
+                t.set_global_var("site_name", serde_json::json!("microweb demo"));
+                t.set_global_var("visits", serde_json::json!(0));
+            }
+        }
+        Err(e) => log::error!("demo templates: {e}"),
+    }
+    let hello = |req: &microweb::Request<'_>, resp: &mut microweb::Response| {
+        let shout = req.query_param("shout").is_some();
+        resp.return_template("hello.html", serde_json::json!({ "shout": shout }));
+    };
+    if let Err(e) = server.route(Method::GET, "/hello/<name>", hello) {
+        log::error!("demo route /hello/<name>: {e}");
     }
 }

@@ -18,6 +18,9 @@ pub struct ServerConfig {
     pub bind_addresses: Vec<SocketAddr>,
     /// Folder of static files. Default: `webroot`.
     pub root_path: PathBuf,
+    /// Folder of template pages, read by the Templates module when it is loaded. Default:
+    /// `templates` (the demo's folder, next to `webroot`).
+    pub templates_path: PathBuf,
     /// Listen backlog (MicroWebSrv2's `ConnQueueCapacity`). Default: the preset's (256).
     pub conn_queue_capacity: u32,
     /// Number of buffer slots in the pool. Default: the preset's (512).
@@ -33,6 +36,8 @@ pub struct ServerConfig {
     pub requests_timeout: Duration,
     /// How long an idle keep-alive connection is kept. Default: 15 s.
     pub keep_alive_timeout: Duration,
+    /// How long `stop()` lets in-flight requests finish before it closes them. Default: 10 s.
+    pub shutdown_grace: Duration,
     /// Requests answered on one connection before it is closed. Default: 1000; 0 = no bound.
     pub max_requests_per_connection: u32,
     /// Where requests for missing resources are redirected, when set. Default: none (404).
@@ -64,6 +69,7 @@ impl ServerConfig {
         let mut config = ServerConfig {
             bind_addresses: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
             root_path: PathBuf::from("webroot"),
+            templates_path: PathBuf::from("templates"),
             conn_queue_capacity: 0,
             buffer_slots_count: 0,
             buffer_slot_size: 0,
@@ -71,6 +77,7 @@ impl ServerConfig {
             max_request_content_length: 0,
             requests_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
             max_requests_per_connection: 1000,
             not_found_url: None,
             allow_all_origins: false,

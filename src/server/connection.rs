@@ -33,13 +33,15 @@ use super::deferred::DeferredResponse;
 use super::pipeline;
 use super::request::Request;
 use super::response::{Body, OnSent, Response, Takeover};
+use super::stream::ResponseStream;
+use super::upload::BodySink;
 use super::web_server::{LogLevel, ServerShared};
 use crate::http::{
     self, BodyDecoder, BodyEvent, BodyKind, ChunkHeader, Framing, HttpDate, HttpError, RequestHead,
     ResponseWriter, Status,
 };
 use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, SlotGuard};
-use crate::routing::RouteArgs;
+use crate::routing::{Resolution, RouteArgs};
 
 /// How long a closing connection keeps reading (and dropping) what the client still sends, so
 /// the client reads the final response before the close (a close with unread input would reset
@@ -76,11 +78,13 @@ struct Facts {
     keep_alive: bool,
 }
 
-/// A body being received into memory (larger than the slot, or chunked).
+/// A body being received: into memory (larger than the slot, or chunked), or piece by piece
+/// into an upload's sink.
 struct BodyRead {
     head: RequestHead,
     decoder: BodyDecoder,
     body: Vec<u8>,
+    sink: Option<Box<dyn BodySink>>,
     /// Where undecoded body bytes start in the slot (after the head).
     pos: usize,
 }
@@ -93,6 +97,11 @@ enum Pending {
     Reader {
         reader: Box<dyn io::Read + Send>,
         remaining: Option<u64>,
+        chunked: bool,
+        finished: bool,
+    },
+    Stream {
+        stream: ResponseStream,
         chunked: bool,
         finished: bool,
     },
@@ -145,7 +154,12 @@ pub(crate) struct HttpConnection {
     stash: Vec<u8>,
     served: u32,
     continue_sent: bool,
+    /// The last read took less than it could: the socket was empty then. After a response the
+    /// connection then waits for readiness instead of trying a read that would block.
+    drained: bool,
     state: State,
+    /// The key of this connection in the server's registry (for a graceful stop).
+    registration: Option<usize>,
 }
 
 impl HttpConnection {
@@ -159,11 +173,16 @@ impl HttpConnection {
             stash: Vec::new(),
             served: 0,
             continue_sent: false,
+            drained: false,
             state: State::ReadingHead,
+            registration: None,
         }
     }
 
     fn drive(&mut self, conn: &mut Conn<'_>) -> Next {
+        if self.shared.is_forced() {
+            return Next::Close(CloseReason::ByHost);
+        }
         loop {
             let step = match self.state {
                 State::ReadingHead => self.read_request(conn),
@@ -216,10 +235,17 @@ impl HttpConnection {
             let Some(spare) = slot.get_mut(self.len..) else {
                 return self.fail(conn, HttpError::HeadTooLarge);
             };
+            let room = spare.len();
             match conn.read(spare) {
                 Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
-                Ok(n) => self.len += n,
+                Ok(n) => {
+                    self.len += n;
+                    self.drained = n < room;
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if self.len == 0 && self.shared.is_draining() {
+                        return Step::Wait(Next::Close(CloseReason::ByHost));
+                    }
                     let wait = if self.len == 0 {
                         // Idle: hold no slot.
                         self.slot = None;
@@ -245,6 +271,15 @@ impl HttpConnection {
     fn on_head(&mut self, conn: &mut Conn<'_>, head: RequestHead) -> Option<Step> {
         let head_len = head.head_len();
         let cap = self.slot.as_ref().map_or(0, |s| s.len());
+        if !self.shared.routes.uploads.is_empty() {
+            if let Some(step) = self.try_upload(conn, &head) {
+                return Some(step);
+            }
+        }
+        let max = self.shared.config.max_request_content_length;
+        if head.content_length().is_some_and(|n| n > max) {
+            return Some(self.fail(conn, HttpError::BodyTooLarge));
+        }
         match head.body() {
             BodyKind::Length(n) if (head_len as u64).saturating_add(n) <= cap as u64 => {
                 let end = head_len + n as usize;
@@ -261,17 +296,73 @@ impl HttpConnection {
                 if let Some(step) = self.maybe_continue(conn, &head) {
                     return Some(step);
                 }
-                let decoder = BodyDecoder::new(head.body(), &self.shared.limits);
+                let limits = self.shared.limits.with_max_body_bytes(max);
+                let decoder = BodyDecoder::new(head.body(), &limits);
                 let hint = head.content_length().unwrap_or(0).min(64 * 1024) as usize;
                 self.state = State::ReadingBody(Box::new(BodyRead {
                     head,
                     decoder,
                     body: Vec::with_capacity(hint),
+                    sink: None,
                     pos: head_len,
                 }));
                 Some(Step::Again)
             }
         }
+    }
+
+    /// Starts a streaming upload when an upload route matches: its factory sees the head and
+    /// returns the sink (then `100 Continue` goes out) or the refusal (answered at once).
+    fn try_upload(&mut self, conn: &mut Conn<'_>, head: &RequestHead) -> Option<Step> {
+        let slot = self.slot.as_ref()?;
+        let raw = slot.get(..head.head_len()).unwrap_or_default();
+        let shared = &self.shared;
+        let Resolution::Found(found) = shared.routes.uploads.resolve(head.method(), head.path(raw))
+        else {
+            return None;
+        };
+        let factory = found.handler.clone();
+        let made = match http::decode_path(head.path(raw)) {
+            Ok(path) => {
+                let request = Request {
+                    head,
+                    raw,
+                    body: &[],
+                    path,
+                    peer: self.peer,
+                    is_ssl: self.is_ssl,
+                    args: found.args,
+                };
+                catch_unwind(AssertUnwindSafe(|| factory(&request)))
+                    .unwrap_or(Err(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+            Err(e) => Err(e.status()),
+        };
+        let sink = match made {
+            Ok(sink) => sink,
+            Err(status) => {
+                let mut response = Response::new();
+                response.return_error_page(status, None);
+                return Some(self.respond_and_close(conn, response, head.version()));
+            }
+        };
+        if head.expects_continue() && !self.continue_sent {
+            self.continue_sent = true;
+            match conn.write(http::CONTINUE_100) {
+                Ok(n) if n == http::CONTINUE_100.len() => {}
+                Ok(_) => return Some(Step::Wait(Next::Close(CloseReason::ByHost))),
+                Err(e) => return Some(Step::Wait(Next::Close(CloseReason::from_io(&e)))),
+            }
+        }
+        let limits = self.shared.limits.with_max_body_bytes(u64::MAX);
+        self.state = State::ReadingBody(Box::new(BodyRead {
+            head: head.clone(),
+            decoder: BodyDecoder::new(head.body(), &limits),
+            body: Vec::new(),
+            sink: Some(sink),
+            pos: head.head_len(),
+        }));
+        Some(Step::Again)
     }
 
     /// Sends `100 Continue` once when the client waits for it and the server will read the
@@ -325,8 +416,19 @@ impl HttpConnection {
             let input = slot.get(b.pos..self.len).unwrap_or_default();
             match b.decoder.decode(input) {
                 Ok((consumed, BodyEvent::Data(range))) => {
-                    if let Some(data) = input.get(range) {
-                        b.body.extend_from_slice(data);
+                    let data = input.get(range).unwrap_or_default();
+                    match &mut b.sink {
+                        Some(sink) => {
+                            let written = catch_unwind(AssertUnwindSafe(|| sink.write(data)))
+                                .unwrap_or(Err(StatusCode::INTERNAL_SERVER_ERROR));
+                            if let Err(status) = written {
+                                let version = b.head.version();
+                                let mut response = Response::new();
+                                response.return_error_page(status, None);
+                                return self.respond_and_close(conn, response, version);
+                            }
+                        }
+                        None => b.body.extend_from_slice(data),
                     }
                     b.pos += consumed;
                 }
@@ -337,9 +439,16 @@ impl HttpConnection {
                         return Step::Again;
                     };
                     let BodyRead {
-                        head, body, pos, ..
+                        head,
+                        body,
+                        sink,
+                        pos,
+                        ..
                     } = *b;
-                    return self.dispatch(conn, &head, pos..pos, Some(body));
+                    return match sink {
+                        Some(sink) => self.finish_upload(conn, &head, pos, sink),
+                        None => self.dispatch(conn, &head, pos..pos, Some(body)),
+                    };
                 }
                 Ok((consumed, _)) => {
                     // Need more: keep the head, move the undecoded tail behind it, read.
@@ -389,9 +498,13 @@ impl HttpConnection {
         let raw = slot.get(..head.head_len()).unwrap_or_default();
         let path = match http::decode_path(head.path(raw)) {
             Ok(p) => p,
-            Err(e) => {
+            Err(_) => {
+                // A well-formed request whose path decodes to a NUL or to invalid UTF-8 names
+                // nothing that exists: 404, like any other path outside the root.
                 self.slot = Some(slot);
-                return self.fail(conn, e);
+                let mut response = Response::new();
+                response.return_not_found();
+                return self.respond_and_close(conn, response, head.version());
             }
         };
         let body_bytes: &[u8] = match &owned {
@@ -413,6 +526,61 @@ impl HttpConnection {
             version: head.version(),
             is_head: head.is_head(),
             keep_alive: http::keep_alive(head, self.served, &self.shared.limits, true),
+        };
+        if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
+            self.stash.extend_from_slice(next);
+        }
+        self.len = 0;
+        self.continue_sent = false;
+        self.slot = Some(slot);
+        self.start_response(conn, response, facts)
+    }
+
+    /// Lets an upload's sink answer once its body has arrived; bytes after `consumed` belong to
+    /// the next request.
+    fn finish_upload(
+        &mut self,
+        conn: &mut Conn<'_>,
+        head: &RequestHead,
+        consumed: usize,
+        sink: Box<dyn BodySink>,
+    ) -> Step {
+        let Some(slot) = self.slot.take() else {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
+        };
+        let raw = slot.get(..head.head_len()).unwrap_or_default();
+        let shared = &self.shared;
+        let args = match shared.routes.uploads.resolve(head.method(), head.path(raw)) {
+            Resolution::Found(found) => found.args,
+            _ => RouteArgs::default(),
+        };
+        let request = Request {
+            head,
+            raw,
+            body: &[],
+            path: http::decode_path(head.path(raw)).unwrap_or_default(),
+            peer: self.peer,
+            is_ssl: self.is_ssl,
+            args,
+        };
+        let mut response = Response::new();
+        if catch_unwind(AssertUnwindSafe(|| sink.finish(&request, &mut response))).is_err() {
+            shared.log(
+                LogLevel::Error,
+                format_args!("an upload sink panicked; answering 500"),
+            );
+            response = Response::new();
+            response.return_internal_server_error();
+        }
+        if !response.is_answered() {
+            response.return_(StatusCode::NO_CONTENT, Body::Empty);
+            response.content_type = None;
+        }
+        drop(request);
+        let facts = Facts {
+            version: head.version(),
+            is_head: head.is_head(),
+            keep_alive: http::keep_alive(head, self.served, &shared.limits, true),
         };
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
             self.stash.extend_from_slice(next);
@@ -463,7 +631,10 @@ impl HttpConnection {
             None if facts.version == Version::HTTP_10 => Framing::UntilClose,
             None => Framing::Chunked,
         };
-        let keep_alive = facts.keep_alive && !response.close && framing != Framing::UntilClose;
+        let keep_alive = facts.keep_alive
+            && !response.close
+            && framing != Framing::UntilClose
+            && !self.shared.is_draining();
         let written = write_head(slot, &response, &date, framing, keep_alive, facts);
         let (mut end, no_body) = match written {
             Ok(v) => v,
@@ -487,6 +658,9 @@ impl HttpConnection {
         };
         let send_body = !(facts.is_head || no_body);
         let room = slot.len() - end;
+        if let (false, Body::Stream(stream)) = (send_body, &body) {
+            stream.mark_gone();
+        }
         let pending = match body {
             _ if !send_body => Pending::None,
             Body::Empty => Pending::None,
@@ -505,6 +679,11 @@ impl HttpConnection {
             Body::Reader { reader, len } => Pending::Reader {
                 reader,
                 remaining: len,
+                chunked: framing == Framing::Chunked,
+                finished: false,
+            },
+            Body::Stream(stream) => Pending::Stream {
+                stream,
                 chunked: framing == Framing::Chunked,
                 finished: false,
             },
@@ -527,8 +706,15 @@ impl HttpConnection {
         let State::Writing(out) = &mut self.state else {
             return Step::Again;
         };
+        if self.slot.is_none() {
+            // A stream that waited for data gave its slot back.
+            match conn.try_borrow_slot() {
+                Some(s) => self.slot = Some(s),
+                None => return Step::Wait(Next::WaitSlot),
+            }
+        }
         let Some(slot) = self.slot.as_mut() else {
-            return Step::Wait(Next::Close(CloseReason::ByHost));
+            return Step::Wait(Next::WaitSlot);
         };
         loop {
             if out.pos < out.end {
@@ -570,6 +756,38 @@ impl HttpConnection {
                             );
                             return Step::Wait(Next::Close(CloseReason::ByHost));
                         }
+                    }
+                    None
+                }
+                Pending::Stream {
+                    stream,
+                    chunked,
+                    finished,
+                } => {
+                    if *finished {
+                        out.pending = Pending::None;
+                        continue;
+                    }
+                    let start = if *chunked { CHUNK_HEAD_ROOM } else { 0 };
+                    let end = slot.len().saturating_sub(http::LAST_CHUNK.len() + 2);
+                    let window = slot.get_mut(start..end).unwrap_or_default();
+                    let (n, over) = stream.take(window, || conn.waker());
+                    if n > 0 {
+                        let range = if *chunked { frame_chunk(slot, n) } else { 0..n };
+                        out.pos = range.start;
+                        out.end = range.end;
+                    } else if over {
+                        *finished = true;
+                        if *chunked {
+                            let last = http::LAST_CHUNK;
+                            slot[..last.len()].copy_from_slice(last);
+                            out.pos = 0;
+                            out.end = last.len();
+                        }
+                    } else {
+                        // Nothing to send yet: hold no slot, watch for the client leaving.
+                        self.slot = None;
+                        return watch_peer(conn);
                     }
                     None
                 }
@@ -622,7 +840,7 @@ impl HttpConnection {
             self.state = State::Upgraded(handler);
             return Step::Wait(next);
         }
-        if !out.keep_alive {
+        if !out.keep_alive || self.shared.is_draining() {
             return self.start_linger(conn);
         }
         self.len = 0;
@@ -636,6 +854,13 @@ impl HttpConnection {
             if self.stash.capacity() > 4096 {
                 self.stash = Vec::new();
             }
+        } else if mem::take(&mut self.drained) {
+            // The socket was empty when the request was read: skip the read that would only
+            // say so, and wait for readiness (the poller reports data that came meanwhile).
+            self.slot = None;
+            let idle = self.shared.config.keep_alive_timeout;
+            conn.set_deadline(Some(Instant::now() + idle));
+            return Step::Wait(Next::Read);
         }
         Step::Again
     }
@@ -776,7 +1001,7 @@ fn write_head(
         w.header("Upgrade", upgrade.as_bytes())?;
         w.header("Connection", b"Upgrade")?;
     }
-    if !no_body && status.is_success() {
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
         let cache: &[u8] = if response.allow_caching {
             b"public, max-age=0, must-revalidate"
         } else {
@@ -820,13 +1045,7 @@ fn refill(
             slot[..last.len()].copy_from_slice(last);
             return Ok((0..last.len(), true));
         }
-        let header = ChunkHeader::new(n);
-        let h = header.as_bytes();
-        let start = CHUNK_HEAD_ROOM - h.len();
-        slot[start..CHUNK_HEAD_ROOM].copy_from_slice(h);
-        let end = CHUNK_HEAD_ROOM + n;
-        slot[end..end + 2].copy_from_slice(b"\r\n");
-        return Ok((start..end + 2, false));
+        return Ok((frame_chunk(slot, n), false));
     }
     let want = match *remaining {
         Some(0) => return Ok((0..0, true)),
@@ -849,6 +1068,34 @@ fn refill(
     }
 }
 
+/// Frames `n` data bytes that sit at `slot[CHUNK_HEAD_ROOM..]` as one chunk; returns the range
+/// to send.
+fn frame_chunk(slot: &mut [u8], n: usize) -> Range<usize> {
+    let header = ChunkHeader::new(n);
+    let h = header.as_bytes();
+    let start = CHUNK_HEAD_ROOM - h.len();
+    slot[start..CHUNK_HEAD_ROOM].copy_from_slice(h);
+    let end = CHUNK_HEAD_ROOM + n;
+    slot[end..end + 2].copy_from_slice(b"\r\n");
+    start..end + 2
+}
+
+/// Waits for a stream's next data (a wake) while reading the socket only to notice the client
+/// leaving; whatever a client sends meanwhile is dropped.
+fn watch_peer(conn: &mut Conn<'_>) -> Step {
+    conn.set_deadline(None);
+    let mut sink = [0u8; 512];
+    loop {
+        match conn.read(&mut sink) {
+            Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait(Next::Read),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+        }
+    }
+}
+
 fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
@@ -860,6 +1107,9 @@ fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<u
 
 impl ConnHandler for HttpConnection {
     fn on_event(&mut self, conn: &mut Conn<'_>, event: ConnEvent) -> Next {
+        if self.shared.is_forced() {
+            return Next::Close(CloseReason::ByHost);
+        }
         if let State::Upgraded(handler) = &mut self.state {
             return handler.on_event(conn, event);
         }
@@ -867,6 +1117,7 @@ impl ConnHandler for HttpConnection {
             ConnEvent::TimedOut => self.on_timeout(conn),
             ConnEvent::Opened => {
                 self.is_ssl = conn.is_tls();
+                self.registration = Some(self.shared.register(conn.waker()));
                 self.drive(conn)
             }
             _ => self.drive(conn),
@@ -877,9 +1128,16 @@ impl ConnHandler for HttpConnection {
         match &mut self.state {
             State::Awaiting(deferred, _) => deferred.abandon(),
             State::Upgraded(handler) => handler.on_closed(reason),
+            State::Writing(Outgoing {
+                pending: Pending::Stream { stream, .. },
+                ..
+            }) => stream.mark_gone(),
             _ => {}
         }
         self.slot = None;
         self.stash = Vec::new();
+        if let Some(key) = self.registration.take() {
+            self.shared.deregister(key);
+        }
     }
 }

@@ -3,30 +3,44 @@
 //! ```text
 //! CORS preflight (cors_allow_all) ─► before hooks ─► modules (load order) ─► routes
 //!        ─► static files (GET/HEAD) ─► not_found_url redirect or 404
-//!        ─► error handlers (by status) ─► after hooks ─► Access-Control-Allow-Origin
+//!        ─► modules' on_response ─► error handler (by error type, else by status)
+//!        ─► after hooks ─► Access-Control-Allow-Origin
 //! ```
+//!
+//! In scope: the order above, 405 and automatic `OPTIONS` answers, running the error handlers.
+//! Out of scope: matching (the router), coercing return values (handler.rs), writing bytes (the
+//! connection).
 //!
 //! Each step may answer; the first that does ends the chain up to the error handlers. A panic in
 //! any user code (hook, module, handler) answers 500 for this request only.
-
+//!
+//! - **405.** A path that has routes, none for the method, answers `405` with `Allow`: the
+//!   path's methods in registration order, `HEAD` after `GET` (a GET route answers HEAD, with
+//!   the same head and no body: RFC 9110 §9.3.2), and `OPTIONS`.
+//! - **OPTIONS.** On such a path with no `OPTIONS` route, the server answers `204` with the same
+//!   `Allow` (RFC 9110 §9.3.7). A static file answers `OPTIONS` with `Allow: GET, HEAD, OPTIONS`,
+//!   and `OPTIONS *` (the server itself) answers `204`; another method with `*` answers `400`.
+//! - **Error handlers.** A request goes through at most one: the handler of the error type of a
+//!   `HandlerError` a route returned, or else the handler of the answer's status (4xx/5xx).
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ::http::{Method, StatusCode};
 
+use super::handler::HandlerError;
 use super::request::Request;
-use super::response::Response;
+use super::response::{Body, Response};
 use super::static_files::{self, Resolved};
 use super::web_server::{LogLevel, ServerShared};
 use crate::routing::Resolution;
 
-/// Runs user code; a panic becomes a 500 answer, logged.
+/// Runs user code; a panic becomes a 500 answer, logged. Returns false when it panicked.
 fn guarded(
     shared: &ServerShared,
     response: &mut Response,
     what: &str,
     f: impl FnOnce(&mut Response),
-) {
+) -> bool {
     if catch_unwind(AssertUnwindSafe(|| f(response))).is_err() {
         shared.log(
             LogLevel::Error,
@@ -34,7 +48,9 @@ fn guarded(
         );
         *response = Response::new();
         response.return_internal_server_error();
+        return false;
     }
+    true
 }
 
 /// Answers `request`; `request.args` is filled when a route matches.
@@ -61,13 +77,19 @@ pub(crate) fn answer<'a>(shared: &'a ServerShared, request: &mut Request<'a>) ->
             module.on_request(request, r);
         });
     }
+    let mut error_handled = false;
     if !response.is_answered() {
-        route_or_static(shared, request, &mut response);
+        error_handled = route_or_static(shared, request, &mut response);
+    }
+    for module in &shared.modules {
+        guarded(shared, &mut response, module.name(), |r| {
+            module.on_response(request, r);
+        });
     }
 
-    if response.status().is_client_error() || response.status().is_server_error() {
-        let status = response.status();
-        if let Some((_, handler)) = shared.hooks.on_error.iter().find(|(s, _)| *s == status) {
+    let status = response.status();
+    if !error_handled && (status.is_client_error() || status.is_server_error()) {
+        if let Some(handler) = shared.hooks.error_hook(status) {
             guarded(shared, &mut response, "an error handler", |r| {
                 handler(request, r)
             });
@@ -84,26 +106,97 @@ pub(crate) fn answer<'a>(shared: &'a ServerShared, request: &mut Request<'a>) ->
     response
 }
 
+/// Answers from the routes, else from the static files; returns true when an error handler of
+/// a type has answered (so no status handler runs after it).
 fn route_or_static<'a>(
     shared: &'a ServerShared,
     request: &mut Request<'a>,
     response: &mut Response,
-) {
+) -> bool {
     let raw_path = request.raw_path();
+    if raw_path == "*" {
+        // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself; nothing else may use `*`.
+        if *request.method() == Method::OPTIONS {
+            answer_no_content(response);
+        } else {
+            response.return_bad_request();
+        }
+        return false;
+    }
     match shared.routes.router.resolve(request.method(), raw_path) {
         Resolution::Found(found) => {
             let handler = found.handler;
             request.args = found.args;
+            let mut failure = None;
             guarded(shared, response, "a route handler", |r| {
-                handler.call(request, r)
+                failure = handler.call(request, r);
             });
+            match failure {
+                Some(error) => answer_error(shared, request, response, &error),
+                None => false,
+            }
         }
         Resolution::MethodNotAllowed { allow } => {
-            response.return_method_not_allowed();
-            let _ = response.set_header("Allow", allow.to_string());
+            let mut list = allow.to_string();
+            if !allow.contains(&Method::OPTIONS) {
+                list.push_str(", OPTIONS");
+            }
+            if *request.method() == Method::OPTIONS {
+                // RFC 9110 §9.3.7: OPTIONS asks what the target supports; `Allow` says it.
+                answer_no_content(response);
+            } else {
+                response.return_method_not_allowed();
+            }
+            let _ = response.set_header("Allow", list);
+            false
         }
-        Resolution::NotFound => serve_static(shared, request, response),
+        Resolution::NotFound => {
+            serve_static(shared, request, response);
+            false
+        }
     }
+}
+
+/// Answers a `HandlerError` a route handler returned: the handler registered for its type (or
+/// for a type along its source chain) answers, else the standard 500. Returns true when a
+/// handler of a type answered.
+fn answer_error(
+    shared: &ServerShared,
+    request: &Request<'_>,
+    response: &mut Response,
+    error: &HandlerError,
+) -> bool {
+    response.return_internal_server_error();
+    for cause in error.chain() {
+        for (_, hook) in &shared.hooks.on_error_type {
+            let mut matched = false;
+            let completed = guarded(shared, response, "an error handler", |r| {
+                matched = hook(cause, request, r);
+            });
+            if !completed {
+                // The panic answered 500; the status handler of 500 may still replace the page.
+                return false;
+            }
+            if matched {
+                shared.log(
+                    LogLevel::Debug,
+                    format_args!("a route handler failed: {error:#}; its error handler answered"),
+                );
+                return true;
+            }
+        }
+    }
+    shared.log(
+        LogLevel::Error,
+        format_args!("a route handler failed: {error:#}; answering 500"),
+    );
+    false
+}
+
+/// Answers `204 No Content`, with no `Content-Type`.
+fn answer_no_content(response: &mut Response) {
+    response.return_(StatusCode::NO_CONTENT, Body::Empty);
+    response.content_type = None;
 }
 
 fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Response) {
@@ -111,15 +204,19 @@ fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Res
     let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
     match static_files::resolve(&config.root_path, request.path()) {
         Resolved::File(path) if is_get => {
-            response.return_file(&path, None);
-            response.allow_caching = true;
+            static_files::answer_file(&config.root_path, request, response, &path);
         }
         Resolved::File(_) => {
-            response.return_method_not_allowed();
-            let _ = response.set_header("Allow", "GET, HEAD");
+            if *request.method() == Method::OPTIONS {
+                answer_no_content(response);
+            } else {
+                response.return_method_not_allowed();
+            }
+            let _ = response.set_header("Allow", "GET, HEAD, OPTIONS");
         }
         Resolved::DirectoryWithoutSlash if is_get => {
-            let mut location = format!("{}/", request.raw_path());
+            // One leading slash only: `//host/dir` would be a protocol-relative (open) redirect.
+            let mut location = format!("/{}/", request.raw_path().trim_start_matches('/'));
             if !request.query_string().is_empty() {
                 location.push('?');
                 location.push_str(request.query_string());
@@ -143,8 +240,7 @@ fn is_cors_preflight(request: &Request<'_>) -> bool {
 
 /// Answers a CORS preflight as MicroWebSrv2's `CORSAllowAll` did: everything asked is allowed.
 fn answer_preflight(request: &Request<'_>, response: &mut Response) {
-    response.return_(StatusCode::NO_CONTENT, ());
-    response.content_type = None;
+    answer_no_content(response);
     let origin = request.origin().unwrap_or("*").to_owned();
     let _ = response.set_access_control_allow_origin(origin);
     if let Some(m) = request.get_header("access-control-request-method") {

@@ -1,12 +1,11 @@
 //! The request a handler sees: MicroWebSrv2's `HttpRequest`, in Rust spelling.
 //!
 //! In scope: read access to the parsed head (offsets into the slot that received it), the body,
-//! the route arguments and the connection's facts. Nothing here copies a header: every accessor
+//! the route arguments, usrv's parameter binding, and the connection's facts. Nothing here copies a header: every accessor
 //! borrows from the slot, and lists are iterators.
 //! Out of scope: parsing (the `http` module did it) and answering (see [`Response`](super::Response)).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -14,7 +13,7 @@ use ::http::{Method, Version};
 use serde::de::DeserializeOwned;
 
 use crate::http::{self, FormPart, HttpError, Multipart, QualityItem, RequestHead};
-use crate::routing::RouteArgs;
+use crate::routing::{Binding, RouteArgs};
 
 /// One request, borrowed from the connection for the duration of a handler call.
 pub struct Request<'a> {
@@ -78,6 +77,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn raw_path(&self) -> &'a str {
         self.head.path(self.raw)
+    }
+
+    /// Returns the request-target exactly as the client sent it: path and query, still
+    /// percent-encoded (`/a%20b?x=1`), as signatures over a request cover it.
+    #[must_use]
+    pub fn raw_target(&self) -> &'a str {
+        self.head.target(self.raw)
     }
 
     /// Returns the query string, without its `?` (empty when there is none).
@@ -260,17 +266,73 @@ impl<'a> Request<'a> {
         &self.args
     }
 
-    /// Returns usrv's merged parameter view: every query parameter, then every route argument
-    /// over it — on a name collision the PATH value wins (as usrv 0.4 does).
+    /// Returns usrv's merged parameter view: the route arguments, then the query values the
+    /// route does not name (see [`Binding`]).
+    ///
+    /// On a name collision the PATH value wins and the query value is dropped, as usrv 0.4
+    /// does: `/users/<int:id>` requested as `/users/5?id=6` binds `id` = 5. Query values are
+    /// strings ([`Binding::int`] and [`Binding::float`] parse them); when a name repeats in the
+    /// query, the last value wins. The query values the route does not name are also in
+    /// [`Binding::extras`]; [`Request::extras`] adds the method, headers and body to them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use microweb::{Method, StatusCode, TestRequest};
+    ///
+    /// let response = TestRequest::new(Method::GET, "/users/5?id=6&page=2")
+    ///     .route("/users/<int:id>")
+    ///     .run(|req, _resp| {
+    ///         let p = req.params();
+    ///         assert_eq!(p.int("id"), Some(5)); // the path wins over ?id=6
+    ///         assert_eq!(p.int("page"), Some(2));
+    ///         assert_eq!(p.extras().get("page").map(String::as_str), Some("2"));
+    ///         assert!(p.extras().get("id").is_none());
+    ///     });
+    /// assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    /// ```
     #[must_use]
-    pub fn params(&self) -> BTreeMap<String, serde_json::Value> {
-        let mut map: BTreeMap<String, serde_json::Value> = self
-            .query_params()
-            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+    pub fn params(&self) -> Binding {
+        Binding::new(&self.args, self.query_params())
+    }
+
+    /// Returns usrv's `**kwargs`: the query values the route does not name, plus `"method"`
+    /// (a string), `"headers"` (an object, names lowercased, values as text; a repeated header
+    /// keeps its last value) and `"data"` (the body: the parsed JSON when the `Content-Type` is
+    /// JSON and the body parses, else the text when it is UTF-8, else `null`; `null` when there
+    /// is no body), as usrv spells them.
+    ///
+    /// The three context names win over query values of the same names (a query value named
+    /// `method` is still in [`Request::params`]).
+    #[must_use]
+    pub fn extras(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut map: serde_json::Map<String, Value> = self
+            .params()
+            .extras()
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        if let serde_json::Value::Object(args) = self.args.to_json() {
-            map.extend(args);
-        }
+        let headers: serde_json::Map<String, Value> = self
+            .headers()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v).into_owned();
+                (n.to_ascii_lowercase(), Value::String(value))
+            })
+            .collect();
+        let data = if self.body.is_empty() {
+            Value::Null
+        } else if let Some(json) = self.get_posted_json_object::<Value>() {
+            json
+        } else {
+            std::str::from_utf8(self.body).map_or(Value::Null, |s| Value::String(s.to_owned()))
+        };
+        map.insert(
+            "method".to_owned(),
+            Value::String(self.method().to_string()),
+        );
+        map.insert("headers".to_owned(), Value::Object(headers));
+        map.insert("data".to_owned(), data);
         map
     }
 

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::deferred::DeferredResponse;
 use super::mime;
+use super::stream::ResponseStream;
 
 /// Where a response body comes from.
 #[non_exhaustive]
@@ -35,6 +36,8 @@ pub enum Body {
         /// The length in bytes, when known.
         len: Option<u64>,
     },
+    /// Bytes other threads write over time through a [`ResponseStream`] (always chunked).
+    Stream(ResponseStream),
 }
 
 impl Body {
@@ -46,6 +49,7 @@ impl Body {
             Body::Static(b) => Some(b.len() as u64),
             Body::Bytes(b) => Some(b.len() as u64),
             Body::Reader { len, .. } => *len,
+            Body::Stream(_) => None,
         }
     }
 
@@ -63,6 +67,7 @@ impl fmt::Debug for Body {
             Body::Static(b) => write!(f, "Body::Static({} bytes)", b.len()),
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
             Body::Reader { len, .. } => write!(f, "Body::Reader(len: {len:?})"),
+            Body::Stream(_) => f.write_str("Body::Stream"),
         }
     }
 }
@@ -110,123 +115,6 @@ impl fmt::Display for InvalidHeader {
 
 impl std::error::Error for InvalidHeader {}
 
-/// A cookie to set with `Set-Cookie`, with the usual attributes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Cookie {
-    /// Cookie name (a token).
-    pub name: String,
-    /// Cookie value (no CR, LF, `;`, `,`, space or `"`).
-    pub value: String,
-    /// `Path` attribute.
-    pub path: Option<String>,
-    /// `Domain` attribute.
-    pub domain: Option<String>,
-    /// `Max-Age` attribute, in seconds.
-    pub max_age: Option<i64>,
-    /// `Secure` attribute.
-    pub secure: bool,
-    /// `HttpOnly` attribute.
-    pub http_only: bool,
-    /// `SameSite` attribute: `Strict`, `Lax` or `None`.
-    pub same_site: Option<&'static str>,
-}
-
-impl Cookie {
-    /// Creates a cookie with a name and a value and no attribute.
-    #[must_use]
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Cookie {
-        Cookie {
-            name: name.into(),
-            value: value.into(),
-            ..Cookie::default()
-        }
-    }
-
-    /// Sets the `Path` attribute.
-    #[must_use]
-    pub fn with_path(mut self, path: impl Into<String>) -> Cookie {
-        self.path = Some(path.into());
-        self
-    }
-
-    /// Sets the `Max-Age` attribute, in seconds.
-    #[must_use]
-    pub fn with_max_age(mut self, seconds: i64) -> Cookie {
-        self.max_age = Some(seconds);
-        self
-    }
-
-    /// Sets the `HttpOnly` attribute.
-    #[must_use]
-    pub fn with_http_only(mut self, on: bool) -> Cookie {
-        self.http_only = on;
-        self
-    }
-
-    /// Sets the `Secure` attribute.
-    #[must_use]
-    pub fn with_secure(mut self, on: bool) -> Cookie {
-        self.secure = on;
-        self
-    }
-
-    /// Sets the `SameSite` attribute (`Strict`, `Lax` or `None`).
-    #[must_use]
-    pub fn with_same_site(mut self, value: &'static str) -> Cookie {
-        self.same_site = Some(value);
-        self
-    }
-
-    /// Returns the `Set-Cookie` header value, or an error when a part would break the header.
-    ///
-    /// # Errors
-    /// [`InvalidHeader`] when the name is not a token, or a value or attribute holds a character
-    /// RFC 6265 §4.1.1 does not allow there.
-    pub fn to_header_value(&self) -> Result<String, InvalidHeader> {
-        let value_ok = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
-        };
-        let attr_ok = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';');
-        if !is_token(&self.name) || !value_ok(&self.value) {
-            return Err(InvalidHeader);
-        }
-        let mut out = format!("{}={}", self.name, self.value);
-        if let Some(path) = &self.path {
-            if !attr_ok(path) {
-                return Err(InvalidHeader);
-            }
-            out.push_str("; Path=");
-            out.push_str(path);
-        }
-        if let Some(domain) = &self.domain {
-            if !attr_ok(domain) {
-                return Err(InvalidHeader);
-            }
-            out.push_str("; Domain=");
-            out.push_str(domain);
-        }
-        if let Some(age) = self.max_age {
-            out.push_str(&format!("; Max-Age={age}"));
-        }
-        if self.secure {
-            out.push_str("; Secure");
-        }
-        if self.http_only {
-            out.push_str("; HttpOnly");
-        }
-        if let Some(site) = self.same_site {
-            if !matches!(site, "Strict" | "Lax" | "None") {
-                return Err(InvalidHeader);
-            }
-            out.push_str("; SameSite=");
-            out.push_str(site);
-        }
-        Ok(out)
-    }
-}
-
 /// Returns true when `s` is an RFC 9110 §5.6.2 token (a valid header or cookie name).
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -266,6 +154,9 @@ pub struct Response {
     pub(crate) on_sent: Option<OnSent>,
     pub(crate) deferred: Option<DeferredResponse>,
     pub(crate) takeover: Option<Takeover>,
+    /// The template a handler asked for with `return_template` (name, context), rendered by the
+    /// Templates module once the handler returns.
+    pub(crate) template: Option<(String, serde_json::Value)>,
 }
 
 impl fmt::Debug for Response {
@@ -307,6 +198,7 @@ impl Response {
             on_sent: None,
             deferred: None,
             takeover: None,
+            template: None,
         }
     }
 
@@ -363,12 +255,14 @@ impl Response {
         Ok(())
     }
 
-    /// Adds a `Set-Cookie` header.
+    /// Adds a `Set-Cookie` header built with [`SetCookie`](crate::http::SetCookie).
     ///
     /// # Errors
-    /// [`InvalidHeader`] when the cookie would break the header (see [`Cookie::to_header_value`]).
-    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<(), InvalidHeader> {
-        self.cookies.push(cookie.to_header_value()?);
+    /// [`InvalidHeader`] when the cookie would break the header (a name that is not a token, a
+    /// value or attribute with a forbidden character).
+    pub fn set_cookie(&mut self, cookie: &crate::http::SetCookie<'_>) -> Result<(), InvalidHeader> {
+        self.cookies
+            .push(cookie.build().map_err(|_| InvalidHeader)?);
         Ok(())
     }
 
@@ -527,6 +421,56 @@ impl Response {
         );
     }
 
+    /// Answers 200 with a body that other threads write over time (chunked): give the returned
+    /// stream to the producer. See [`ResponseStream`].
+    pub fn response_stream(&mut self, content_type: &str) -> ResponseStream {
+        self.start_stream(content_type, None)
+    }
+
+    /// Answers 200 with a Server-Sent Events stream (`text/event-stream`); send with
+    /// [`ResponseStream::send_event`]. The client's `Last-Event-ID` is in the request headers.
+    pub fn event_stream(&mut self) -> ResponseStream {
+        let stream = self.start_stream("text/event-stream", None);
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cache-control"));
+        self.headers
+            .push((Cow::Borrowed("Cache-Control"), Cow::Borrowed("no-cache")));
+        stream
+    }
+
+    /// Answers 200 with an NDJSON stream (`application/x-ndjson`); send with
+    /// [`ResponseStream::send_json_line`].
+    pub fn ndjson_stream(&mut self) -> ResponseStream {
+        self.start_stream("application/x-ndjson", None)
+    }
+
+    /// Answers 200 with a `multipart/x-mixed-replace` stream (MJPEG-style) whose parts are
+    /// separated by `boundary`; send with [`ResponseStream::send_part`].
+    pub fn multipart_stream(&mut self, boundary: &str) -> ResponseStream {
+        let boundary: String = boundary
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "'()+_,-./:=?".contains(*c))
+            .take(70)
+            .collect();
+        let boundary = if boundary.is_empty() {
+            "frame".to_owned()
+        } else {
+            boundary
+        };
+        let content_type = format!("multipart/x-mixed-replace; boundary={boundary}");
+        self.start_stream(&content_type, Some(&boundary))
+    }
+
+    fn start_stream(&mut self, content_type: &str, boundary: Option<&str>) -> ResponseStream {
+        let stream = ResponseStream::new(boundary);
+        self.content_type = None;
+        self.answer(StatusCode::OK, Body::Stream(stream.clone()));
+        if is_header_value(content_type) {
+            self.content_type = Some(Cow::Owned(content_type.to_owned()));
+        }
+        stream
+    }
+
     /// Answers with a file, streamed; with `attachment_name`, the client is asked to save it
     /// (`Content-Disposition: attachment`). A missing or unreadable file answers 404.
     pub fn return_file(&mut self, path: impl AsRef<Path>, attachment_name: Option<&str>) {
@@ -543,21 +487,11 @@ impl Response {
             Ok((file, len)) => {
                 self.content_type = Some(Cow::Borrowed(mime::from_path(path)));
                 if let Some(name) = attachment_name {
-                    let safe: String = name
-                        .chars()
-                        .map(|c| {
-                            if c == '"' || c == '\\' || c.is_control() {
-                                '_'
-                            } else {
-                                c
-                            }
-                        })
-                        .collect();
                     self.headers
                         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-disposition"));
                     self.headers.push((
                         Cow::Borrowed("Content-Disposition"),
-                        Cow::Owned(format!("attachment; filename=\"{safe}\"")),
+                        Cow::Owned(content_disposition(name)),
                     ));
                 }
                 self.answer(
@@ -575,9 +509,12 @@ impl Response {
         }
     }
 
-    /// Answers 304 Not Modified (no body).
+    /// Answers 304 Not Modified: no body and no `Content-Type` (RFC 9110 §15.4.5); validators
+    /// such as `ETag` set with [`Response::set_header`] are kept.
     pub fn return_not_modified(&mut self) {
         self.answer(StatusCode::NOT_MODIFIED, Body::Empty);
+        self.content_type = None;
+        self.content_charset = None;
     }
 
     /// Answers 307 Temporary Redirect to `location`.
@@ -708,6 +645,43 @@ impl Response {
     }
 }
 
+/// The characters RFC 8187 §3.2.1 lets stand unencoded in an `ext-value` (`attr-char`).
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// Builds `attachment; filename="…"` (RFC 6266 §4.1): an ASCII fallback where `"`, `\`,
+/// control and non-ASCII characters become `_`, plus `filename*=UTF-8''…` (RFC 8187) when the
+/// name is not plain ASCII.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() || !c.is_ascii() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if fallback == name {
+        format!("attachment; filename=\"{fallback}\"")
+    } else {
+        let encoded = percent_encoding::utf8_percent_encode(name, ATTR_CHAR);
+        format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
 /// Escapes `& < > " '` for HTML text and attribute values.
 #[must_use]
 pub fn html_escape(s: &str) -> String {
@@ -743,28 +717,6 @@ mod tests {
     }
 
     #[test]
-    fn cookie_header_carries_attributes_and_refuses_injection() {
-        let c = Cookie::new("sid", "abc")
-            .with_path("/")
-            .with_max_age(60)
-            .with_http_only(true)
-            .with_secure(true)
-            .with_same_site("Lax");
-        assert_eq!(
-            c.to_header_value().unwrap(),
-            "sid=abc; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Lax"
-        );
-        assert!(Cookie::new("s id", "v").to_header_value().is_err());
-        assert!(Cookie::new("sid", "a;b").to_header_value().is_err());
-        assert!(
-            Cookie::new("sid", "v")
-                .with_path("/\r\nX: y")
-                .to_header_value()
-                .is_err()
-        );
-    }
-
-    #[test]
     fn return_json_sets_type_and_body() {
         let mut r = Response::new();
         r.return_ok_json(&serde_json::json!({"a": 1}));
@@ -772,6 +724,22 @@ mod tests {
         assert_eq!(r.content_type(), Some("application/json"));
         assert!(matches!(&r.body, Body::Bytes(b) if b == br#"{"a":1}"#));
         assert!(r.is_answered());
+    }
+
+    #[test]
+    fn attachment_names_get_an_ascii_fallback_and_an_rfc8187_form() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\""
+        );
+        assert_eq!(
+            content_disposition("a\"b\r.txt"),
+            "attachment; filename=\"a_b_.txt\"; filename*=UTF-8''a%22b%0D.txt"
+        );
+        assert_eq!(
+            content_disposition("résumé €.txt"),
+            "attachment; filename=\"r_sum_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.txt"
+        );
     }
 
     #[test]

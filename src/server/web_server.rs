@@ -4,7 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ::http::{Method, StatusCode};
 use parking_lot::{Condvar, Mutex};
@@ -16,10 +17,11 @@ use super::hooks::Hooks;
 use super::request::Request;
 use super::response::Response;
 use super::tls::TlsFiles;
+use super::upload::{BodySink, UploadFactory};
 use crate::config::Preset;
 use crate::http::Limits;
 use crate::module::{Module, ModuleHandle};
-use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig, TlsConfig};
+use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig, TlsConfig, Waker};
 use crate::routing::{ArgValue, Resolution, RouteError, Router};
 use crate::{Error, Result};
 
@@ -45,6 +47,8 @@ type LogCallback = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Routes {
     pub(crate) router: Router<BoxedHandler>,
+    /// Routes whose bodies stream to a [`BodySink`], resolved from the head.
+    pub(crate) uploads: Router<UploadFactory>,
     /// Whether a route uses a method outside RFC 9110's registered set (the parser then lets
     /// unknown method tokens through, to be routed or answered 405).
     custom_methods: bool,
@@ -100,7 +104,30 @@ impl Routes {
         Ok(self)
     }
 
+    /// Registers a streaming upload: `factory` sees the head (and route arguments) and returns
+    /// the [`BodySink`] that receives the body as it arrives, or the status that refuses it
+    /// (answered before `100 Continue`, without reading the body).
+    ///
+    /// # Errors
+    /// [`RouteError`] for an invalid pattern or a duplicate route.
+    pub fn add_upload<F>(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        factory: F,
+    ) -> Result<&mut Self, RouteError>
+    where
+        F: Fn(&Request<'_>) -> Result<Box<dyn BodySink>, StatusCode> + Send + Sync + 'static,
+    {
+        self.uploads.add(method, pattern, None, Arc::new(factory))?;
+        Ok(self)
+    }
+
     /// Resolves a method and a raw path to a route (MicroWebSrv2's `ResolveRoute`).
+    ///
+    /// `None` when no route matches the method and the path (a 404 or a 405 for a request).
+    /// The result names the route but does not hand its handler out: a handler runs only on a
+    /// request the server received, with that request's arguments.
     #[must_use]
     pub fn resolve_route(&self, method: &Method, path: &str) -> Option<RouteResult> {
         match self.router.resolve(method, path) {
@@ -165,9 +192,79 @@ pub(crate) struct ServerShared {
     pub(crate) modules: Vec<Arc<dyn Module>>,
     pub(crate) hooks: Hooks,
     pub(crate) log: Option<LogCallback>,
+    /// A waker per open connection, to reach idle ones when the server stops.
+    pub(crate) connections: Mutex<slab::Slab<Waker>>,
+    /// Signalled when the last connection closes.
+    pub(crate) drained: Condvar,
+    /// Set by `stop()`: finish the request in flight, take no new one.
+    pub(crate) draining: AtomicBool,
+    /// Set when the shutdown grace has passed: close at once.
+    pub(crate) forced: AtomicBool,
 }
 
 impl ServerShared {
+    /// Registers an open connection; returns its key for [`ServerShared::deregister`].
+    pub(crate) fn register(&self, waker: Waker) -> usize {
+        self.connections.lock().insert(waker)
+    }
+
+    /// Forgets a closed connection.
+    pub(crate) fn deregister(&self, key: usize) {
+        let mut conns = self.connections.lock();
+        conns.try_remove(key);
+        if conns.is_empty() {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Returns true once the server is stopping.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Returns true once the shutdown grace has passed.
+    pub(crate) fn is_forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire)
+    }
+
+    fn wake_all(&self) {
+        let wakers: Vec<Waker> = self
+            .connections
+            .lock()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Lets every connection finish its request in flight (idle ones close at once), for up to
+    /// `grace`; then closes the rest.
+    fn drain(&self, grace: Duration) {
+        self.draining.store(true, Ordering::Release);
+        self.wake_all();
+        if !self.wait_drained(Instant::now() + grace) {
+            self.log(
+                LogLevel::Warning,
+                format_args!("shutdown grace over; closing the connections still busy"),
+            );
+            self.forced.store(true, Ordering::Release);
+            self.wake_all();
+            self.wait_drained(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    fn wait_drained(&self, deadline: Instant) -> bool {
+        let mut conns = self.connections.lock();
+        while !conns.is_empty() {
+            if self.drained.wait_until(&mut conns, deadline).timed_out() {
+                return conns.is_empty();
+            }
+        }
+        true
+    }
+
     /// Logs through the `on_logging` callback when set, and through the `log` crate always.
     pub(crate) fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
         match level {
@@ -187,6 +284,7 @@ struct Running {
     pool: Pool,
     managed: bool,
     listeners: Vec<Listener>,
+    shared: Arc<ServerShared>,
 }
 
 /// The part of a server that outlives `start`: who is running, and a way to wait for the stop.
@@ -203,6 +301,16 @@ impl Lifecycle {
             for l in &r.listeners {
                 l.close();
             }
+            // Closing is carried out by the pool's threads: wait for it (bounded), so that no
+            // connection is accepted once `stop` is under way.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while r.pool.is_running()
+                && r.listeners.iter().any(|l| !l.is_closed())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            r.shared.drain(r.shared.config.shutdown_grace);
             if r.managed {
                 r.pool.stop();
             }
@@ -224,10 +332,24 @@ impl fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Stops the server: closes its listeners, and in managed mode stops its pool (every socket
-    /// closed, every thread joined, every slot returned).
+    /// Stops the server gracefully and returns when it is stopped: closes its listeners, lets
+    /// the requests in flight finish (up to `shutdown_grace`, then closes them), closes idle
+    /// connections, and in managed mode stops its pool (every socket closed, every thread
+    /// joined, every slot returned). From a handler, call [`ServerHandle::shutdown`] instead.
     pub fn stop(&self) {
         self.0.stop();
+    }
+
+    /// Starts a graceful stop on a thread of its own and returns at once: what a handler calls
+    /// (its own request can then finish).
+    pub fn shutdown(&self) {
+        let lifecycle = self.0.clone();
+        let spawned = std::thread::Builder::new()
+            .name("microweb-shutdown".into())
+            .spawn(move || lifecycle.stop());
+        if let Err(e) = spawned {
+            log::error!("cannot start the shutdown thread: {e}");
+        }
     }
 
     /// Returns true while the server runs.
@@ -366,6 +488,19 @@ impl WebServer {
     /// Sets the folder of static files (MicroWebSrv2's `RootPath`).
     pub fn set_root_path(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.config.root_path = path.as_ref().to_path_buf();
+        self
+    }
+
+    /// Resolves a URL path to the file it names under the root folder, or `None` when it names
+    /// nothing servable (MicroWebSrv2's `ResolvePhysicalPath`; traversal is refused).
+    #[must_use]
+    pub fn resolve_physical_path(&self, url_path: &str) -> Option<PathBuf> {
+        super::static_files::resolve_physical_path(&self.config.root_path, url_path)
+    }
+
+    /// Sets the folder of template pages; call it before `load_module("Templates")`, which reads it.
+    pub fn set_templates_path(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.config.templates_path = path.as_ref().to_path_buf();
         self
     }
 
@@ -531,7 +666,29 @@ impl WebServer {
         Ok(self)
     }
 
+    /// Registers a streaming upload route (see [`Routes::add_upload`]): the body goes to the
+    /// sink `factory` returns, piece by piece, never whole in memory.
+    ///
+    /// # Errors
+    /// [`Error::Route`] for an invalid pattern or a duplicate route.
+    pub fn route_upload<F>(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        factory: F,
+    ) -> Result<&mut Self>
+    where
+        F: Fn(&Request<'_>) -> Result<Box<dyn BodySink>, StatusCode> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.routes).add_upload(method, pattern, factory)?;
+        Ok(self)
+    }
+
     /// Uses a set of routes shared with other servers (replaces this server's routes).
+    ///
+    /// The servers share the table itself, with no copy and no lock. A route registered later
+    /// through [`WebServer::route`] on one of them gives that server a copy of its own (the
+    /// others keep the shared table): build the [`Routes`] first, then share it.
     pub fn set_routes(&mut self, routes: Arc<Routes>) -> &mut Self {
         self.routes = routes;
         self
@@ -575,14 +732,66 @@ impl WebServer {
         self
     }
 
-    /// Sets the handler of answers with `status` (an error page of your own, for instance).
-    pub fn on_error(
-        &mut self,
-        status: StatusCode,
-        handler: impl Fn(&Request<'_>, &mut Response) + Send + Sync + 'static,
-    ) -> &mut Self {
-        self.hooks.on_error.retain(|(s, _)| *s != status);
-        self.hooks.on_error.push((status, Arc::new(handler)));
+    /// Sets the handler of answers with `status` (an error page of your own, for instance),
+    /// replacing an earlier one for that status.
+    ///
+    /// It runs after the routes, the modules and the static files, when the answer has this
+    /// status and no [`on_error_type`](WebServer::on_error_type) handler took the request. The
+    /// response then holds the standard error page; the handler may change it through the
+    /// response, or return a value, which replaces it like a route handler's does (a plain value
+    /// answers `200`: return `(status, value)` to keep the error status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use microweb::{Html, StatusCode, WebServer};
+    ///
+    /// let mut server = WebServer::new();
+    /// server.on_error(StatusCode::NOT_FOUND, |req, _resp| {
+    ///     (StatusCode::NOT_FOUND, Html(format!("<h1>No {}</h1>", microweb::html_escape(req.path()))))
+    /// });
+    /// ```
+    pub fn on_error<F, R>(&mut self, status: StatusCode, handler: F) -> &mut Self
+    where
+        F: Fn(&Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        self.hooks.set_on_error(status, handler);
+        self
+    }
+
+    /// Sets the handler of errors of type `E` returned by route handlers as
+    /// `Err(HandlerError)`, replacing an earlier one for `E`.
+    ///
+    /// The handler of the error's own type answers; when there is none, the handler of the
+    /// first type found along its [`source`](std::error::Error::source) chain does. The
+    /// response holds the standard `500` page when the handler runs; its return value coerces
+    /// like a route handler's (see [`IntoResponse`]), so `(StatusCode::BAD_REQUEST, text)`
+    /// chooses the status. With no handler for the error, the server answers `500` and logs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::ParseIntError;
+    /// use microweb::{HandlerError, Method, StatusCode, WebServer};
+    ///
+    /// let mut server = WebServer::new();
+    /// server.on_error_type(|e: &ParseIntError, _req, _resp| {
+    ///     (StatusCode::BAD_REQUEST, format!("not a number: {e}"))
+    /// });
+    /// server.route(Method::GET, "/double", |req, _resp| -> Result<String, HandlerError> {
+    ///     let n: i64 = req.query_param("n").unwrap_or_default().parse()?;
+    ///     Ok((n * 2).to_string())
+    /// })?;
+    /// # Ok::<(), microweb::Error>(())
+    /// ```
+    pub fn on_error_type<E, F, R>(&mut self, handler: F) -> &mut Self
+    where
+        E: std::error::Error + 'static,
+        F: Fn(&E, &Request<'_>, &mut Response) -> R + Send + Sync + 'static,
+        R: IntoResponse + 'static,
+    {
+        self.hooks.set_on_error_type::<E, F, R>(handler);
         self
     }
 
@@ -617,9 +826,11 @@ impl WebServer {
     }
 
     fn shared(&self, slot_size: usize) -> Arc<ServerShared> {
+        // Bodies are bounded by the connection: buffered ones by max_request_content_length,
+        // streamed uploads by their sink.
         let limits = Limits::from_preset(Preset::Normal)
             .with_max_head_bytes(slot_size)
-            .with_max_body_bytes(self.config.max_request_content_length)
+            .with_max_body_bytes(u64::MAX)
             .with_max_requests_per_connection(self.config.max_requests_per_connection)
             .with_custom_methods(self.routes.has_custom_methods());
         Arc::new(ServerShared {
@@ -629,6 +840,10 @@ impl WebServer {
             modules: self.modules.clone(),
             hooks: self.hooks.clone(),
             log: self.log.clone(),
+            connections: Mutex::new(slab::Slab::new()),
+            drained: Condvar::new(),
+            draining: AtomicBool::new(false),
+            forced: AtomicBool::new(false),
         })
     }
 
@@ -684,6 +899,7 @@ impl WebServer {
             pool: pool.clone(),
             managed,
             listeners,
+            shared,
         });
         self.pool_slots = Some((pool.clone(), pool.slots_count()));
         Ok(())
@@ -724,7 +940,7 @@ impl WebServer {
         self.listen_all(pool, false)
     }
 
-    /// Stops the server: closes its listeners and, in managed mode, its pool.
+    /// Stops the server gracefully (see [`ServerHandle::stop`]).
     pub fn stop(&mut self) {
         self.lifecycle.stop();
     }

@@ -1,6 +1,11 @@
 //! A raw HTTP/1.1 client for black-box tests: sends exact bytes, reads one response at a time,
 //! and tells whether the server closed the connection.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods, dead_code)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    dead_code,
+    unreachable_pub
+)] // IO edge; shared by many test crates
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -163,7 +168,10 @@ impl RawClient {
                         return None;
                     }
                 }
-                Err(e) => panic!("server sent a malformed response head: {e}: {:?}", String::from_utf8_lossy(&self.buf)),
+                Err(e) => panic!(
+                    "server sent a malformed response head: {e}: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
             }
         }
     }
@@ -181,7 +189,12 @@ impl RawClient {
                     headers: parsed
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                        .map(|h| {
+                            (
+                                h.name.to_owned(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
                         .collect(),
                     body: Vec::new(),
                     chunked: false,

@@ -1,0 +1,449 @@
+//! The Templates module: the server side of the engine (MicroWebSrv2's `PyhtmlTemplate`).
+//!
+//! In scope: serving template pages by URL without a route, rendering the template a route
+//! handler asked for with [`Response::return_template`], pre-compiling the folder at start, and
+//! turning template errors into answers (a plain 500, or the debug page with `show_debug` on).
+//! Out of scope: the language, the cache and the render itself (the engine in this folder), and
+//! sending bytes (the connection does that).
+//!
+//! # Which URLs are template pages
+//!
+//! A `GET` or `HEAD` whose path names a file of the templates folder with a template extension
+//! (`.html` and `.htm` by default, see [`TemplateConfig::extensions`]): `/test.html` renders
+//! `templates/test.html`, `/a/b.htm` renders `templates/a/b.htm`. A path ending in `/` renders
+//! that folder's `index.html` of the templates folder, when there is one. Partials (a file name
+//! starting with `_`, such as `_header.html`) are never served on their own. The module sees the
+//! request before the routes and the static files, so a template page shadows a route or a
+//! static file of the same path; a path with no template file falls through to them (and to the
+//! 404). Other methods always fall through.
+//!
+//! # Rendering and memory
+//!
+//! A page is rendered into a buffer and answered with a `Content-Length` once the render has
+//! finished, so nothing leaves before the page is known to be complete: a runtime error gives a
+//! 500 (or the debug page), never a truncated page. The buffer is bounded by
+//! [`TemplatesModule::max_page_bytes`] (by default the server's `max_request_content_length`, the
+//! preset's bound on a body held in memory); a page larger than that answers 500. A page larger
+//! than a buffer slot therefore costs its size in memory while it is rendered and sent, it does
+//! not stream through the slot.
+//!
+//! # `after` blocks
+//!
+//! They run once the page has been sent (from the response's `on_sent` callback, after any
+//! callback the handler set). A `HEAD` request renders the page for its `Content-Length` but
+//! sends no page, so its `after` blocks do not run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ::http::{Method, StatusCode};
+use serde_json::{Map, Value};
+
+use super::{PageData, RenderSink, SinkError, Template, TemplateConfig, TemplateError, Templates};
+use crate::config::Preset;
+use crate::module::Module;
+use crate::server::{Body, Request, Response, ServerConfig, ServerInfo};
+
+/// The body a [`Response::return_template`] answer carries until the module renders it: what the
+/// client gets when no Templates module is loaded. Compared by address, so a handler that answers
+/// something else afterwards keeps its answer.
+static NOT_RENDERED: &[u8] = b"<!doctype html>\n<html><head><title>500 Internal Server Error\
+</title></head><body><h1>500 Internal Server Error</h1><p>No Templates module is loaded to \
+render this page.</p></body></html>\n";
+
+/// The Templates module: serves template pages by URL and renders the templates route handlers
+/// ask for. Load it with `server.load_module("Templates")` (or MicroWebSrv2's name
+/// `"PyhtmlTemplate"`), then configure it through the handle:
+///
+/// ```no_run
+/// use microweb::{Method, TemplatesModule, WebServer};
+/// use serde_json::json;
+///
+/// let mut server = WebServer::new();
+/// server.set_templates_path("templates");
+/// let templates = server.load_module("Templates")?;
+/// if let Some(t) = templates.downcast::<TemplatesModule>() {
+///     t.set_global_var("site_name", json!("demo"));
+///     t.show_debug(true);
+/// }
+/// server.route(Method::GET, "/hello/<name>", |_req, resp| {
+///     resp.return_template("hello.html", json!({"greeting": "Hello"}));
+/// })?;
+/// server.start_managed(2, None)?;
+/// server.wait();
+/// # Ok::<(), microweb::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TemplatesModule {
+    templates: Templates,
+    /// INVARIANT: at least 1; a render that would write more answers 500.
+    max_page_bytes: AtomicUsize,
+    /// What a page buffer starts with (one buffer slot), so small pages allocate once.
+    first_capacity: usize,
+}
+
+impl TemplatesModule {
+    /// Creates the module over an engine (the engine's folder is the templates folder), with a
+    /// page bound of 2 MiB (the Normal preset's body bound).
+    #[must_use]
+    pub fn new(templates: Templates) -> TemplatesModule {
+        TemplatesModule {
+            templates,
+            max_page_bytes: AtomicUsize::new(2 * 1024 * 1024),
+            first_capacity: 4096,
+        }
+    }
+
+    /// Creates the module as `load_module` does: over `config.templates_path`, with the engine
+    /// limits of the preset whose slot figures the config has (Normal's otherwise), and pages
+    /// bounded by `config.max_request_content_length`.
+    #[must_use]
+    pub fn for_server(config: &ServerConfig) -> TemplatesModule {
+        let preset = [
+            Preset::Embedded,
+            Preset::Light,
+            Preset::Normal,
+            Preset::Large,
+        ]
+        .into_iter()
+        .find(|p| {
+            let f = p.figures();
+            f.buffer_slots_count == config.buffer_slots_count
+                && f.buffer_slot_size == config.buffer_slot_size
+        })
+        .unwrap_or(Preset::Normal);
+        let templates = Templates::with_config(
+            config.templates_path.clone(),
+            TemplateConfig::for_preset(preset),
+        );
+        let max = usize::try_from(config.max_request_content_length).unwrap_or(usize::MAX);
+        TemplatesModule {
+            templates,
+            max_page_bytes: AtomicUsize::new(max.max(config.buffer_slot_size).max(1)),
+            first_capacity: config.buffer_slot_size.max(256),
+        }
+    }
+
+    /// Returns the engine (its folder, cache, config and `render_*` methods).
+    #[must_use]
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Defines a global variable visible to every page (MicroWebSrv2's `SetGlobalVar`).
+    pub fn set_global_var(&self, name: &str, value: Value) {
+        self.templates.set_global_var(name, value);
+    }
+
+    /// Returns a global variable (MicroWebSrv2's `GetGlobalVar`).
+    #[must_use]
+    pub fn get_global_var(&self, name: &str) -> Option<Value> {
+        self.templates.get_global_var(name)
+    }
+
+    /// Switches the debug page on or off (MicroWebSrv2's `ShowDebug`): on, a failed page answers
+    /// 500 with the error, its location and the source line (escaped); off, a plain 500, and the
+    /// details go to the log either way.
+    pub fn show_debug(&self, on: bool) {
+        self.templates.show_debug(on);
+    }
+
+    /// Returns whether the debug page is on.
+    #[must_use]
+    pub fn is_show_debug(&self) -> bool {
+        self.templates.is_show_debug()
+    }
+
+    /// Registers a function callable from templates (see [`Templates::register_function`]).
+    pub fn register_function<F>(&self, name: &str, f: F)
+    where
+        F: Fn(&[Value]) -> Result<Value, String> + Send + Sync + 'static,
+    {
+        self.templates.register_function(name, f);
+    }
+
+    /// Returns the largest page rendered, in bytes; a larger page answers 500.
+    #[must_use]
+    pub fn max_page_bytes(&self) -> usize {
+        self.max_page_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sets the largest page rendered, in bytes (at least 1): each page being rendered holds up
+    /// to this much memory until it is sent.
+    pub fn set_max_page_bytes(&self, bytes: usize) {
+        self.max_page_bytes.store(bytes.max(1), Ordering::Relaxed);
+    }
+
+    /// Returns the template a URL path names, if it is a template page path.
+    fn page_name(&self, path: &str) -> Option<String> {
+        if path.ends_with('/') {
+            let index = format!("{path}index.html");
+            return self.templates.is_template_path(&index).then_some(index);
+        }
+        self.templates
+            .is_template_path(path)
+            .then(|| path.to_owned())
+    }
+
+    /// Renders `template` and answers with it, or with the error.
+    fn render_answer(
+        &self,
+        request: &Request<'_>,
+        response: &mut Response,
+        template: &Arc<Template>,
+        context: &Value,
+    ) {
+        let request_json = request.to_json();
+        let args = request.args().to_json();
+        let page = PageData::new(context)
+            .with_args(&args)
+            .with_request(&request_json);
+        let max = self.max_page_bytes();
+        let mut out = PageBuffer {
+            bytes: Vec::with_capacity(self.first_capacity.min(max)),
+            max,
+            overflowed: false,
+        };
+        match self.templates.render_template(template, page, &mut out) {
+            Ok(after) => {
+                response.return_(StatusCode::OK, Body::Bytes(out.bytes));
+                if !after.is_empty() && *request.method() != Method::HEAD {
+                    let earlier = response.on_sent.take();
+                    response.on_sent(move || {
+                        if let Some(callback) = earlier {
+                            callback();
+                        }
+                        if let Err(e) = after.run() {
+                            log::warn!("an after block failed: {e:#}");
+                        }
+                    });
+                }
+            }
+            Err(_) if out.overflowed => {
+                let message = format!(
+                    "{}: the page is larger than {max} bytes (the Templates module's max_page_bytes)",
+                    template.name()
+                );
+                log::error!("{message}");
+                if self.templates.is_show_debug() {
+                    response.return_error_page(StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
+                } else {
+                    response.return_internal_server_error();
+                }
+            }
+            Err(e) => self.fail(response, &e),
+        }
+    }
+
+    /// Answers a template error: the debug page when `show_debug` is on, a plain 500 otherwise;
+    /// the details go to the log.
+    fn fail(&self, response: &mut Response, error: &TemplateError) {
+        log::error!("{error:#}");
+        if self.templates.is_show_debug() {
+            response.content_type = None;
+            response.return_(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Body::Bytes(error.debug_html().into_bytes()),
+            );
+        } else {
+            response.return_internal_server_error();
+        }
+    }
+}
+
+impl Module for TemplatesModule {
+    fn name(&self) -> &'static str {
+        "Templates"
+    }
+
+    /// Pre-compiles every template of the folder and logs each error found; broken pages will
+    /// answer 500, the others are served.
+    fn on_start(&self, _server: &ServerInfo) {
+        let folder = self.templates.folder();
+        if !folder.is_dir() {
+            log::warn!(
+                "templates folder {} not found: no template pages are served",
+                folder.display()
+            );
+            return;
+        }
+        let errors = self.templates.precompile_all();
+        for e in &errors {
+            log::error!("{e:#}");
+        }
+        if errors.is_empty() {
+            log::info!("templates in {} compiled", folder.display());
+        } else {
+            log::error!(
+                "{} template error(s) in {}: those pages answer 500",
+                errors.len(),
+                folder.display()
+            );
+        }
+    }
+
+    /// Answers a `GET` or `HEAD` of a template page path whose file exists.
+    fn on_request(&self, request: &Request<'_>, response: &mut Response) {
+        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+            return;
+        }
+        let Some(name) = self.page_name(request.path()) else {
+            return;
+        };
+        match self.templates.load(&name) {
+            Ok(template) => {
+                let context = Value::Object(Map::new());
+                self.render_answer(request, response, &template, &context);
+            }
+            // No such page: the routes, the static files or the 404 answer.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => self.fail(response, &e),
+        }
+    }
+
+    /// Renders the template a handler asked for with [`Response::return_template`], unless the
+    /// handler answered something else afterwards.
+    fn on_response(&self, request: &Request<'_>, response: &mut Response) {
+        let Some((name, context)) = response.template.take() else {
+            return;
+        };
+        let pending = matches!(&response.body, Body::Static(b) if std::ptr::eq(b.as_ptr(), NOT_RENDERED.as_ptr()));
+        if !pending {
+            return;
+        }
+        match self.templates.load(&name) {
+            Ok(template) => self.render_answer(request, response, &template, &context),
+            // A handler naming a missing template is a server error, not the client's 404.
+            Err(e) => self.fail(response, &e),
+        }
+    }
+}
+
+impl Response {
+    /// Answers 200 with the template `name` (a path under the templates folder, partials
+    /// included) rendered with `context`, after the route args, the global vars and `request`
+    /// (MicroWebSrv2's `PyhtmlTemplate` render, from a handler).
+    ///
+    /// The Templates module renders the page once the handler returns; a later `return_*` call
+    /// replaces this answer. A template error answers 500 (or the debug page with `show_debug`
+    /// on), and so does a server without a Templates module loaded. A content type set before
+    /// is kept (`text/html; charset=utf-8` otherwise). Not for a deferred response: the module
+    /// does not see those.
+    pub fn return_template(&mut self, name: &str, context: Value) {
+        self.template = Some((name.to_owned(), context));
+        self.return_(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Body::Static(NOT_RENDERED),
+        );
+    }
+}
+
+/// A page being rendered: bytes in memory, bounded.
+struct PageBuffer {
+    bytes: Vec<u8>,
+    max: usize,
+    overflowed: bool,
+}
+
+impl RenderSink for PageBuffer {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        let needed = self.bytes.len().saturating_add(bytes.len());
+        if needed > self.max {
+            self.overflowed = true;
+            return Err(SinkError::Closed);
+        }
+        if needed > self.bytes.capacity() {
+            // Grow by doubling, but never past the bound (a plain `Vec` could reserve twice it).
+            let target = needed.max(self.bytes.capacity() * 2).min(self.max);
+            self.bytes.reserve_exact(target - self.bytes.len());
+        }
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Nothing leaves before the render ends: an error always gets a whole error answer.
+    fn has_sent(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::TestRequest;
+    use serde_json::json;
+
+    fn module() -> Arc<TemplatesModule> {
+        let t = Templates::new("no-such-folder");
+        t.add_template("page.html", "<p><< greeting >>, << name >>!</p>")
+            .unwrap();
+        t.add_template(
+            "big.html",
+            "<< for i in range(0, 100) >>0123456789<< end >>",
+        )
+        .unwrap();
+        Arc::new(TemplatesModule::new(t))
+    }
+
+    #[test]
+    fn return_template_renders_with_context_and_route_args() {
+        let m = module();
+        let m2 = Arc::clone(&m);
+        let response = TestRequest::new(Method::GET, "/hi/ann")
+            .route("/hi/<name>")
+            .run(move |req, resp| {
+                resp.return_template("page.html", json!({"greeting": "Hello"}));
+                m2.on_response(req, resp);
+            });
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(matches!(response.body(), Body::Bytes(b) if b == b"<p>Hello, ann!</p>"));
+    }
+
+    #[test]
+    fn a_later_answer_replaces_the_template() {
+        let m = module();
+        let response = TestRequest::new(Method::GET, "/x").run(move |req, resp| {
+            resp.return_template("page.html", json!({}));
+            resp.return_ok("plain");
+            m.on_response(req, resp);
+        });
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(matches!(response.body(), Body::Static(b) if b == b"plain"));
+    }
+
+    #[test]
+    fn without_the_module_return_template_answers_500() {
+        let response = TestRequest::new(Method::GET, "/x").run(|_req, resp| {
+            resp.return_template("page.html", json!({}));
+        });
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn the_page_buffer_never_reserves_past_its_bound() {
+        let mut out = PageBuffer {
+            bytes: Vec::with_capacity(4),
+            max: 1000,
+            overflowed: false,
+        };
+        for _ in 0..99 {
+            out.write(b"0123456789").unwrap();
+        }
+        out.write(b"0123456789").unwrap();
+        assert_eq!(out.bytes.len(), 1000);
+        assert!(out.bytes.capacity() <= 1000, "{}", out.bytes.capacity());
+        assert_eq!(out.write(b"x"), Err(SinkError::Closed));
+        assert!(out.overflowed);
+    }
+
+    #[test]
+    fn a_page_over_the_bound_answers_500() {
+        let m = module();
+        m.set_max_page_bytes(999);
+        let response = TestRequest::new(Method::GET, "/x").run(move |req, resp| {
+            resp.return_template("big.html", json!({}));
+            m.on_response(req, resp);
+        });
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

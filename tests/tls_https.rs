@@ -705,3 +705,101 @@ fn tls_max_connections_closes_the_extra_ones_before_their_handshake() {
     assert!(get(&mut second, "/ssl").is_ok(), "the second one lived on");
     assert!(slots_all_free(&server));
 }
+
+/// Echoes what it reads, reading at most 8 bytes per event: the rest stays decrypted inside
+/// rustls, so the connection only progresses if the pool re-delivers `Readable` for it.
+struct SmallEcho {
+    pending: Vec<u8>,
+    opened_tls: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SmallEcho {
+    /// Sends what is pending; `Some(next)` when the socket cannot take it all now.
+    fn send(&mut self, conn: &mut microweb::Conn<'_>) -> Option<microweb::Next> {
+        use microweb::{CloseReason, Next};
+        while !self.pending.is_empty() {
+            match conn.write(&self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Some(Next::ReadWrite),
+                Err(e) => return Some(Next::Close(CloseReason::from_io(&e))),
+            }
+        }
+        match conn.flush() {
+            Ok(()) => None,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Some(Next::ReadWrite),
+            Err(e) => Some(Next::Close(CloseReason::from_io(&e))),
+        }
+    }
+}
+
+impl microweb::ConnHandler for SmallEcho {
+    fn on_event(
+        &mut self,
+        conn: &mut microweb::Conn<'_>,
+        event: microweb::ConnEvent,
+    ) -> microweb::Next {
+        use microweb::{CloseReason, Next};
+        if event == microweb::ConnEvent::Opened {
+            self.opened_tls
+                .store(conn.is_tls(), std::sync::atomic::Ordering::SeqCst);
+        }
+        if let Some(next) = self.send(conn) {
+            return next;
+        }
+        // One small read per event, then wait for "readable" although the socket may be empty
+        // by now: the rest of the bytes is inside rustls.
+        let mut buf = [0u8; 8];
+        match conn.read(&mut buf) {
+            Ok(0) => Next::Close(CloseReason::ByPeer),
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                self.send(conn).unwrap_or(Next::Read)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Next::Read,
+            Err(e) => Next::Close(CloseReason::from_io(&e)),
+        }
+    }
+}
+
+#[test]
+fn pool_listen_tls_redelivers_plaintext_buffered_inside_rustls() {
+    let certs = make_certs();
+    let pool = microweb::Pool::new(microweb::PoolConfig::default().with_slots_count(4)).unwrap();
+    let server_config = microweb::TlsFiles::new(&certs.cert, &certs.key)
+        .load()
+        .unwrap();
+    let opened_tls = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&opened_tls);
+    let listener = pool
+        .listen_tls(
+            "127.0.0.1:0".parse().unwrap(),
+            microweb::TlsConfig::new(server_config),
+            move |_: &microweb::ConnInfo| -> Option<Box<dyn microweb::ConnHandler>> {
+                Some(Box::new(SmallEcho {
+                    pending: Vec::new(),
+                    opened_tls: Arc::clone(&flag),
+                }))
+            },
+        )
+        .unwrap();
+    pool.start(1, None).unwrap();
+    let mut c = tls_connect(
+        listener.local_addr(),
+        client_config(&certs, &[&rustls::version::TLS13], false),
+    );
+    let message: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    c.write_all(&message).unwrap();
+    c.flush().unwrap();
+    let mut echoed = vec![0u8; message.len()];
+    c.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, message);
+    assert!(
+        opened_tls.load(std::sync::atomic::Ordering::SeqCst),
+        "Conn::is_tls on Opened"
+    );
+    drop(c);
+    pool.stop();
+    assert_eq!(pool.free_slots(), 4);
+}

@@ -33,17 +33,26 @@ struct Certs {
     key: PathBuf,
     client_cert: PathBuf,
     client_key: PathBuf,
+    ca_key: PathBuf,
 }
 
-fn make_certs() -> Certs {
-    let dir = tempfile::tempdir().unwrap();
+/// The test CA's parameters (the same each time, so an issuer can be rebuilt from its key).
+fn ca_params() -> CertificateParams {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "microweb test CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    ca_params
+}
+
+fn make_certs() -> Certs {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_params = ca_params();
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
 
     let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     server_params
@@ -72,6 +81,7 @@ fn make_certs() -> Certs {
         key: write("key.pem", server_key.serialize_pem()),
         client_cert: write("client.pem", client_cert.pem()),
         client_key: write("client-key.pem", client_key.serialize_pem()),
+        ca_key: write("ca-key.pem", ca_key_pem),
         _dir: dir,
     }
 }
@@ -802,4 +812,89 @@ fn pool_listen_tls_redelivers_plaintext_buffered_inside_rustls() {
     drop(c);
     pool.stop();
     assert_eq!(pool.free_slots(), 4);
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn keys_in_pkcs8_pkcs1_and_sec1_all_serve() {
+    let certs = make_certs();
+    let dir = certs._dir.path();
+    // SEC1 ("EC PRIVATE KEY"): the test key, converted by openssl.
+    let sec1 = dir.join("sec1.pem");
+    openssl(&[
+        "ec",
+        "-in",
+        certs.key.to_str().unwrap(),
+        "-out",
+        sec1.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read_to_string(&sec1)
+            .unwrap()
+            .contains("BEGIN EC PRIVATE KEY")
+    );
+    // PKCS#1 ("RSA PRIVATE KEY"): an RSA key, with a certificate for it signed by the test CA.
+    let pkcs1 = dir.join("rsa1.pem");
+    let pkcs8 = dir.join("rsa8.pem");
+    openssl(&[
+        "genrsa",
+        "-traditional",
+        "-out",
+        pkcs1.to_str().unwrap(),
+        "2048",
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        pkcs1.to_str().unwrap(),
+        "-out",
+        pkcs8.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read_to_string(&pkcs1)
+            .unwrap()
+            .contains("BEGIN RSA PRIVATE KEY")
+    );
+    let rsa = KeyPair::from_pem(&std::fs::read_to_string(&pkcs8).unwrap()).unwrap();
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(&certs.ca_key).unwrap()).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params(), ca_key);
+    let params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let rsa_cert = dir.join("rsa-cert.pem");
+    std::fs::write(&rsa_cert, params.signed_by(&rsa, &issuer).unwrap().pem()).unwrap();
+
+    for (cert, key) in [
+        (&certs.cert, &sec1),
+        (&rsa_cert, &pkcs1),
+        (&certs.cert, &certs.key),
+    ] {
+        let mut server = WebServer::new();
+        server.set_bind_address("127.0.0.1:0".parse().unwrap());
+        server
+            .route(Method::GET, "/ssl", |req, _| {
+                format!("ssl={}", req.is_ssl())
+            })
+            .unwrap();
+        server.enable_ssl(cert, key, None).unwrap();
+        server.start_managed(1, None).unwrap();
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let mut c = tls_connect(addr(&server), client_config(&certs, &[version], false));
+            assert_eq!(
+                get(&mut c, "/ssl").unwrap(),
+                (200, "ssl=true".to_owned()),
+                "{}",
+                key.display()
+            );
+        }
+    }
 }

@@ -219,7 +219,7 @@ fn files_carry_the_mime_type_of_their_extension() {
 
     let post = s.request("POST", "/f.txt", &[("Content-Length", "0")]);
     assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD, OPTIONS"));
 }
 
 #[test]

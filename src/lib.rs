@@ -42,7 +42,7 @@ pub use pool::{
     UdpDatagram, Waker,
 };
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
-pub use server::static_files::{resolve_physical_path, set_gzip_on_the_fly};
+pub use server::static_files::resolve_physical_path;
 pub use server::{
     Body, BodySink, DeferredResponse, FileSink, HandlerError, Html, IntoResponse, InvalidHeader,
     Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes,

@@ -44,7 +44,7 @@ pub use pool::{
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 /// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
 pub use rustls;
-pub use server::static_files::{resolve_physical_path, set_gzip_on_the_fly};
+pub use server::static_files::resolve_physical_path;
 pub use server::{
     Body, BodySink, DeferredResponse, FileSink, HandlerError, Html, IntoResponse, InvalidHeader,
     Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes,

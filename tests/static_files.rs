@@ -93,14 +93,23 @@ impl Site {
 }
 
 fn site_with(preset: Preset, build: impl FnOnce(&Path)) -> Site {
+    site_configured(
+        |server| {
+            server.set_preset(preset);
+        },
+        build,
+    )
+}
+
+fn site_configured(configure: impl FnOnce(&mut WebServer), build: impl FnOnce(&Path)) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     fs::create_dir_all(&root).unwrap();
     fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
     build(&root);
     let mut server = WebServer::new();
+    configure(&mut server);
     server
-        .set_preset(preset)
         .set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)))
         .set_root_path(&root);
     server
@@ -219,7 +228,7 @@ fn files_carry_the_mime_type_of_their_extension() {
 
     let post = s.request("POST", "/f.txt", &[("Content-Length", "0")]);
     assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD, OPTIONS"));
 }
 
 #[test]
@@ -575,12 +584,18 @@ fn gzip_on_the_fly_compresses_large_text_when_asked() {
     let _g = EXCLUSIVE.write();
     let text = "a line of text that compresses well\n".repeat(300);
     let t2 = text.clone();
-    let s = site(move |root| {
+    let build = |root: &Path| {
         write(root, "big.txt", &t2);
         write(root, "small.txt", "tiny");
         write(root, "big.png", &t2);
-    });
-    microweb::set_gzip_on_the_fly(Some(1024));
+    };
+    let s = site_configured(
+        |server| {
+            server.set_gzip_on_the_fly(Some(1024));
+        },
+        build,
+    );
+    let s_off = site(build);
     let gz = s.request("GET", "/big.txt", &[("Accept-Encoding", "gzip")]);
     let plain = s.request("GET", "/big.txt", &[]);
     let ranged = s.request(
@@ -590,8 +605,7 @@ fn gzip_on_the_fly_compresses_large_text_when_asked() {
     );
     let small = s.request("GET", "/small.txt", &[("Accept-Encoding", "gzip")]);
     let png = s.request("GET", "/big.png", &[("Accept-Encoding", "gzip")]);
-    microweb::set_gzip_on_the_fly(None);
-    let off = s.request("GET", "/big.txt", &[("Accept-Encoding", "gzip")]);
+    let off = s_off.request("GET", "/big.txt", &[("Accept-Encoding", "gzip")]);
 
     assert_eq!(gz.status, 200);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));

@@ -42,6 +42,12 @@ pub struct ServerConfig {
     pub max_requests_per_connection: u32,
     /// Where requests for missing resources are redirected, when set. Default: none (404).
     pub not_found_url: Option<String>,
+    /// Gzip static text files (`text/*`, JavaScript, JSON, XML, SVG) of at least this many bytes
+    /// on the fly for clients that accept gzip; `None` is off. Default: off. Each such response
+    /// holds a deflate state of a few hundred KiB while it streams — more than the whole slot
+    /// budget of the Embedded and Light presets, so leave it off there. Pre-compressed siblings
+    /// (`app.js.gz`, `app.js.br`) are served whatever this says.
+    pub gzip_min_size: Option<u64>,
     /// Add `Access-Control-Allow-Origin: *` to every response. Default: off.
     pub allow_all_origins: bool,
     /// Answer every CORS preflight `OPTIONS` with the asked-for methods and headers. Default: off.
@@ -80,6 +86,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             max_requests_per_connection: 1000,
             not_found_url: None,
+            gzip_min_size: None,
             allow_all_origins: false,
             cors_allow_all: false,
             tls: None,

@@ -522,6 +522,19 @@ impl HttpConnection {
         };
         let response = pipeline::answer(&self.shared, &mut request);
         drop(request);
+        self.answered(conn, head, slot, consumed, response)
+    }
+
+    /// Takes the answer to `head`: sets the bytes after `consumed` aside for the next request,
+    /// puts the slot back, and starts sending.
+    fn answered(
+        &mut self,
+        conn: &mut Conn<'_>,
+        head: &RequestHead,
+        slot: SlotGuard,
+        consumed: usize,
+        response: Response,
+    ) -> Step {
         let facts = Facts {
             version: head.version(),
             is_head: head.is_head(),
@@ -577,18 +590,7 @@ impl HttpConnection {
             response.content_type = None;
         }
         drop(request);
-        let facts = Facts {
-            version: head.version(),
-            is_head: head.is_head(),
-            keep_alive: http::keep_alive(head, self.served, &shared.limits, true),
-        };
-        if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
-            self.stash.extend_from_slice(next);
-        }
-        self.len = 0;
-        self.continue_sent = false;
-        self.slot = Some(slot);
-        self.start_response(conn, response, facts)
+        self.answered(conn, head, slot, consumed, response)
     }
 
     fn start_response(

@@ -1,6 +1,6 @@
 //! Delayed responses (from uHTTP): a handler keeps the response and another thread answers later.
 //!
-//! The connection waits for the answer with no slot held beyond its request, bounded by the
+//! The connection waits for the answer (keeping the one slot its request came in), bounded by the
 //! server's request timeout. An answer that comes after the timeout is dropped.
 
 use std::fmt;

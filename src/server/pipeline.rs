@@ -204,7 +204,13 @@ fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Res
     let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
     match static_files::resolve(&config.root_path, request.path()) {
         Resolved::File(path) if is_get => {
-            static_files::answer_file(&config.root_path, request, response, &path);
+            static_files::answer_file(
+                &config.root_path,
+                request,
+                response,
+                &path,
+                config.gzip_min_size,
+            );
         }
         Resolved::File(_) => {
             if *request.method() == Method::OPTIONS {

@@ -24,7 +24,6 @@ use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::http::{Method, StatusCode};
@@ -142,20 +141,6 @@ pub(crate) fn resolve(root: &Path, url_path: &str) -> Resolved {
         }
     }
     Resolved::NotFound
-}
-
-/// Smallest file gzipped on the fly; `u64::MAX` means off (the default).
-static GZIP_ON_THE_FLY_MIN: AtomicU64 = AtomicU64::new(u64::MAX);
-
-/// Turns on-the-fly gzip of static text files on (files of at least `min_size` bytes) or off
-/// (`None`, the default), for every server in the process.
-///
-/// It applies to text-like types (`text/*`, JavaScript, JSON, XML, SVG, WebAssembly) when the
-/// client accepts gzip, no pre-compressed sibling was chosen, and no `Range` was asked. The body
-/// then goes out chunked (its length is unknown), with a weak `ETag`. Each such response holds a
-/// deflate state (a few hundred KiB) while it streams: leave it off on the Embedded preset.
-pub fn set_gzip_on_the_fly(min_size: Option<u64>) {
-    GZIP_ON_THE_FLY_MIN.store(min_size.unwrap_or(u64::MAX), Ordering::Relaxed);
 }
 
 /// The codings a pre-compressed sibling may carry, in order of preference on equal quality.
@@ -369,11 +354,15 @@ fn open_sibling(real_root: &Path, path: &Path, ext: &str) -> Option<(File, fs::M
 /// Answers a GET or HEAD for the file `path` (already resolved under `root`): the whole file,
 /// a range of it, 304, 412 or 416, with the validators, `Accept-Ranges` and, for a compressed
 /// representation, `Content-Encoding` and `Vary`.
+///
+/// `gzip_min`: files of a compressible type and at least this size are gzipped on the fly for
+/// clients that accept gzip (see `ServerConfig::gzip_min_size`).
 pub(crate) fn answer_file(
     root: &Path,
     request: &Request<'_>,
     response: &mut Response,
     path: &Path,
+    gzip_min: Option<u64>,
 ) {
     let Ok(real_root) = fs::canonicalize(root) else {
         response.return_not_found();
@@ -421,8 +410,8 @@ pub(crate) fn answer_file(
                 response.return_not_found();
                 return;
             }
-            let fly_min = GZIP_ON_THE_FLY_MIN.load(Ordering::Relaxed);
-            let fly_eligible = fly_min != u64::MAX && is_compressible(content_type);
+            let fly_min = gzip_min.unwrap_or(u64::MAX);
+            let fly_eligible = gzip_min.is_some() && is_compressible(content_type);
             varies |= fly_eligible;
             let on_the_fly = fly_eligible
                 && meta.len() >= fly_min

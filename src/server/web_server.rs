@@ -546,6 +546,13 @@ impl WebServer {
         self
     }
 
+    /// Gzips static text files of at least `min_size` bytes on the fly (`None`: off, the
+    /// default; see [`ServerConfig::gzip_min_size`]).
+    pub fn set_gzip_on_the_fly(&mut self, min_size: Option<u64>) -> &mut Self {
+        self.config.gzip_min_size = min_size;
+        self
+    }
+
     /// Adds `Access-Control-Allow-Origin: *` to every response when on.
     pub fn set_allow_all_origins(&mut self, on: bool) -> &mut Self {
         self.config.allow_all_origins = on;

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 #[path = "support/http_client.rs"]
-#[allow(unreachable_pub)]
 mod http_client;
 #[path = "interop/python.rs"]
 #[allow(unreachable_pub)]

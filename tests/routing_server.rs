@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 #[path = "support/http_client.rs"]
-#[allow(unreachable_pub)] // the shared client is written for several test crates
 mod http_client;
 
 use std::fmt;

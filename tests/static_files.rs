@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
 #[path = "support/http_client.rs"]
-#[allow(unreachable_pub)] // shared helpers, not all used here
 mod http_client;
 
 use std::fs;

@@ -4,7 +4,6 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-#[allow(unreachable_pub)] // the shared client's items are `pub` for every test that includes it
 #[path = "support/http_client.rs"]
 mod http_client;
 

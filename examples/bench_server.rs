@@ -1,7 +1,8 @@
 //! The benchmark's microweb side: `/plaintext`, `/json` and `/static/index.html` (from
 //! `benches/static/`), as the peers in `benches/peers/` serve them.
 //!
-//! Run: `cargo run --release --example bench_server -- 127.0.0.1:18080 [--threads N] [--preset NAME]`
+//! Run: `cargo run --release --example bench_server -- 127.0.0.1:18080 [--threads N] [--preset NAME]
+//! [--tls-cert FILE --tls-key FILE]` (with both TLS flags it serves HTTPS).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr: SocketAddr = "127.0.0.1:18080".parse()?;
     let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut preset = Preset::Normal;
+    let mut tls: (Option<String>, Option<String>) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
@@ -26,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let name = args.next().ok_or("--preset needs a value")?;
                 preset = Preset::from_name(&name).ok_or("unknown preset")?;
             }
+            "--tls-cert" => tls.0 = Some(args.next().ok_or("--tls-cert needs a file")?),
+            "--tls-key" => tls.1 = Some(args.next().ok_or("--tls-key needs a file")?),
             other => addr = other.parse()?,
         }
     }
@@ -35,6 +39,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set_preset(preset)
         .set_bind_address(addr)
         .set_root_path("benches");
+    let scheme = match tls {
+        (Some(cert), Some(key)) => {
+            server.enable_ssl(cert, key, None)?;
+            "https"
+        }
+        (None, None) => "http",
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     server.route(Method::GET, "/plaintext", |_req, _resp| "Hello, World!")?;
     server.route(Method::GET, "/json", |_req, _resp| {
         Json(Message {
@@ -42,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     })?;
     server.start_managed(threads, None)?;
-    println!("listening on http://{}", server.local_addrs()[0]);
+    println!("listening on {scheme}://{}", server.local_addrs()[0]);
 
     let handle = server.handle();
     let mut signals = signal_hook::iterator::Signals::new([

@@ -678,6 +678,30 @@ impl HttpConnection {
             }
             Body::Static(b) => Pending::Static(b, 0),
             Body::Bytes(b) => Pending::Bytes(b, 0),
+            // A small file goes out with its head, in one write.
+            Body::Reader {
+                mut reader,
+                len: Some(n),
+            } if n <= room as u64 => {
+                let n = n as usize;
+                let window = &mut slot[end..end + n];
+                let mut got = 0;
+                while got < n {
+                    match read_some(reader.as_mut(), &mut window[got..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => got += k,
+                    }
+                }
+                if got < n {
+                    self.shared.log(
+                        LogLevel::Error,
+                        format_args!("a response body ended before its announced length; closing"),
+                    );
+                    return Step::Wait(Next::Close(CloseReason::ByHost));
+                }
+                end += n;
+                Pending::None
+            }
             Body::Reader { reader, len } => Pending::Reader {
                 reader,
                 remaining: len,

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::http::{Method, StatusCode};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::mime;
 use super::request::Request;
@@ -52,6 +52,22 @@ pub fn add_default_page(filename: &str) -> bool {
         pages.push(filename.to_owned());
     }
     true
+}
+
+/// Returns the canonical form of a root folder, worked out once per root: a root does not move
+/// while it is served, and canonicalising it on every request costs a readlink per component.
+fn canonical_root(root: &Path) -> Option<PathBuf> {
+    static ROOTS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+    if let Some((_, real)) = ROOTS.lock().iter().find(|(r, _)| r == root) {
+        return Some(real.clone());
+    }
+    let real = fs::canonicalize(root).ok()?;
+    let mut roots = ROOTS.lock();
+    if roots.len() >= 64 {
+        roots.remove(0);
+    }
+    roots.push((root.to_path_buf(), real.clone()));
+    Some(real)
 }
 
 /// What a URL path names under the root.
@@ -92,7 +108,11 @@ pub(crate) fn resolve(root: &Path, url_path: &str) -> Resolved {
     let Some(relative) = url_path.strip_prefix('/') else {
         return Resolved::NotFound;
     };
-    let mut candidate = root.to_path_buf();
+    let Some(real_root) = canonical_root(root) else {
+        return Resolved::NotFound;
+    };
+    let mut candidate = real_root.clone();
+    let mut has_symlink = false;
     for part in relative.split('/') {
         match part {
             "" | "." => continue,
@@ -106,16 +126,22 @@ pub(crate) fn resolve(root: &Path, url_path: &str) -> Resolved {
             (Some(Component::Normal(_)), None) => candidate.push(part),
             _ => return Resolved::NotFound,
         }
+        // One lstat per component under the (real) root: without a symlink on the way, the
+        // candidate is already its real path and cannot leave the root.
+        match fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => has_symlink = true,
+            Ok(_) => {}
+            Err(_) => return Resolved::NotFound,
+        }
     }
-    let Ok(real_root) = fs::canonicalize(root) else {
-        return Resolved::NotFound;
+    let real = if has_symlink {
+        match fs::canonicalize(&candidate) {
+            Ok(real) if real.starts_with(&real_root) => real,
+            _ => return Resolved::NotFound,
+        }
+    } else {
+        candidate
     };
-    let Ok(real) = fs::canonicalize(&candidate) else {
-        return Resolved::NotFound;
-    };
-    if !real.starts_with(&real_root) {
-        return Resolved::NotFound;
-    }
     let Ok(meta) = fs::metadata(&real) else {
         return Resolved::NotFound;
     };
@@ -342,9 +368,18 @@ fn open_sibling(real_root: &Path, path: &Path, ext: &str) -> Option<(File, fs::M
     let mut name = path.file_name()?.to_os_string();
     name.push(".");
     name.push(ext);
-    let sibling = fs::canonicalize(path.with_file_name(name)).ok()?;
-    if !sibling.starts_with(real_root) {
-        return None;
+    let mut sibling = path.with_file_name(name);
+    // `path` is real and under the root, so a sibling that is no symlink is too (one lstat, the
+    // usual answer being "no such file").
+    if fs::symlink_metadata(&sibling)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        sibling = fs::canonicalize(&sibling).ok()?;
+        if !sibling.starts_with(real_root) {
+            return None;
+        }
     }
     let file = File::open(&sibling).ok()?;
     let meta = file.metadata().ok()?;
@@ -364,7 +399,7 @@ pub(crate) fn answer_file(
     path: &Path,
     gzip_min: Option<u64>,
 ) {
-    let Ok(real_root) = fs::canonicalize(root) else {
+    let Some(real_root) = canonical_root(root) else {
         response.return_not_found();
         return;
     };

@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod templates;
+pub mod websockets;
 
 use crate::module::Module;
 use crate::server::ServerConfig;
@@ -9,8 +10,8 @@ use crate::server::ServerConfig;
 /// Returns the built-in module of that name (as MicroWebSrv2's `LoadModule` spells it), set up
 /// for a server with `config`.
 pub(crate) fn by_name(name: &str, config: &ServerConfig) -> Option<Box<dyn Module>> {
-    let _ = config;
     match name {
+        "WebSockets" => Some(Box::new(websockets::WebSockets::for_config(config))),
         _ => None,
     }
 }

@@ -31,6 +31,10 @@ mod server;
 pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
+pub use mods::websockets::{
+    Broadcast, UpgradeError, WebSocket, WebSocketError, WebSocketGroup, WebSocketRequest,
+    WebSockets,
+};
 pub use module::{Module, ModuleHandle};
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,

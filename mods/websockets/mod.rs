@@ -208,7 +208,7 @@ impl WebSockets {
 
     fn wants(&self, request: &Request<'_>) -> Option<bool> {
         let is_ws = request
-            .upgrade()
+            .get_header("upgrade")
             .is_some_and(|u| upgrade::lists_token(u, "websocket"));
         let paths = self.paths.read();
         if paths.is_empty() {

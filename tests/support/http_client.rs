@@ -163,7 +163,10 @@ impl RawClient {
                         return None;
                     }
                 }
-                Err(e) => panic!("server sent a malformed response head: {e}: {:?}", String::from_utf8_lossy(&self.buf)),
+                Err(e) => panic!(
+                    "server sent a malformed response head: {e}: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
             }
         }
     }
@@ -181,7 +184,12 @@ impl RawClient {
                     headers: parsed
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                        .map(|h| {
+                            (
+                                h.name.to_owned(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
                         .collect(),
                     body: Vec::new(),
                     chunked: false,

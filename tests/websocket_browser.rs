@@ -93,6 +93,8 @@ fn two_browser_pages_talk_through_the_chat_socket() {
         .downcast::<WebSockets>()
         .unwrap();
     ws.add_path("/ws/chat");
+    // The page asks for this sub-protocol; a browser fails a connection whose answer names none.
+    ws.on_websocket_protocol(|_, offered| offered.iter().find(|p| *p == "microweb-chat").cloned());
     let r = room.clone();
     ws.on_websocket_accepted(move |socket| {
         r.add(socket);

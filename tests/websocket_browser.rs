@@ -5,7 +5,11 @@
 //! tungstenite client in the room sees alice's message, then bob's answer quoting it: bob's page
 //! received alice's message through the server. Needs Debian's `chromium`
 //! (`tests/browser/ensure-chromium.sh` installs it); without it the test skips with a message.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 mod websocket_support;
 
@@ -37,7 +41,7 @@ struct Browser {
 
 impl Browser {
     fn open(chromium: &Path, url: &str) -> Browser {
-        let profile = tempfile::tempdir().unwrap();
+        let profile = tempfile::tempdir().expect("a profile directory");
         let child = Command::new(chromium)
             .args([
                 "--headless",

@@ -1,8 +1,13 @@
 //! WebSockets over loopback with tungstenite's client: echo, fragments, limits, ping/pong, the
 //! closing handshake both ways, sub-protocols, failures, back-pressure and slots.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 #[path = "support/http_client.rs"]
+#[allow(unreachable_pub)]
 mod http_client;
 mod websocket_support;
 

@@ -2,7 +2,11 @@
 //! against a generous bound), and an echo round-trip rate (ignored; run it by hand in release):
 //!
 //! `cargo test --release --test websocket_figures -- --ignored --nocapture`
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 mod websocket_support;
 
@@ -20,8 +24,8 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
-// SAFETY: forwards to the system allocator unchanged; only counts.
 #[allow(unsafe_code)] // a counting allocator, for the measurement only
+// SAFETY: forwards to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);

@@ -1,5 +1,9 @@
 //! 2,000 concurrent WebSockets on one server, each exchanging messages; every slot is free after.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; helpers unwrap like tests
 
 mod websocket_support;
 

@@ -9,7 +9,6 @@
 //! (`group`). TLS is the transport's business: on a TLS listener the same code serves `wss://`.
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use microweb::WebServer;
 //! use microweb::mods::websockets::WebSockets;
 //!

@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod templates;
+pub mod websockets;
 
 use crate::module::Module;
 use crate::server::ServerConfig;
@@ -25,6 +26,7 @@ pub(crate) fn by_name(name: &str, config: &ServerConfig) -> Option<Box<dyn Modul
                 None
             }
         },
+        "WebSockets" => Some(Box::new(websockets::WebSockets::for_config(config))),
         _ => None,
     }
 }

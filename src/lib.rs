@@ -35,6 +35,10 @@ pub use mods::templates::{
     AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
     Templates, TemplatesModule,
 };
+pub use mods::websockets::{
+    Broadcast, UpgradeError, WebSocket, WebSocketError, WebSocketGroup, WebSocketRequest,
+    WebSockets,
+};
 pub use module::{Module, ModuleHandle};
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,

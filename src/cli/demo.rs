@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use microweb::{Json, Method, ResponseStream, WebServer};
+use microweb::{Json, Method, ResponseStream, WebServer, WebSocketGroup, WebSockets};
 
 /// Installs the demo routes on `server`.
 pub(crate) fn install(server: &mut WebServer, templates: &Path) {
@@ -44,6 +44,7 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
     }) {
         log::error!("demo route /events: {e}");
     }
+    install_websockets(server);
 }
 
 /// The SSE clock's subscribers; one thread ticks for all of them.
@@ -110,4 +111,46 @@ fn install_templates(server: &mut WebServer, templates: &Path) {
     if let Err(e) = server.route(Method::GET, "/hello/<name>", hello) {
         log::error!("demo route /hello/<name>: {e}");
     }
+}
+
+/// The chat page's sockets: `/ws/chat` broadcasts every text message to every open chat socket
+/// (`webroot/wschat.html` connects there), `/ws/echo` sends text back as text and binary as
+/// binary.
+fn install_websockets(server: &mut WebServer) {
+    let ws = match server.load_module("WebSockets") {
+        Ok(handle) => handle.downcast::<WebSockets>(),
+        Err(e) => {
+            log::error!("demo: {e}");
+            return;
+        }
+    };
+    let Some(ws) = ws else {
+        return;
+    };
+    ws.add_path("/ws/chat");
+    ws.add_path("/ws/echo");
+    ws.on_websocket_protocol(|_request, offered| {
+        offered.iter().find(|p| *p == "microweb-chat").cloned()
+    });
+    let room = WebSocketGroup::new();
+    ws.on_websocket_accepted(move |socket| {
+        if socket.request().path() == "/ws/echo" {
+            socket.on_text_message(|s, text| {
+                let _ = s.send_text_message(text);
+            });
+            socket.on_binary_message(|s, data| {
+                let _ = s.send_binary_message(data);
+            });
+            return;
+        }
+        room.add(socket);
+        let r = room.clone();
+        socket.on_text_message(move |_, text| {
+            r.broadcast_text(text);
+        });
+        let r = room.clone();
+        socket.on_closed(move |s| {
+            r.remove(s);
+        });
+    });
 }

@@ -7,7 +7,6 @@
 )] // IO edge; helpers unwrap like tests
 
 #[path = "support/http_client.rs"]
-#[allow(unreachable_pub)]
 mod http_client;
 mod websocket_support;
 

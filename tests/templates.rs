@@ -282,6 +282,7 @@ fn cases() {
 /// Renders a case with a fresh engine, whole (`piece` = 0) or pulled through a
 /// [`microweb::RenderStream`] `piece` bytes at a time; returns the page or the error, and what
 /// the `after` blocks did.
+#[allow(clippy::unwrap_used)] // a test helper outside #[test] functions
 fn render_case(case: &Case, piece: usize) -> (Result<Vec<u8>, String>, String) {
     let t = engine(config_of(&case.header));
     for (name, body) in &case.partials {

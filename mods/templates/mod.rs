@@ -1,13 +1,15 @@
 //! The templates module: the `<< >>` template language (TEMPLATES.md), parsed with nom into an AST
-//! once, cached by path and modification time, and rendered straight into a [`RenderSink`].
+//! once, cached by path and modification time, and rendered either straight into a
+//! [`RenderSink`] or pulled slot by slot through a [`RenderStream`].
 //!
 //! In scope: the [`Templates`] engine (folder, cache, global vars, registered functions, the
 //! `show_debug` switch, limits), [`Template`] (a compiled page), rendering with fuel and an
-//! include depth bound, [`AfterWork`] (the `after` blocks a render reached), and the sinks the
-//! server writes pages through. Out of scope: HTTP. The server decides which URLs are templates
-//! with [`Templates::is_template_path`], answers 404 for [`ErrorKind::NotFound`], 500 (or
-//! [`TemplateError::debug_html`] when [`Templates::is_show_debug`]) for an error before the first
-//! byte left ([`RenderSink::has_sent`]), and closes the connection for an error after it.
+//! include depth bound, [`RenderStream`] (a resumable render that owns its page data and writes
+//! at most one buffer's worth per call), [`AfterWork`] (the `after` blocks a render reached), and
+//! the sinks a page can be written through. Out of scope: HTTP. The server decides which URLs are
+//! templates with [`Templates::is_template_path`], answers 404 for [`ErrorKind::NotFound`], 500
+//! (or [`TemplateError::debug_html`] when [`Templates::is_show_debug`]) for an error before the
+//! first byte left, and closes the connection for an error after it (see [`TemplatesModule`]).
 //!
 //! # Which files are templates
 //!

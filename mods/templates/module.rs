@@ -19,19 +19,26 @@
 //!
 //! # Rendering and memory
 //!
-//! A page is rendered into a buffer and answered with a `Content-Length` once the render has
-//! finished, so nothing leaves before the page is known to be complete: a runtime error gives a
-//! 500 (or the debug page), never a truncated page. The buffer is bounded by
-//! [`TemplatesModule::max_page_bytes`] (by default the server's `max_request_content_length`, the
-//! preset's bound on a body held in memory); a page larger than that answers 500. A page larger
-//! than a buffer slot therefore costs its size in memory while it is rendered and sent, it does
-//! not stream through the slot.
+//! A page is rendered into the response slot by slot ([`Templates::start_render`], pulled with
+//! [`RenderStream::fill`]). The module renders the first slot's worth (one buffer slot) before
+//! answering: a page that ends within it is answered with a `Content-Length`, and a runtime error
+//! there answers 500 (or the debug page). A longer page is answered with a chunked
+//! [`Body::Reader`] whose reads resume the render one slot at a time: the reader holds the render
+//! state (the stack of open blocks, loop positions and locals, the page data; the compiled
+//! template is shared), never the page, so a page larger than a slot costs no extra memory. A
+//! runtime error once the first slot has left is logged and fails the read: the connection
+//! closes without the last chunk, so the client sees an incomplete page, never a truncated page
+//! that looks complete.
+//!
+//! [`TemplatesModule::max_page_bytes`] (by default the server's `max_request_content_length`)
+//! bounds the page size: a page over it answers 500 when that is known before anything left (a
+//! bound below one slot), and is cut like a failed render otherwise.
 //!
 //! # `after` blocks
 //!
 //! They run once the page has been sent (from the response's `on_sent` callback, after any
-//! callback the handler set). A `HEAD` request renders the page for its `Content-Length` but
-//! sends no page, so its `after` blocks do not run.
+//! callback the handler set); a streamed page hands them over when its render ends, and a page
+//! cut by an error runs none. A `HEAD` request sends no page, so its `after` blocks do not run.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -79,9 +86,10 @@ render this page.</p></body></html>\n";
 #[derive(Debug)]
 pub struct TemplatesModule {
     templates: Templates,
-    /// INVARIANT: at least 1; a render that would write more answers 500.
+    /// INVARIANT: at least 1; a page over it answers 500 or is cut (see the module docs).
     max_page_bytes: AtomicUsize,
-    /// What a page buffer starts with (one buffer slot), so small pages allocate once.
+    /// How much of a page is rendered before answering (one buffer slot): a page that ends
+    /// within it gets a `Content-Length`, a longer one streams.
     first_capacity: usize,
 }
 
@@ -165,14 +173,15 @@ impl TemplatesModule {
         self.templates.register_function(name, f);
     }
 
-    /// Returns the largest page rendered, in bytes; a larger page answers 500.
+    /// Returns the largest page rendered, in bytes; a larger page answers 500, or is cut (the
+    /// connection closes) when part of it has already left.
     #[must_use]
     pub fn max_page_bytes(&self) -> usize {
         self.max_page_bytes.load(Ordering::Relaxed)
     }
 
-    /// Sets the largest page rendered, in bytes (at least 1): each page being rendered holds up
-    /// to this much memory until it is sent.
+    /// Sets the largest page rendered, in bytes (at least 1). It bounds the page's size, not
+    /// memory: a page never holds more than one slot of itself.
     pub fn set_max_page_bytes(&self, bytes: usize) {
         self.max_page_bytes.store(bytes.max(1), Ordering::Relaxed);
     }

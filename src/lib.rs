@@ -32,8 +32,8 @@ pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
 pub use mods::templates::{
-    AfterWork, PageData, RenderSink, SinkError, SlotSink, Template, TemplateConfig, TemplateError,
-    Templates, TemplatesModule,
+    AfterWork, PageData, RenderSink, RenderStream, SinkError, SlotSink, Template, TemplateConfig,
+    TemplateError, Templates, TemplatesModule,
 };
 pub use mods::websockets::{
     Broadcast, UpgradeError, WebSocket, WebSocketError, WebSocketGroup, WebSocketRequest,

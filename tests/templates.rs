@@ -279,6 +279,109 @@ fn cases() {
     });
 }
 
+/// Renders a case with a fresh engine, whole (`piece` = 0) or pulled through a
+/// [`microweb::RenderStream`] `piece` bytes at a time; returns the page or the error, and what
+/// the `after` blocks did.
+#[allow(clippy::unwrap_used)] // a test helper outside #[test] functions
+fn render_case(case: &Case, piece: usize) -> (Result<Vec<u8>, String>, String) {
+    let t = engine(config_of(&case.header));
+    for (name, body) in &case.partials {
+        t.add_template(name, body).unwrap();
+    }
+    let empty = json!({});
+    let context = case.header.get("context").unwrap_or(&empty);
+    let args = case.header.get("args").unwrap_or(&empty);
+    let req = request();
+    let tpl = match t.add_template(&case.name, &case.source) {
+        Ok(tpl) => tpl,
+        Err(e) => return (Err(format!("{e:#}")), String::new()),
+    };
+    let (page, after) = if piece == 0 {
+        let mut out = Vec::new();
+        let page = PageData::new(context).with_args(args).with_request(&req);
+        match t.render_template(&tpl, page, &mut out) {
+            Ok(after) => (Ok(out), Some(after)),
+            Err(e) => (Err(format!("{e:#}")), None),
+        }
+    } else {
+        let mut stream = t.start_render(tpl, context.clone(), args.clone(), req);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; piece];
+        loop {
+            match stream.fill(&mut buf) {
+                Ok(0) => break (Ok(out), Some(stream.into_after_work())),
+                Ok(n) => {
+                    assert!(n <= piece);
+                    out.extend_from_slice(&buf[..n]);
+                }
+                Err(e) => {
+                    // The error sticks: the page never looks complete afterwards.
+                    let again = stream.fill(&mut buf).expect_err("the error again");
+                    assert_eq!(again.to_string(), e.to_string());
+                    break (Err(format!("{e:#}")), None);
+                }
+            }
+        }
+    };
+    let after = match after {
+        Some(a) if !a.is_empty() => format!(
+            "{:?}; hits = {:?}",
+            a.run().map_err(|e| e.to_string()),
+            t.get_global_var("hits")
+        ),
+        _ => String::new(),
+    };
+    (page, after)
+}
+
+#[test]
+fn every_case_renders_the_same_when_pulled_piece_by_piece() {
+    let mut cases = 0;
+    for entry in std::fs::read_dir("tests/template-inputs").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("txt") {
+            continue;
+        }
+        let case = read_case(&path);
+        let whole = render_case(&case, 0);
+        for piece in [1, 7, 64, 4096] {
+            assert_eq!(render_case(&case, piece), whole, "{} by {piece}", case.name);
+        }
+        cases += 1;
+    }
+    assert!(cases > 20, "{cases} cases");
+}
+
+#[test]
+fn a_stream_keeps_the_rest_of_a_long_value_for_the_next_call() {
+    let t = engine(TemplateConfig::default());
+    let tpl = t
+        .add_template("v.html", "[<< v >>]<< include \"_p.html\" >>")
+        .unwrap();
+    t.add_template("_p.html", "<< for k, x in o >><< k >>=<< x >>;<< end >>")
+        .unwrap();
+    let v = "<&>".repeat(100);
+    let context = json!({"v": v, "o": {"a": 1, "b": "<"}});
+    let mut stream = t.start_render(tpl, context, json!({}), json!({}));
+    let mut buf = [0u8; 10];
+    let mut out = Vec::new();
+    let mut calls = 0;
+    loop {
+        let n = stream.fill(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        // Every call but the last fills the buffer.
+        assert!(n == buf.len() || stream.fill(&mut [0u8; 1]).unwrap() == 0);
+        out.extend_from_slice(&buf[..n]);
+        calls += 1;
+    }
+    let expected = format!("[{}]a=1;b=&lt;;", "&lt;&amp;&gt;".repeat(100));
+    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    assert_eq!(calls, expected.len().div_ceil(10));
+    assert!(stream.into_after_work().is_empty());
+}
+
 #[test]
 fn templates_are_reparsed_when_their_file_changes() {
     let dir = tempfile::tempdir().unwrap();

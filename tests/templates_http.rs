@@ -383,7 +383,7 @@ fn paths_without_a_template_fall_through_to_static_files_and_404() {
 }
 
 #[test]
-fn a_page_larger_than_a_slot_is_sent_whole_and_one_over_the_bound_answers_500() {
+fn a_page_larger_than_a_slot_streams_chunked_and_one_over_the_bound_is_cut_or_answers_500() {
     // 20 000 bytes: five times the Normal preset's 4 KiB slot.
     let f = Fixture::start(
         &[(
@@ -394,12 +394,57 @@ fn a_page_larger_than_a_slot_is_sent_whole_and_one_over_the_bound_answers_500() 
     );
     let r = f.get("/big.html");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-length"), Some("20000"));
+    assert!(r.chunked, "{:?}", r.headers);
+    assert_eq!(r.header("content-length"), None);
     assert_eq!(r.body, b"0123456789".repeat(2000));
+    // Over the bound once the first slot has left: the connection closes mid-page.
     f.module.set_max_page_bytes(19_999);
+    let mut c = RawClient::connect(f.addr);
+    c.send(b"GET /big.html HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        c.read_response().is_none(),
+        "the page must not look complete"
+    );
+    assert!(c.closed_within(Duration::from_secs(5)));
+    assert!(!c.pending().ends_with(b"0\r\n\r\n"));
+    // Over a bound smaller than a slot: known before anything left, so a whole 500.
+    f.module.set_max_page_bytes(1000);
     let r = f.get("/big.html");
     assert_eq!(r.status, 500);
     assert!(!r.text().contains("0123456789"));
+    f.assert_slots_free();
+}
+
+#[test]
+fn an_error_after_the_first_slot_left_closes_the_connection_without_the_last_chunk() {
+    let f = Fixture::start(
+        &[
+            (
+                "late.html",
+                "<< for i in range(0, 2000) >>0123456789<< end >><< 1 / 0 >>",
+            ),
+            ("early.html", "<p>short</p><< 1 / 0 >>"),
+        ],
+        |_, m| m.show_debug(true),
+    );
+    let mut c = RawClient::connect(f.addr);
+    c.send(b"GET /late.html HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        c.read_response().is_none(),
+        "the page must not look complete"
+    );
+    assert!(c.closed_within(Duration::from_secs(5)));
+    let raw = c.pending();
+    let text = String::from_utf8_lossy(raw).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text:.200}");
+    assert!(text.contains("transfer-encoding: chunked"), "{text:.200}");
+    assert!(text.contains("0123456789"), "the first slot was sent");
+    assert!(!raw.ends_with(b"0\r\n\r\n"), "no final chunk");
+    assert!(!text.contains("division"), "no error text inside the page");
+    // The same error before anything left: the debug page, whole.
+    let r = f.get("/early.html");
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("early.html"), "{}", r.text());
     f.assert_slots_free();
 }
 

@@ -1,13 +1,15 @@
 //! The templates module: the `<< >>` template language (TEMPLATES.md), parsed with nom into an AST
-//! once, cached by path and modification time, and rendered straight into a [`RenderSink`].
+//! once, cached by path and modification time, and rendered either straight into a
+//! [`RenderSink`] or pulled slot by slot through a [`RenderStream`].
 //!
 //! In scope: the [`Templates`] engine (folder, cache, global vars, registered functions, the
 //! `show_debug` switch, limits), [`Template`] (a compiled page), rendering with fuel and an
-//! include depth bound, [`AfterWork`] (the `after` blocks a render reached), and the sinks the
-//! server writes pages through. Out of scope: HTTP. The server decides which URLs are templates
-//! with [`Templates::is_template_path`], answers 404 for [`ErrorKind::NotFound`], 500 (or
-//! [`TemplateError::debug_html`] when [`Templates::is_show_debug`]) for an error before the first
-//! byte left ([`RenderSink::has_sent`]), and closes the connection for an error after it.
+//! include depth bound, [`RenderStream`] (a resumable render that owns its page data and writes
+//! at most one buffer's worth per call), [`AfterWork`] (the `after` blocks a render reached), and
+//! the sinks a page can be written through. Out of scope: HTTP. The server decides which URLs are
+//! templates with [`Templates::is_template_path`], answers 404 for [`ErrorKind::NotFound`], 500
+//! (or [`TemplateError::debug_html`] when [`Templates::is_show_debug`]) for an error before the
+//! first byte left, and closes the connection for an error after it (see [`TemplatesModule`]).
 //!
 //! # Which files are templates
 //!
@@ -59,7 +61,7 @@ mod parse;
 mod render;
 mod scan;
 
-use std::cell::Cell;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -77,7 +79,10 @@ pub use builtins::Builtin;
 pub use error::{ErrorKind, SinkError, TemplateError};
 pub use module::TemplatesModule;
 
-use render::{Env, Function, Functions, Renderer, Run};
+use render::{Env, Function, Functions, Renderer, Walker};
+
+/// The context, route args and `request` of a render, borrowed or owned.
+type PageValues<'a> = (Cow<'a, Value>, Cow<'a, Value>, Cow<'a, Value>);
 
 /// The bound on block and expression nesting in a template.
 pub const MAX_DEPTH: u32 = parse::MAX_DEPTH;
@@ -239,6 +244,72 @@ impl<F> fmt::Debug for SlotSink<'_, F> {
             .field("pending", &self.len)
             .field("sent", &self.sent)
             .finish()
+    }
+}
+
+/// What a [`RenderStream`] owns: the render's environment and the template.
+struct StreamOwner {
+    env: Env<'static>,
+    template: Arc<Template>,
+}
+
+self_cell::self_cell!(
+    /// The owned render state and the walk that borrows from it.
+    struct StreamCell {
+        owner: StreamOwner,
+        #[covariant]
+        dependent: Walker,
+    }
+);
+
+/// A render in progress that the caller pulls slot by slot (from
+/// [`Templates::start_render`]): each [`RenderStream::fill`] writes the next bytes of the page
+/// into the caller's buffer and pauses when it is full.
+///
+/// It holds the render state (the stack of open blocks, loop positions and locals, the page data)
+/// and shares the compiled template, never the page: memory stays bounded by the state and by the
+/// one piece (a text run or a printed value) that did not fit the last buffer.
+pub struct RenderStream {
+    cell: StreamCell,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RenderStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderStream")
+            .field("template", &self.cell.borrow_owner().template.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RenderStream {
+    /// Writes the next bytes of the page into `out`, at most `out.len()`, and returns how many;
+    /// 0 means the page is complete. `out` must not be empty (0 would be read as the end).
+    ///
+    /// # Errors
+    ///
+    /// A runtime error (fuel, include depth, a wrong type, …). The page is then incomplete and
+    /// every later call returns the same error.
+    pub fn fill(&mut self, out: &mut [u8]) -> Result<usize, TemplateError> {
+        self.cell.with_dependent_mut(|_, walker| walker.fill(out))
+    }
+
+    /// Returns the `after` blocks the render reached, to run once the page has been sent (call
+    /// it after [`RenderStream::fill`] returned 0).
+    pub fn into_after_work(self) -> AfterWork {
+        let RenderStream { mut cell, shared } = self;
+        let jobs = cell.with_dependent_mut(|_, walker| walker.take_after());
+        if jobs.is_empty() {
+            return AfterWork::none();
+        }
+        let env = cell.into_owner().env;
+        AfterWork {
+            jobs,
+            shared: Some(shared),
+            context: env.context.into_owned(),
+            args: env.args.into_owned(),
+            request: env.request.into_owned(),
+        }
     }
 }
 
@@ -426,21 +497,21 @@ impl AfterWork {
             return Ok(());
         };
         let functions = Arc::clone(&shared.functions.read());
-        let loader = |name: &str| Err(TemplateError::unlocated(ErrorKind::NotFound, name));
         for job in &self.jobs {
             for stmt in job.stmts.iter() {
                 let globals = Arc::clone(&shared.globals.read());
-                let env = Env {
-                    context: &self.context,
-                    args: &self.args,
-                    request: &self.request,
-                    globals: &globals,
-                    functions: &functions,
-                    loader: &loader,
-                    max_include_depth: 0,
-                    fuel: Cell::new(shared.config.fuel),
-                    max_fuel: shared.config.fuel,
-                };
+                let env = Env::new(
+                    (
+                        Cow::Borrowed(&self.context),
+                        Cow::Borrowed(&self.args),
+                        Cow::Borrowed(&self.request),
+                    ),
+                    globals,
+                    Arc::clone(&functions),
+                    None,
+                    0,
+                    shared.config.fuel,
+                );
                 let renderer = Renderer::with_vars(&env, &job.template, &job.vars);
                 match stmt {
                     Stmt::Assign {
@@ -742,33 +813,62 @@ impl Templates {
         page: PageData<'_>,
         out: &mut dyn RenderSink,
     ) -> Result<AfterWork, TemplateError> {
-        let globals = Arc::clone(&self.inner.globals.read());
-        let functions = Arc::clone(&self.inner.functions.read());
-        let loader = |name: &str| self.load(name);
-        let fuel = self.inner.config.fuel;
-        let env = Env {
-            context: page.context,
-            args: page.args,
-            request: page.request,
-            globals: &globals,
-            functions: &functions,
-            loader: &loader,
-            max_include_depth: self.inner.config.max_include_depth,
-            fuel: Cell::new(fuel),
-            max_fuel: fuel,
-        };
-        let mut run = Run { after: Vec::new() };
-        Renderer::new(&env, template).render(out, &mut run)?;
-        if run.after.is_empty() {
+        let env = self.env((
+            Cow::Borrowed(page.context),
+            Cow::Borrowed(page.args),
+            Cow::Borrowed(page.request),
+        ));
+        let mut walker = Walker::new(&env, template);
+        walker.run_to_end(out)?;
+        let jobs = walker.take_after();
+        if jobs.is_empty() {
             return Ok(AfterWork::none());
         }
         Ok(AfterWork {
-            jobs: run.after,
+            jobs,
             shared: Some(Arc::clone(&self.inner)),
             context: page.context.clone(),
             args: page.args.clone(),
             request: page.request.clone(),
         })
+    }
+
+    /// Returns the environment of a render over this engine's globals, functions and limits.
+    fn env<'a>(&self, (context, args, request): PageValues<'a>) -> Env<'a> {
+        Env::new(
+            (context, args, request),
+            Arc::clone(&self.inner.globals.read()),
+            Arc::clone(&self.inner.functions.read()),
+            Some(self.clone()),
+            self.inner.config.max_include_depth,
+            self.inner.config.fuel,
+        )
+    }
+
+    /// Starts a render of a compiled template that the caller pulls slot by slot with
+    /// [`RenderStream::fill`]: the stream owns the page data and shares the template, so it can
+    /// outlive the call (a response body) and never holds more of the page than one piece.
+    ///
+    /// `context` is looked up first, then `args` (route arguments, an object), and `request` is
+    /// the `request` object. Fuel, the include depth bound, escaping and `after` blocks work as in
+    /// [`Templates::render_template`]; the `after` blocks come from
+    /// [`RenderStream::into_after_work`] once the page is complete.
+    #[must_use]
+    pub fn start_render(
+        &self,
+        template: Arc<Template>,
+        context: Value,
+        args: Value,
+        request: Value,
+    ) -> RenderStream {
+        let owner = StreamOwner {
+            env: self.env((Cow::Owned(context), Cow::Owned(args), Cow::Owned(request))),
+            template,
+        };
+        RenderStream {
+            cell: StreamCell::new(owner, |o| Walker::new(&o.env, &o.template)),
+            shared: Arc::clone(&self.inner),
+        }
     }
 
     /// Renders the template `name` into a string and then runs its `after` blocks (a failing

@@ -19,27 +19,37 @@
 //!
 //! # Rendering and memory
 //!
-//! A page is rendered into a buffer and answered with a `Content-Length` once the render has
-//! finished, so nothing leaves before the page is known to be complete: a runtime error gives a
-//! 500 (or the debug page), never a truncated page. The buffer is bounded by
-//! [`TemplatesModule::max_page_bytes`] (by default the server's `max_request_content_length`, the
-//! preset's bound on a body held in memory); a page larger than that answers 500. A page larger
-//! than a buffer slot therefore costs its size in memory while it is rendered and sent, it does
-//! not stream through the slot.
+//! A page is rendered into the response slot by slot ([`Templates::start_render`], pulled with
+//! [`RenderStream::fill`]). The module renders the first slot's worth (one buffer slot) before
+//! answering: a page that ends within it is answered with a `Content-Length`, and a runtime error
+//! there answers 500 (or the debug page). A longer page is answered with a chunked
+//! [`Body::Reader`] whose reads resume the render one slot at a time: the reader holds the render
+//! state (the stack of open blocks, loop positions and locals, the page data; the compiled
+//! template is shared), never the page, so a page larger than a slot costs no extra memory. A
+//! runtime error once the first slot has left is logged and fails the read: the connection
+//! closes without the last chunk, so the client sees an incomplete page, never a truncated page
+//! that looks complete.
+//!
+//! [`TemplatesModule::max_page_bytes`] (by default the server's `max_request_content_length`)
+//! bounds the page size: a page over it answers 500 when that is known before anything left (a
+//! bound below one slot), and is cut like a failed render otherwise.
 //!
 //! # `after` blocks
 //!
 //! They run once the page has been sent (from the response's `on_sent` callback, after any
-//! callback the handler set). A `HEAD` request renders the page for its `Content-Length` but
-//! sends no page, so its `after` blocks do not run.
+//! callback the handler set); a streamed page hands them over when its render ends, and a page
+//! cut by an error runs none. A `HEAD` request sends no page, so its `after` blocks do not run.
 
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
 
 use ::http::{Method, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{PageData, RenderSink, SinkError, Template, TemplateConfig, TemplateError, Templates};
+use super::{AfterWork, RenderStream, Template, TemplateConfig, TemplateError, Templates};
 use crate::config::Preset;
 use crate::module::Module;
 use crate::server::{Body, Request, Response, ServerConfig, ServerInfo};
@@ -76,9 +86,10 @@ render this page.</p></body></html>\n";
 #[derive(Debug)]
 pub struct TemplatesModule {
     templates: Templates,
-    /// INVARIANT: at least 1; a render that would write more answers 500.
+    /// INVARIANT: at least 1; a page over it answers 500 or is cut (see the module docs).
     max_page_bytes: AtomicUsize,
-    /// What a page buffer starts with (one buffer slot), so small pages allocate once.
+    /// How much of a page is rendered before answering (one buffer slot): a page that ends
+    /// within it gets a `Content-Length`, a longer one streams.
     first_capacity: usize,
 }
 
@@ -162,14 +173,15 @@ impl TemplatesModule {
         self.templates.register_function(name, f);
     }
 
-    /// Returns the largest page rendered, in bytes; a larger page answers 500.
+    /// Returns the largest page rendered, in bytes; a larger page answers 500, or is cut (the
+    /// connection closes) when part of it has already left.
     #[must_use]
     pub fn max_page_bytes(&self) -> usize {
         self.max_page_bytes.load(Ordering::Relaxed)
     }
 
-    /// Sets the largest page rendered, in bytes (at least 1): each page being rendered holds up
-    /// to this much memory until it is sent.
+    /// Sets the largest page rendered, in bytes (at least 1). It bounds the page's size, not
+    /// memory: a page never holds more than one slot of itself.
     pub fn set_max_page_bytes(&self, bytes: usize) {
         self.max_page_bytes.store(bytes.max(1), Ordering::Relaxed);
     }
@@ -185,53 +197,83 @@ impl TemplatesModule {
             .then(|| path.to_owned())
     }
 
-    /// Renders `template` and answers with it, or with the error.
+    /// Renders `template` and answers with it, or with the error: the first slot's worth is
+    /// rendered here; a page that ends within it is answered with a `Content-Length`, a longer
+    /// one streams (chunked) from a [`PageReader`] holding the render state.
     fn render_answer(
         &self,
         request: &Request<'_>,
         response: &mut Response,
         template: &Arc<Template>,
-        context: &Value,
+        context: Value,
     ) {
-        let request_json = request.to_json();
-        let args = request.args().to_json();
-        let page = PageData::new(context)
-            .with_args(&args)
-            .with_request(&request_json);
         let max = self.max_page_bytes();
-        let mut out = PageBuffer {
-            bytes: Vec::with_capacity(self.first_capacity.min(max)),
+        let mut stream = self.templates.start_render(
+            Arc::clone(template),
+            context,
+            request.args().to_json(),
+            request.to_json(),
+        );
+        // One byte past the bound tells a page over it from a page of exactly `max` bytes.
+        let first_len = self.first_capacity.min(max.saturating_add(1)).max(1);
+        let mut first = vec![0; first_len];
+        let mut len = 0;
+        let mut complete = false;
+        while len < first.len() {
+            match stream.fill(first.get_mut(len..).unwrap_or_default()) {
+                Ok(0) => {
+                    complete = true;
+                    break;
+                }
+                Ok(n) => len += n,
+                // Nothing has been sent: the client gets a whole error answer.
+                Err(e) => return self.fail(response, &e),
+            }
+        }
+        if len > max {
+            let message = format!(
+                "{}: the page is larger than {max} bytes (the Templates module's max_page_bytes)",
+                template.name()
+            );
+            log::error!("{message}");
+            if self.templates.is_show_debug() {
+                response.return_error_page(StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
+            } else {
+                response.return_internal_server_error();
+            }
+            return;
+        }
+        let run_after = *request.method() != Method::HEAD;
+        if complete {
+            first.truncate(len);
+            response.return_(StatusCode::OK, Body::Bytes(first));
+            let after = stream.into_after_work();
+            if !after.is_empty() && run_after {
+                chain_after(response, move || Some(after));
+            }
+            return;
+        }
+        // The `after` blocks are known once the last byte is rendered: the reader leaves them
+        // here for the `on_sent` callback (which the connection calls only for a page sent whole).
+        let after: Arc<Mutex<Option<AfterWork>>> = Arc::new(Mutex::new(None));
+        let reader = PageReader {
+            name: template.name().to_owned(),
+            first,
+            first_at: 0,
+            stream: Some(stream),
+            sent: len,
             max,
-            overflowed: false,
+            after: Arc::clone(&after),
         };
-        match self.templates.render_template(template, page, &mut out) {
-            Ok(after) => {
-                response.return_(StatusCode::OK, Body::Bytes(out.bytes));
-                if !after.is_empty() && *request.method() != Method::HEAD {
-                    let earlier = response.on_sent.take();
-                    response.on_sent(move || {
-                        if let Some(callback) = earlier {
-                            callback();
-                        }
-                        if let Err(e) = after.run() {
-                            log::warn!("an after block failed: {e:#}");
-                        }
-                    });
-                }
-            }
-            Err(_) if out.overflowed => {
-                let message = format!(
-                    "{}: the page is larger than {max} bytes (the Templates module's max_page_bytes)",
-                    template.name()
-                );
-                log::error!("{message}");
-                if self.templates.is_show_debug() {
-                    response.return_error_page(StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
-                } else {
-                    response.return_internal_server_error();
-                }
-            }
-            Err(e) => self.fail(response, &e),
+        response.return_(
+            StatusCode::OK,
+            Body::Reader {
+                reader: Box::new(reader),
+                len: None,
+            },
+        );
+        if run_after {
+            chain_after(response, move || after.lock().take());
         }
     }
 
@@ -293,7 +335,7 @@ impl Module for TemplatesModule {
         match self.templates.load(&name) {
             Ok(template) => {
                 let context = Value::Object(Map::new());
-                self.render_answer(request, response, &template, &context);
+                self.render_answer(request, response, &template, context);
             }
             // No such page: the routes, the static files or the 404 answer.
             Err(e) if e.is_not_found() => {}
@@ -312,7 +354,7 @@ impl Module for TemplatesModule {
             return;
         }
         match self.templates.load(&name) {
-            Ok(template) => self.render_answer(request, response, &template, &context),
+            Ok(template) => self.render_answer(request, response, &template, context),
             // A handler naming a missing template is a server error, not the client's 404.
             Err(e) => self.fail(response, &e),
         }
@@ -338,32 +380,87 @@ impl Response {
     }
 }
 
-/// A page being rendered: bytes in memory, bounded.
-struct PageBuffer {
-    bytes: Vec<u8>,
-    max: usize,
-    overflowed: bool,
+/// Runs the `after` blocks `take` returns once the page has been sent, after any `on_sent`
+/// callback the handler set.
+fn chain_after(response: &mut Response, take: impl FnOnce() -> Option<AfterWork> + Send + 'static) {
+    let earlier = response.on_sent.take();
+    response.on_sent(move || {
+        if let Some(callback) = earlier {
+            callback();
+        }
+        if let Some(after) = take() {
+            if let Err(e) = after.run() {
+                log::warn!("an after block failed: {e:#}");
+            }
+        }
+    });
 }
 
-impl RenderSink for PageBuffer {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        let needed = self.bytes.len().saturating_add(bytes.len());
-        if needed > self.max {
-            self.overflowed = true;
-            return Err(SinkError::Closed);
-        }
-        if needed > self.bytes.capacity() {
-            // Grow by doubling, but never past the bound (a plain `Vec` could reserve twice it).
-            let target = needed.max(self.bytes.capacity() * 2).min(self.max);
-            self.bytes.reserve_exact(target - self.bytes.len());
-        }
-        self.bytes.extend_from_slice(bytes);
-        Ok(())
-    }
+/// The body of a page longer than one slot: the first slot rendered before answering, then the
+/// render itself, pulled one slot at a time by the connection. It holds the render state, never
+/// the page.
+struct PageReader {
+    name: String,
+    /// The bytes rendered before answering, sent first (freed once sent).
+    first: Vec<u8>,
+    first_at: usize,
+    /// `None` once the page is complete.
+    stream: Option<RenderStream>,
+    /// Bytes rendered so far, against `max`.
+    sent: usize,
+    max: usize,
+    after: Arc<Mutex<Option<AfterWork>>>,
+}
 
-    /// Nothing leaves before the render ends: an error always gets a whole error answer.
-    fn has_sent(&self) -> bool {
-        false
+impl Read for PageReader {
+    /// Reads the next bytes of the page. A render error (or a page over `max_page_bytes`) is an
+    /// I/O error: the connection then closes without the last chunk, so the client sees an
+    /// incomplete page rather than a truncated one that looks complete.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(rest) = self.first.get(self.first_at..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            self.first_at += n;
+            if self.first_at == self.first.len() {
+                self.first = Vec::new();
+                self.first_at = 0;
+            }
+            return Ok(n);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
+        match stream.fill(buf) {
+            Ok(0) => {
+                if let Some(stream) = self.stream.take() {
+                    *self.after.lock() = Some(stream.into_after_work());
+                }
+                Ok(0)
+            }
+            Ok(n) => {
+                self.sent = self.sent.saturating_add(n);
+                if self.sent > self.max {
+                    self.stream = None;
+                    let message = format!(
+                        "{}: the page is larger than {} bytes (the Templates module's max_page_bytes)",
+                        self.name, self.max
+                    );
+                    log::error!("{message}; closing the connection");
+                    return Err(io::Error::other(message));
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.stream = None;
+                log::error!("{e:#}; the page was partly sent, closing the connection");
+                Err(io::Error::other(e.to_string()))
+            }
+        }
     }
 }
 
@@ -417,23 +514,6 @@ mod tests {
             resp.return_template("page.html", json!({}));
         });
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    #[test]
-    fn the_page_buffer_never_reserves_past_its_bound() {
-        let mut out = PageBuffer {
-            bytes: Vec::with_capacity(4),
-            max: 1000,
-            overflowed: false,
-        };
-        for _ in 0..99 {
-            out.write(b"0123456789").unwrap();
-        }
-        out.write(b"0123456789").unwrap();
-        assert_eq!(out.bytes.len(), 1000);
-        assert!(out.bytes.capacity() <= 1000, "{}", out.bytes.capacity());
-        assert_eq!(out.write(b"x"), Err(SinkError::Closed));
-        assert!(out.overflowed);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The renderer: walks a template's nodes and writes the page into a [`RenderSink`].
+//! The renderer: walks a template's nodes and writes the page, pausing whenever the output is
+//! full.
 //!
 //! In scope: evaluating expressions over `serde_json::Value` data (borrowing from the caller's
 //! context wherever it can, so a loop over a context array copies nothing), name lookup (locals,
@@ -6,21 +7,26 @@
 //! render budget (fuel), the include depth bound, and collecting `after` blocks. Out of scope:
 //! loading and caching templates (see `mod.rs`) and parsing (see `parse.rs`).
 //!
-//! Text is written straight from the template source and escaping writes the clean runs of a
-//! string straight through, so rendering allocates nothing per output byte.
+//! The walk over statements is resumable: [`Walker`] keeps an explicit stack of frames (a node
+//! list and the next index, a `for` loop's iterator and state, the scope an `include` replaced),
+//! so it can stop when the output slot is full and carry on at the next call. Expressions are
+//! still evaluated recursively: they produce values, not output. Text is written straight from
+//! the template source and escaping writes the clean runs of a string straight through; only the
+//! part of one piece that did not fit the slot is kept for the next call.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use elsa::sync::FrozenMap;
 use serde_json::{Map, Value};
 
 use super::ast::{AssignOp, BinaryOp, Callee, Expr, ExprKind, Node, Span, Stmt, UnaryOp};
 use super::builtins::{self, Builtin, Num, display, float_value, num, truthy, type_name};
 use super::error::{ErrorKind, SinkError, TemplateError};
-use super::{RenderSink, Template};
+use super::{RenderSink, Template, Templates};
 
 /// A function the application registers.
 pub(crate) type Function = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>;
@@ -28,21 +34,50 @@ pub(crate) type Function = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send 
 /// The registered functions by name.
 pub(crate) type Functions = HashMap<String, Function>;
 
-/// Loads an included template by name.
-pub(crate) type Loader<'a> = dyn Fn(&str) -> Result<Arc<Template>, TemplateError> + 'a;
-
-/// Everything a render reads and never changes.
+/// Everything a render reads and never changes (but the fuel and the included templates).
 pub(crate) struct Env<'a> {
-    pub(crate) context: &'a Value,
-    pub(crate) args: &'a Value,
-    pub(crate) request: &'a Value,
-    pub(crate) globals: &'a Map<String, Value>,
-    pub(crate) functions: &'a Functions,
-    pub(crate) loader: &'a Loader<'a>,
+    pub(crate) context: Cow<'a, Value>,
+    pub(crate) args: Cow<'a, Value>,
+    pub(crate) request: Cow<'a, Value>,
+    pub(crate) globals: Arc<Map<String, Value>>,
+    pub(crate) functions: Arc<Functions>,
+    /// Loads included templates; `None` makes every include "not found" (`after` blocks).
+    pub(crate) loader: Option<Templates>,
     pub(crate) max_include_depth: u32,
     /// The render budget left; every node, loop iteration, call and 64 bytes built costs one.
-    pub(crate) fuel: Cell<u64>,
+    pub(crate) fuel: AtomicU64,
     pub(crate) max_fuel: u64,
+    /// The templates included so far, by address, kept alive until the render ends. Boxed so
+    /// the `Arc` itself has a stable address: the walk borrows `&Arc<Template>` (an `after`
+    /// block clones it) for the whole render.
+    #[allow(clippy::redundant_allocation)]
+    pub(crate) included: FrozenMap<usize, Box<Arc<Template>>>,
+}
+
+impl<'a> Env<'a> {
+    /// Creates an environment with no loader and nothing included yet.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        (context, args, request): (Cow<'a, Value>, Cow<'a, Value>, Cow<'a, Value>),
+        globals: Arc<Map<String, Value>>,
+        functions: Arc<Functions>,
+        loader: Option<Templates>,
+        max_include_depth: u32,
+        fuel: u64,
+    ) -> Self {
+        Env {
+            context,
+            args,
+            request,
+            globals,
+            functions,
+            loader,
+            max_include_depth,
+            fuel: AtomicU64::new(fuel),
+            max_fuel: fuel,
+            included: FrozenMap::new(),
+        }
+    }
 }
 
 /// What a render collects as it goes: the `after` blocks reached.
@@ -67,7 +102,7 @@ struct LoopState {
 
 type RResult<T> = Result<T, TemplateError>;
 
-/// Renders one template (an include gets a renderer of its own).
+/// The scope expressions are evaluated in: the template being walked and its locals.
 pub(crate) struct Renderer<'a> {
     env: &'a Env<'a>,
     tpl: &'a Arc<Template>,
@@ -77,6 +112,422 @@ pub(crate) struct Renderer<'a> {
     /// Set once a local is named `loop`; until then `loop.x` skips the locals.
     loop_shadowed: bool,
     include_depth: u32,
+}
+
+/// Where a walk writes: a sink that also says when the walk must pause.
+pub(crate) trait Output: RenderSink {
+    /// Returns whether the walk must stop before the next node.
+    fn is_full(&self) -> bool;
+}
+
+/// Any sink, never full: the walk runs to the end.
+pub(crate) struct Unbounded<'s>(pub(crate) &'s mut dyn RenderSink);
+
+impl RenderSink for Unbounded<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        self.0.write(bytes)
+    }
+
+    fn has_sent(&self) -> bool {
+        self.0.has_sent()
+    }
+}
+
+impl Output for Unbounded<'_> {
+    fn is_full(&self) -> bool {
+        false
+    }
+}
+
+/// A caller's slice; what does not fit goes to `spill`, for the next call.
+struct SliceOut<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    spill: &'b mut Vec<u8>,
+}
+
+impl RenderSink for SliceOut<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        let room = self.buf.len() - self.len;
+        let n = room.min(bytes.len());
+        let (now, later) = bytes.split_at(n);
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + n) {
+            dst.copy_from_slice(now);
+        }
+        self.len += n;
+        self.spill.extend_from_slice(later);
+        Ok(())
+    }
+
+    fn has_sent(&self) -> bool {
+        false
+    }
+}
+
+impl Output for SliceOut<'_> {
+    fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+}
+
+/// One level of the walk.
+enum Frame<'a> {
+    /// A node list and the index of the next node to render.
+    Nodes { nodes: &'a [Node], next: usize },
+    /// A `for` loop between iterations (its body runs in the frame above).
+    Loop(Box<LoopFrame<'a>>),
+    /// An `include` in progress: the includer's scope, restored when the include ends.
+    Include(Box<Scope<'a>>),
+}
+
+/// The includer's scope, saved while an included template renders.
+struct Scope<'a> {
+    tpl: &'a Arc<Template>,
+    vars: Vec<(&'a str, Cow<'a, Value>)>,
+    loops: Vec<LoopState>,
+    loop_shadowed: bool,
+    include_depth: u32,
+}
+
+/// A `for` loop: where it is in what it iterates.
+struct LoopFrame<'a> {
+    mark: usize,
+    names: (Option<&'a str>, &'a str),
+    body: &'a [Node],
+    span: Span,
+    length: usize,
+    index0: usize,
+    items: Items<'a>,
+}
+
+/// What a loop iterates, borrowed from the context where it can be.
+enum Items<'a> {
+    /// `range(…)`, never built as an array.
+    Range {
+        next: i64,
+        step: i64,
+    },
+    Borrowed(std::slice::Iter<'a, Value>),
+    Owned(std::vec::IntoIter<Value>),
+    BorrowedMap(serde_json::map::Iter<'a>),
+    OwnedMap(serde_json::map::IntoIter),
+}
+
+/// The loop variables of one iteration: the key (two-name form) and the item.
+type Item<'a> = (Option<Cow<'a, Value>>, Cow<'a, Value>);
+
+impl<'a> LoopFrame<'a> {
+    fn next_item(&mut self) -> Option<Item<'a>> {
+        let index0 = self.index0;
+        let key = self.names.0.is_some();
+        let index = || key.then(|| Cow::Owned(Value::from(index0)));
+        match &mut self.items {
+            Items::Range { next, step } => {
+                if index0 >= self.length {
+                    return None;
+                }
+                let item = Cow::Owned(Value::from(*next));
+                *next = next.wrapping_add(*step);
+                Some((index(), item))
+            }
+            Items::Borrowed(it) => it.next().map(|v| (index(), Cow::Borrowed(v))),
+            Items::Owned(it) => it.next().map(|v| (index(), Cow::Owned(v))),
+            Items::BorrowedMap(it) => it.next().map(|(k, v)| {
+                if key {
+                    (Some(Cow::Owned(Value::String(k.clone()))), Cow::Borrowed(v))
+                } else {
+                    (None, Cow::Owned(Value::String(k.clone())))
+                }
+            }),
+            Items::OwnedMap(it) => it.next().map(|(k, v)| {
+                if key {
+                    (Some(Cow::Owned(Value::String(k))), Cow::Owned(v))
+                } else {
+                    (None, Cow::Owned(Value::String(k)))
+                }
+            }),
+        }
+    }
+}
+
+/// A resumable render of one page: an explicit stack of frames over the shared AST.
+pub(crate) struct Walker<'a> {
+    r: Renderer<'a>,
+    stack: Vec<Frame<'a>>,
+    run: Run,
+    /// Bytes of the last piece that did not fit the caller's slice, from `spill_at` on.
+    spill: Vec<u8>,
+    spill_at: usize,
+    done: bool,
+    /// The error the walk stopped on: every later call returns it again.
+    failed: Option<TemplateError>,
+}
+
+impl<'a> Walker<'a> {
+    /// Starts a render of `tpl`.
+    pub(crate) fn new(env: &'a Env<'a>, tpl: &'a Arc<Template>) -> Self {
+        Walker {
+            r: Renderer::new(env, tpl),
+            stack: vec![Frame::Nodes {
+                nodes: &tpl.nodes,
+                next: 0,
+            }],
+            run: Run { after: Vec::new() },
+            spill: Vec::new(),
+            spill_at: 0,
+            done: false,
+            failed: None,
+        }
+    }
+
+    /// Returns the `after` blocks reached so far (all of them once the walk is done).
+    pub(crate) fn take_after(&mut self) -> Vec<AfterJob> {
+        std::mem::take(&mut self.run.after)
+    }
+
+    /// Renders the rest of the page into `out` (a sink that is never full).
+    pub(crate) fn run_to_end(&mut self, out: &mut dyn RenderSink) -> RResult<()> {
+        self.walk(&mut Unbounded(out)).map(drop)
+    }
+
+    /// Writes the next bytes of the page into `buf` (at most `buf.len()`), returning how many;
+    /// 0 means the page is complete (`buf` must not be empty). After an error, every call
+    /// returns that error.
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> RResult<usize> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let mut len = 0;
+        if let Some(pending) = self.spill.get(self.spill_at..).filter(|p| !p.is_empty()) {
+            let n = pending.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            len = n;
+            self.spill_at += n;
+            if self.spill_at == self.spill.len() {
+                self.spill.clear();
+                self.spill_at = 0;
+            }
+            if len == buf.len() {
+                return Ok(len);
+            }
+        }
+        if self.done {
+            return Ok(len);
+        }
+        let mut spill = std::mem::take(&mut self.spill);
+        let mut out = SliceOut {
+            buf,
+            len,
+            spill: &mut spill,
+        };
+        let walked = self.walk(&mut out);
+        let len = out.len;
+        self.spill = spill;
+        match walked {
+            Ok(done) => {
+                self.done = done;
+                Ok(len)
+            }
+            Err(e) => {
+                self.stack.clear();
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Walks until the page ends (`true`) or `out` is full (`false`).
+    fn walk<O: Output>(&mut self, out: &mut O) -> RResult<bool> {
+        loop {
+            if out.is_full() {
+                return Ok(false);
+            }
+            if let Some(Frame::Nodes { nodes, next }) = self.stack.last_mut() {
+                let nodes: &'a [Node] = nodes;
+                match nodes.get(*next) {
+                    Some(node) => {
+                        *next += 1;
+                        self.node(node, out)?;
+                    }
+                    None => {
+                        self.stack.pop();
+                    }
+                }
+                continue;
+            }
+            match self.stack.pop() {
+                None => return Ok(true),
+                Some(Frame::Nodes { .. }) => {}
+                Some(Frame::Loop(mut l)) => match l.next_item() {
+                    Some(item) => {
+                        let state = LoopState {
+                            index0: l.index0,
+                            length: l.length,
+                        };
+                        l.index0 += 1;
+                        self.r.iteration(l.mark, l.names, item, state, l.span)?;
+                        let body = l.body;
+                        self.stack.push(Frame::Loop(l));
+                        self.stack.push(Frame::Nodes {
+                            nodes: body,
+                            next: 0,
+                        });
+                    }
+                    None => self.r.end_loop(l.mark),
+                },
+                Some(Frame::Include(scope)) => {
+                    let Scope {
+                        tpl,
+                        vars,
+                        loops,
+                        loop_shadowed,
+                        include_depth,
+                    } = *scope;
+                    self.r.tpl = tpl;
+                    self.r.vars = vars;
+                    self.r.loops = loops;
+                    self.r.loop_shadowed = loop_shadowed;
+                    self.r.include_depth = include_depth;
+                }
+            }
+        }
+    }
+
+    fn push_body(&mut self, nodes: &'a [Node]) {
+        self.stack.push(Frame::Nodes { nodes, next: 0 });
+    }
+
+    fn node<O: Output>(&mut self, node: &'a Node, out: &mut O) -> RResult<()> {
+        let r = &mut self.r;
+        match node {
+            Node::Text(span) => {
+                r.burn(1, *span)?;
+                let text = r
+                    .tpl
+                    .source
+                    .as_bytes()
+                    .get(span.range())
+                    .unwrap_or_default();
+                r.write(out, text, *span)
+            }
+            Node::Print { expr, raw, span } => {
+                r.burn(1, *span)?;
+                // `escape(x)` is escaped already: printing it must not escape it twice.
+                let escaped = matches!(
+                    expr.kind,
+                    ExprKind::Call {
+                        func: Callee::Builtin(Builtin::Escape),
+                        ..
+                    }
+                );
+                let value = r.eval(expr)?;
+                write_value(out, &value, !raw && !escaped)
+                    .map_err(|e| r.err(ErrorKind::Sink(e), *span))
+            }
+            Node::If {
+                branches,
+                otherwise,
+                span,
+            } => {
+                r.burn(1, *span)?;
+                for branch in branches {
+                    if truthy(&*r.eval(&branch.cond)?) {
+                        self.push_body(&branch.body);
+                        return Ok(());
+                    }
+                }
+                if let Some(body) = otherwise {
+                    self.push_body(body);
+                }
+                Ok(())
+            }
+            Node::For {
+                key,
+                value,
+                iter,
+                body,
+                span,
+            } => {
+                r.burn(1, *span)?;
+                let names = (key.as_ref().map(|k| &*k.name), &*value.name);
+                let frame = r.start_loop(names, iter, body, *span)?;
+                self.stack.push(Frame::Loop(Box::new(frame)));
+                Ok(())
+            }
+            Node::Set(stmt) => {
+                r.burn(1, stmt_span(stmt))?;
+                r.stmt(stmt)
+            }
+            Node::Code { stmts, span } => {
+                r.burn(1, *span)?;
+                for stmt in stmts {
+                    r.burn(1, stmt_span(stmt))?;
+                    r.stmt(stmt)?;
+                }
+                Ok(())
+            }
+            Node::After { stmts, span } => {
+                r.burn(1, *span)?;
+                let vars = r
+                    .vars
+                    .iter()
+                    .map(|(n, v)| ((*n).into(), v.clone().into_owned()))
+                    .collect();
+                self.run.after.push(AfterJob {
+                    template: Arc::clone(r.tpl),
+                    stmts: Arc::clone(stmts),
+                    vars,
+                });
+                Ok(())
+            }
+            Node::Include { path, span } => {
+                r.burn(1, *span)?;
+                self.include(path, *span)
+            }
+        }
+    }
+
+    /// Enters an included template: saves the includer's scope and gives the include a copy of
+    /// its locals (its own `set`s stay inside it).
+    fn include(&mut self, path: &str, span: Span) -> RResult<()> {
+        let r = &mut self.r;
+        if r.include_depth >= r.env.max_include_depth {
+            return Err(r.err(
+                ErrorKind::IncludeDepth {
+                    max: r.env.max_include_depth,
+                },
+                span,
+            ));
+        }
+        let loaded = match &r.env.loader {
+            Some(t) => t.load(path),
+            None => Err(TemplateError::unlocated(ErrorKind::NotFound, path)),
+        };
+        let tpl = loaded.map_err(|e| match e.kind() {
+            ErrorKind::NotFound | ErrorKind::InvalidName => {
+                r.err(ErrorKind::IncludeNotFound(path.into()), span)
+            }
+            _ => e,
+        })?;
+        let env: &'a Env<'a> = r.env;
+        let tpl: &'a Arc<Template> = env
+            .included
+            .insert(Arc::as_ptr(&tpl) as usize, Box::new(tpl));
+        let saved = Scope {
+            tpl: r.tpl,
+            vars: r.vars.clone(),
+            loops: r.loops.clone(),
+            loop_shadowed: r.loop_shadowed,
+            include_depth: r.include_depth,
+        };
+        r.tpl = tpl;
+        r.include_depth += 1;
+        self.stack.push(Frame::Include(Box::new(saved)));
+        self.push_body(&tpl.nodes);
+        Ok(())
+    }
 }
 
 impl<'a> Renderer<'a> {
@@ -108,9 +559,9 @@ impl<'a> Renderer<'a> {
     }
 
     fn burn(&self, steps: u64, span: Span) -> RResult<()> {
-        let left = self.env.fuel.get();
+        let left = self.env.fuel.load(Ordering::Relaxed);
         if left < steps {
-            self.env.fuel.set(0);
+            self.env.fuel.store(0, Ordering::Relaxed);
             return Err(self.err(
                 ErrorKind::FuelExhausted {
                     fuel: self.env.max_fuel,
@@ -118,7 +569,7 @@ impl<'a> Renderer<'a> {
                 span,
             ));
         }
-        self.env.fuel.set(left - steps);
+        self.env.fuel.store(left - steps, Ordering::Relaxed);
         Ok(())
     }
 
@@ -136,152 +587,25 @@ impl<'a> Renderer<'a> {
             .map_err(|e| self.err(ErrorKind::Sink(e), span))
     }
 
-    /// Renders the whole template.
-    pub(crate) fn render(&mut self, out: &mut dyn RenderSink, run: &mut Run) -> RResult<()> {
-        let tpl = self.tpl;
-        self.nodes(&tpl.nodes, out, run)
-    }
-
-    fn nodes(&mut self, nodes: &'a [Node], out: &mut dyn RenderSink, run: &mut Run) -> RResult<()> {
-        for node in nodes {
-            self.node(node, out, run)?;
-        }
-        Ok(())
-    }
-
-    fn node(&mut self, node: &'a Node, out: &mut dyn RenderSink, run: &mut Run) -> RResult<()> {
-        match node {
-            Node::Text(span) => {
-                self.burn(1, *span)?;
-                let text = self
-                    .tpl
-                    .source
-                    .as_bytes()
-                    .get(span.range())
-                    .unwrap_or_default();
-                self.write(out, text, *span)
-            }
-            Node::Print { expr, raw, span } => {
-                self.burn(1, *span)?;
-                // `escape(x)` is escaped already: printing it must not escape it twice.
-                let escaped = matches!(
-                    expr.kind,
-                    ExprKind::Call {
-                        func: Callee::Builtin(Builtin::Escape),
-                        ..
-                    }
-                );
-                let value = self.eval(expr)?;
-                write_value(out, &value, !raw && !escaped)
-                    .map_err(|e| self.err(ErrorKind::Sink(e), *span))
-            }
-            Node::If {
-                branches,
-                otherwise,
-                span,
-            } => {
-                self.burn(1, *span)?;
-                for branch in branches {
-                    if truthy(&*self.eval(&branch.cond)?) {
-                        return self.nodes(&branch.body, out, run);
-                    }
-                }
-                match otherwise {
-                    Some(body) => self.nodes(body, out, run),
-                    None => Ok(()),
-                }
-            }
-            Node::For {
-                key,
-                value,
-                iter,
-                body,
-                span,
-            } => {
-                self.burn(1, *span)?;
-                let names = (key.as_ref().map(|k| &*k.name), &*value.name);
-                self.for_loop(names, iter, body, *span, out, run)
-            }
-            Node::Set(stmt) => {
-                self.burn(1, stmt_span(stmt))?;
-                self.stmt(stmt)
-            }
-            Node::Code { stmts, span } => {
-                self.burn(1, *span)?;
-                for stmt in stmts {
-                    self.burn(1, stmt_span(stmt))?;
-                    self.stmt(stmt)?;
-                }
-                Ok(())
-            }
-            Node::After { stmts, span } => {
-                self.burn(1, *span)?;
-                let vars = self
-                    .vars
-                    .iter()
-                    .map(|(n, v)| ((*n).into(), v.clone().into_owned()))
-                    .collect();
-                run.after.push(AfterJob {
-                    template: Arc::clone(self.tpl),
-                    stmts: Arc::clone(stmts),
-                    vars,
-                });
-                Ok(())
-            }
-            Node::Include { path, span } => {
-                self.burn(1, *span)?;
-                self.include(path, *span, out, run)
-            }
-        }
-    }
-
-    fn include(
-        &self,
-        path: &str,
-        span: Span,
-        out: &mut dyn RenderSink,
-        run: &mut Run,
-    ) -> RResult<()> {
-        if self.include_depth >= self.env.max_include_depth {
-            return Err(self.err(
-                ErrorKind::IncludeDepth {
-                    max: self.env.max_include_depth,
-                },
-                span,
-            ));
-        }
-        let tpl = (self.env.loader)(path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::InvalidName => {
-                self.err(ErrorKind::IncludeNotFound(path.into()), span)
-            }
-            _ => e,
-        })?;
-        let mut sub = Renderer {
-            env: self.env,
-            tpl: &tpl,
-            vars: self
-                .vars
-                .iter()
-                .map(|(n, v)| (*n, Cow::Borrowed(&**v)))
-                .collect(),
-            loops: self.loops.clone(),
-            loop_shadowed: self.loop_shadowed,
-            include_depth: self.include_depth + 1,
-        };
-        sub.render(out, run)
-    }
-
-    fn for_loop(
+    /// Evaluates what a `for` iterates and returns the loop, before its first iteration.
+    fn start_loop(
         &mut self,
         (key, value): (Option<&'a str>, &'a str),
         iter: &'a Expr,
         body: &'a [Node],
         span: Span,
-        out: &mut dyn RenderSink,
-        run: &mut Run,
-    ) -> RResult<()> {
+    ) -> RResult<LoopFrame<'a>> {
         let mark = self.vars.len();
         self.loop_shadowed |= value == "loop" || key == Some("loop");
+        let frame = |length, items| LoopFrame {
+            mark,
+            names: (key, value),
+            body,
+            span,
+            length,
+            index0: 0,
+            items,
+        };
         // `for i in range(…)` never builds the array.
         if let ExprKind::Call {
             func: Callee::Builtin(Builtin::Range),
@@ -294,95 +618,13 @@ impl<'a> Renderer<'a> {
                 builtins::range_args(args.as_slice()).map_err(|k| self.err(k, iter.span))?;
             let length =
                 usize::try_from(builtins::range_len(start, stop, step)).unwrap_or(usize::MAX);
-            let mut n = start;
-            for index0 in 0..length {
-                let item = Cow::Owned(Value::from(n));
-                let k = key.map(|_| Cow::Owned(Value::from(index0)));
-                self.iteration(
-                    mark,
-                    (key, value),
-                    (k, item),
-                    LoopState { index0, length },
-                    body,
-                    span,
-                    out,
-                    run,
-                )?;
-                n = n.wrapping_add(step);
-            }
-            return self.end_loop(mark);
+            return Ok(frame(length, Items::Range { next: start, step }));
         }
-        match self.eval(iter)? {
-            Cow::Borrowed(Value::Array(items)) => {
-                let length = items.len();
-                for (index0, item) in items.iter().enumerate() {
-                    let k = key.map(|_| Cow::Owned(Value::from(index0)));
-                    self.iteration(
-                        mark,
-                        (key, value),
-                        (k, Cow::Borrowed(item)),
-                        LoopState { index0, length },
-                        body,
-                        span,
-                        out,
-                        run,
-                    )?;
-                }
-            }
-            Cow::Owned(Value::Array(items)) => {
-                let length = items.len();
-                for (index0, item) in items.into_iter().enumerate() {
-                    let k = key.map(|_| Cow::Owned(Value::from(index0)));
-                    self.iteration(
-                        mark,
-                        (key, value),
-                        (k, Cow::Owned(item)),
-                        LoopState { index0, length },
-                        body,
-                        span,
-                        out,
-                        run,
-                    )?;
-                }
-            }
-            Cow::Borrowed(Value::Object(map)) => {
-                let length = map.len();
-                for (index0, (k, v)) in map.iter().enumerate() {
-                    let (k, item) = match key {
-                        Some(_) => (Some(Cow::Owned(Value::String(k.clone()))), Cow::Borrowed(v)),
-                        None => (None, Cow::Owned(Value::String(k.clone()))),
-                    };
-                    self.iteration(
-                        mark,
-                        (key, value),
-                        (k, item),
-                        LoopState { index0, length },
-                        body,
-                        span,
-                        out,
-                        run,
-                    )?;
-                }
-            }
-            Cow::Owned(Value::Object(map)) => {
-                let length = map.len();
-                for (index0, (k, v)) in map.into_iter().enumerate() {
-                    let (k, item) = match key {
-                        Some(_) => (Some(Cow::Owned(Value::String(k))), Cow::Owned(v)),
-                        None => (None, Cow::Owned(Value::String(k))),
-                    };
-                    self.iteration(
-                        mark,
-                        (key, value),
-                        (k, item),
-                        LoopState { index0, length },
-                        body,
-                        span,
-                        out,
-                        run,
-                    )?;
-                }
-            }
+        Ok(match self.eval(iter)? {
+            Cow::Borrowed(Value::Array(items)) => frame(items.len(), Items::Borrowed(items.iter())),
+            Cow::Owned(Value::Array(items)) => frame(items.len(), Items::Owned(items.into_iter())),
+            Cow::Borrowed(Value::Object(map)) => frame(map.len(), Items::BorrowedMap(map.iter())),
+            Cow::Owned(Value::Object(map)) => frame(map.len(), Items::OwnedMap(map.into_iter())),
             other => {
                 return Err(self.err(
                     ErrorKind::WrongType(
@@ -391,21 +633,17 @@ impl<'a> Renderer<'a> {
                     iter.span,
                 ));
             }
-        }
-        self.end_loop(mark)
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Sets up one iteration's locals and `loop` state (the walker then renders the body).
     fn iteration(
         &mut self,
         mark: usize,
         (key, value): (Option<&'a str>, &'a str),
-        (k, item): (Option<Cow<'a, Value>>, Cow<'a, Value>),
+        (k, item): Item<'a>,
         state: LoopState,
-        body: &'a [Node],
         span: Span,
-        out: &mut dyn RenderSink,
-        run: &mut Run,
     ) -> RResult<()> {
         self.burn(1, span)?;
         // Names first set inside the body live for one iteration; outer names keep updates.
@@ -419,15 +657,14 @@ impl<'a> Renderer<'a> {
             self.vars.push((name, k));
         }
         self.vars.push((value, item));
-        self.nodes(body, out, run)
+        Ok(())
     }
 
-    fn end_loop(&mut self, mark: usize) -> RResult<()> {
+    fn end_loop(&mut self, mark: usize) {
         if self.vars.len() > mark {
             self.vars.truncate(mark);
             self.loops.pop();
         }
-        Ok(())
     }
 
     /// Runs a statement of `set`, `code` or `after` (assignments go to the locals).
@@ -490,10 +727,10 @@ impl<'a> Renderer<'a> {
             }
         }
         if name == "request" {
-            return Ok(Cow::Borrowed(self.env.request));
+            return Ok(Cow::Borrowed(&*self.env.request));
         }
         let env = self.env;
-        for scope in [env.context, env.args] {
+        for scope in [&*env.context, &*env.args] {
             if let Some(v) = scope.get(name) {
                 return Ok(Cow::Borrowed(v));
             }

@@ -1,13 +1,15 @@
 //! The benchmark's microweb side: `/plaintext`, `/json` and `/static/index.html` (from
-//! `benches/static/`), as the peers in `benches/peers/` serve them.
+//! `benches/static/`), as the peers in `benches/peers/` serve them, and the WebSocket echo
+//! `/ws/echo` (text back as text, binary as binary), as `tokio_tungstenite_peer` serves it.
 //!
 //! Run: `cargo run --release --example bench_server -- 127.0.0.1:18080 [--threads N] [--preset NAME]
 //! [--tls-cert FILE --tls-key FILE]` (with both TLS flags it serves HTTPS).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use microweb::{Json, Method, Preset, WebServer};
+use microweb::{Json, Method, Preset, WebServer, WebSockets};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -53,6 +55,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             message: "Hello, World!",
         })
     })?;
+    let ws = Arc::new(WebSockets::new());
+    ws.add_path("/ws/echo");
+    ws.on_websocket_accepted(|socket| {
+        socket.on_text_message(|s, text| {
+            let _ = s.send_text_message(text);
+        });
+        socket.on_binary_message(|s, data| {
+            let _ = s.send_binary_message(data);
+        });
+    });
+    server.add_module(ws);
     server.start_managed(threads, None)?;
     println!("listening on {scheme}://{}", server.local_addrs()[0]);
 

@@ -346,20 +346,26 @@ mod tests {
         assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
     }
 
-    #[test]
-    fn sealed_request_reaches_the_handler_and_the_answer_is_sealed() {
-        let c = crypto();
+    /// A client's POST /api of `body` sealed for `c`, and that request as a TestRequest.
+    fn sealed_post(c: &Crypto, body: &str) -> (super::super::SealedRequest, TestRequest) {
         let client =
             super::super::Client::new("http://test", c.public_key(), Identity::random().unwrap());
         let sealed = client
             .post(["api"])
-            .body("ping")
+            .body(body.to_owned())
             .seal(SystemTime::now())
             .unwrap();
         let mut test = TestRequest::new(Method::POST, &sealed.target).body(sealed.body.clone());
         for (name, value) in &sealed.headers {
             test = test.header(name, value);
         }
+        (sealed, test)
+    }
+
+    #[test]
+    fn sealed_request_reaches_the_handler_and_the_answer_is_sealed() {
+        let c = crypto();
+        let (sealed, test) = sealed_post(&c, "ping");
         let r = test.run(c.protect(|_, msg, _| {
             assert_eq!(msg.plaintext, b"ping");
             "pong"
@@ -447,17 +453,7 @@ mod tests {
     #[test]
     fn a_panicking_handler_answers_a_sealed_500() {
         let c = crypto();
-        let client =
-            super::super::Client::new("http://test", c.public_key(), Identity::random().unwrap());
-        let sealed = client
-            .post(["api"])
-            .body("boom")
-            .seal(SystemTime::now())
-            .unwrap();
-        let mut test = TestRequest::new(Method::POST, &sealed.target).body(sealed.body.clone());
-        for (name, value) in &sealed.headers {
-            test = test.header(name, value);
-        }
+        let (sealed, test) = sealed_post(&c, "boom");
         let r = test.run(c.protect(|_, _, _| -> &'static str { panic!("handler bug") }));
         let body = match r.body() {
             Body::Bytes(b) => b.clone(),

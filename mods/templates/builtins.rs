@@ -341,31 +341,7 @@ pub(crate) fn display(v: &Value) -> Cow<'_, str> {
     }
 }
 
-/// Appends `text` to `out`, escaping `& < > " '`.
-pub(crate) fn escape_html_into(out: &mut String, text: &str) {
-    let mut last = 0;
-    for (i, b) in text.bytes().enumerate() {
-        if let Some(rep) = entity(b) {
-            out.push_str(text.get(last..i).unwrap_or_default());
-            out.push_str(rep);
-            last = i + 1;
-        }
-    }
-    out.push_str(text.get(last..).unwrap_or_default());
-}
-
-/// Returns the entity replacing an HTML-special byte.
-#[inline]
-pub(crate) fn entity(b: u8) -> Option<&'static str> {
-    match b {
-        b'&' => Some("&amp;"),
-        b'<' => Some("&lt;"),
-        b'>' => Some("&gt;"),
-        b'"' => Some("&quot;"),
-        b'\'' => Some("&#39;"),
-        _ => None,
-    }
-}
+pub(crate) use crate::http::{escape_html_into, html_entity as entity};
 
 #[cfg(test)]
 mod tests {

@@ -219,11 +219,11 @@ impl TemplateError {
              <style>body{font-family:sans-serif}pre{background:#f4f4f4;padding:1em}\
              .caret{color:#c00}</style></head>\n<body><h1>Template error</h1>\n<p>",
         );
-        escape_into(&mut page, &self.to_string());
+        crate::http::escape_html_into(&mut page, &self.to_string());
         page.push_str("</p>\n");
         if let Some((number, line, col, width)) = self.excerpt() {
             page.push_str("<pre>");
-            escape_into(&mut page, &format!("{number:>4} | {line}\n"));
+            crate::http::escape_html_into(&mut page, &format!("{number:>4} | {line}\n"));
             page.push_str("     | <span class=\"caret\">");
             page.push_str(&" ".repeat(col.saturating_sub(1)));
             page.push_str(&"^".repeat(width));
@@ -344,20 +344,6 @@ fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, col)
-}
-
-/// Appends `text` to `out` with `& < > " '` escaped.
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
 }
 
 impl fmt::Display for TemplateError {

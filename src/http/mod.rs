@@ -40,6 +40,7 @@ mod auth;
 mod body;
 mod conn;
 mod cookies;
+mod escape;
 mod forms;
 mod headers;
 mod limits;
@@ -51,6 +52,7 @@ pub use auth::{check_basic_auth, check_bearer_auth};
 pub use body::{BodyDecoder, BodyEvent};
 pub use conn::{keep_alive, response_framing, should_send_continue};
 pub use cookies::{SameSite, SetCookie, cookies};
+pub use escape::{escape_html_into, html_entity};
 pub use forms::{FormPairs, decode_path, form_pairs};
 pub use headers::{
     QualityItem, cache_directives, is_cors_preflight, list_items, media_type, param, quality_items,

@@ -346,13 +346,8 @@ impl HttpConnection {
                 return Some(self.respond_and_close(conn, response, head.version()));
             }
         };
-        if head.expects_continue() && !self.continue_sent {
-            self.continue_sent = true;
-            match conn.write(http::CONTINUE_100) {
-                Ok(n) if n == http::CONTINUE_100.len() => {}
-                Ok(_) => return Some(Step::Wait(Next::Close(CloseReason::ByHost))),
-                Err(e) => return Some(Step::Wait(Next::Close(CloseReason::from_io(&e)))),
-            }
+        if let Some(step) = self.send_continue(conn, head) {
+            return Some(step);
         }
         let limits = self.shared.limits.with_max_body_bytes(u64::MAX);
         self.state = State::ReadingBody(Box::new(BodyRead {
@@ -392,10 +387,16 @@ impl HttpConnection {
                 return Some(self.respond_and_close(conn, response, head.version()));
             }
         }
-        self.continue_sent = true;
-        if !http::should_send_continue(head, true) {
+        self.send_continue(conn, head)
+    }
+
+    /// Sends `100 Continue` once per request, when the client waits for it and a body follows;
+    /// `Some` closes the connection when the socket does not take it.
+    fn send_continue(&mut self, conn: &mut Conn<'_>, head: &RequestHead) -> Option<Step> {
+        if self.continue_sent || !http::should_send_continue(head, true) {
             return None;
         }
+        self.continue_sent = true;
         match conn.write(http::CONTINUE_100) {
             Ok(n) if n == http::CONTINUE_100.len() => None,
             // A fresh socket takes 25 bytes; anything else means it is broken.

@@ -20,6 +20,16 @@
 //! Events are hints: after `Readable` a read may still return `WouldBlock`, and an event may
 //! come when the last `Next` did not ask for it (a wake racing a readiness). A handler treats
 //! them as "try now".
+//!
+//! ## Readiness
+//!
+//! A connection is registered once, edge-triggered, for both directions: the poller reports
+//! only that new readiness came. The pool keeps what is known in [`Readiness`]: readable until a
+//! read through [`Conn::read`] would block or (plain TCP) returns less than it asked for — the
+//! socket was empty then, and bytes that come later raise a new edge —, writable until a write
+//! would block. When a handler asks for a direction that is still ready, it gets the event again
+//! at once instead of waiting; otherwise the connection waits for the next edge, with no poller
+//! call. Where the platform has no edge-triggered mode the socket is re-armed oneshot instead.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::fmt;
@@ -30,7 +40,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::poller::Interest;
+use super::poller::{Interest, Poller};
 use super::slots::SlotGuard;
 use super::source::{
     self, Body, CLOSE_REQ, CLOSED, OPENED, READABLE, SLOT_FREE, Source, SourceKey, TIMEDOUT, WOKEN,
@@ -162,9 +172,38 @@ pub trait ConnHandler: Send + 'static {
     }
 }
 
+/// What the pool knows of a connection's socket between edges (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readiness {
+    /// A read may find bytes (or the end of the stream).
+    read: bool,
+    /// A write may be taken.
+    write: bool,
+}
+
+impl Readiness {
+    /// Notes what a read of `asked` bytes returned.
+    fn after_read(&mut self, result: &io::Result<usize>, asked: usize, plain: bool) {
+        match result {
+            // Plain TCP gives all it has up to `asked`: a short read emptied the socket.
+            Ok(n) if plain && *n > 0 && *n < asked => self.read = false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read = false,
+            _ => {}
+        }
+    }
+
+    /// Notes what a write (or flush) returned.
+    fn after_write<T>(&mut self, result: &io::Result<T>) {
+        if matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.write = false;
+        }
+    }
+}
+
 /// A connection, as its handler sees it while handling an event.
 pub struct Conn<'a> {
     transport: &'a mut Transport,
+    ready: &'a mut Readiness,
     source: &'a Arc<Source>,
     pool: &'a Pool,
     peer: SocketAddr,
@@ -186,7 +225,10 @@ impl Conn<'_> {
     ///
     /// `WouldBlock` when nothing is available yet; any socket error.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.transport.read(buf)
+        let result = self.transport.read(buf);
+        let plain = !self.transport.is_tls();
+        self.ready.after_read(&result, buf.len(), plain);
+        result
     }
 
     /// Writes from `buf` through the transport.
@@ -195,7 +237,9 @@ impl Conn<'_> {
     ///
     /// `WouldBlock` when the socket cannot take more now; any socket error.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.transport.write(buf)
+        let result = self.transport.write(buf);
+        self.ready.after_write(&result);
+        result
     }
 
     /// Flushes what the transport buffers (TLS records).
@@ -204,11 +248,19 @@ impl Conn<'_> {
     ///
     /// `WouldBlock`, or any socket error.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.transport.flush()
+        let result = self.transport.flush();
+        self.ready.after_write(&result);
+        result
     }
 
     /// Returns the transport (to shut it down, or for what `Conn` does not expose).
+    ///
+    /// Prefer [`Conn::read`] and [`Conn::write`] for the bytes: they keep the pool's readiness.
+    /// After this call the pool assumes the socket may be ready both ways (the handler may get
+    /// one event that finds nothing).
     pub fn transport(&mut self) -> &mut Transport {
+        self.ready.read = true;
+        self.ready.write = true;
         self.transport
     }
 
@@ -265,17 +317,17 @@ impl Conn<'_> {
 
 impl io::Read for Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.transport.read(buf)
+        Conn::read(self, buf)
     }
 }
 
 impl io::Write for Conn<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.transport.write(buf)
+        Conn::write(self, buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.transport.flush()
+        Conn::flush(self)
     }
 }
 
@@ -311,12 +363,24 @@ pub(crate) struct ConnBody {
     transport: Transport,
     handler: Box<dyn ConnHandler>,
     peer: SocketAddr,
-    /// What the oneshot registration is armed for right now.
+    /// What the socket is known to be ready for (see the module doc).
+    ready: Readiness,
+    /// What a oneshot registration is armed for right now (unused when edge-triggered).
     armed: Interest,
     registered: bool,
     connecting: bool,
     waiting_slot: bool,
     last: Next,
+}
+
+/// The socket readiness a handler's answer waits for.
+fn interest_of(next: Next) -> Interest {
+    match next {
+        Next::Read => Interest::READ,
+        Next::Write => Interest::WRITE,
+        Next::ReadWrite => Interest::BOTH,
+        Next::Idle | Next::WaitSlot | Next::Close(_) => Interest::NONE,
+    }
 }
 
 const ORDER: [(u32, ConnEvent); 6] = [
@@ -339,6 +403,11 @@ impl ConnBody {
             transport,
             handler,
             peer,
+            // Unknown yet: the first read finds out.
+            ready: Readiness {
+                read: true,
+                write: true,
+            },
             armed: Interest::NONE,
             registered: false,
             connecting: false,
@@ -357,6 +426,10 @@ impl ConnBody {
             transport: Transport::Tcp(stream),
             handler,
             peer,
+            ready: Readiness {
+                read: false,
+                write: false,
+            },
             armed: Interest::WRITE,
             registered: true,
             connecting: true,
@@ -381,7 +454,13 @@ impl ConnBody {
             return Some(CloseReason::ByHost);
         }
         if bits & (READABLE | WRITABLE) != 0 {
-            self.armed = Interest::NONE; // the oneshot registration fired
+            self.armed = Interest::NONE; // a oneshot registration fired
+        }
+        if bits & READABLE != 0 {
+            self.ready.read = true;
+        }
+        if bits & WRITABLE != 0 {
+            self.ready.write = true;
         }
         if bits & SLOT_FREE != 0 {
             self.waiting_slot = false;
@@ -389,7 +468,9 @@ impl ConnBody {
         if bits & WRITABLE != 0 && !self.connecting {
             // Let the transport push out what it buffers on its own (TLS records) before the
             // handler sees the event; a no-op for plain TCP.
-            match self.transport.flush() {
+            let flushed = self.transport.flush();
+            self.ready.after_write(&flushed);
+            match flushed {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Some(CloseReason::from_io(&e)),
@@ -418,7 +499,7 @@ impl ConnBody {
                 }
             }
             if self.connecting {
-                return self.arm(shared, src, Interest::WRITE);
+                return self.watch(src, Interest::WRITE);
             }
         }
         let mut delivered = false;
@@ -426,8 +507,14 @@ impl ConnBody {
             if bits & bit == 0 || (bit == TIMEDOUT && !take_due_deadline(shared, src)) {
                 continue;
             }
+            // Readiness the handler did not ask for stays noted in `ready` for later.
+            let asked = self.transport.interest(interest_of(self.last));
+            if (bit == READABLE && !asked.read) || (bit == WRITABLE && !asked.write) {
+                continue;
+            }
             let mut conn = Conn {
                 transport: &mut self.transport,
+                ready: &mut self.ready,
                 source: src,
                 pool,
                 peer: self.peer,
@@ -442,44 +529,34 @@ impl ConnBody {
         if delivered && bits & SLOT_FREE != 0 && !self.waiting_slot {
             shared.slots.kick(); // the slot this handler was woken for may still be free
         }
-        let wanted = match self.last {
-            Next::Read => Interest::READ,
-            Next::Write => Interest::WRITE,
-            Next::ReadWrite => Interest {
-                read: true,
-                write: true,
-            },
-            Next::Idle | Next::Close(_) => Interest::NONE,
-            Next::WaitSlot => {
-                if !self.waiting_slot {
-                    self.waiting_slot = true;
-                    wait_for_slot(shared, src, true);
-                }
-                Interest::NONE
-            }
-        };
-        if wanted.read && self.transport.has_buffered_input() {
-            // Bytes already wait in the transport: run again instead of waiting on the socket.
+        if self.last == Next::WaitSlot && !self.waiting_slot {
+            self.waiting_slot = true;
+            wait_for_slot(shared, src, true);
+        }
+        let want = self.transport.interest(interest_of(self.last));
+        if want.read && (self.ready.read || self.transport.has_buffered_input()) {
+            // Still readable (or bytes wait in the transport): run again instead of waiting.
             src.state.fetch_or(READABLE, Ordering::SeqCst);
             return None;
         }
-        let want = self.transport.interest(wanted);
-        self.arm(shared, src, want)
+        if want.write && self.ready.write {
+            src.state.fetch_or(WRITABLE, Ordering::SeqCst);
+            return None;
+        }
+        self.watch(src, want)
     }
 
-    /// Arms the oneshot registration for `want`, with at most one syscall (none if unchanged).
-    fn arm(&mut self, shared: &Shared, src: &Source, want: Interest) -> Option<CloseReason> {
+    /// Makes sure the next readiness is reported: registers the socket the first time
+    /// (edge-triggered: nothing more to do afterwards), or re-arms a oneshot registration.
+    fn watch(&mut self, src: &Source, want: Interest) -> Option<CloseReason> {
         let socket = self.transport.socket();
-        let result = if !self.registered {
-            self.registered = true;
-            shared.poller.add(socket, src.key.0, want)
-        } else if want != self.armed {
-            shared.poller.modify(socket, src.key.0, want)
-        } else {
-            Ok(())
-        };
+        let result = src
+            .home
+            .poller
+            .watch(socket, src.key.0, self.registered, self.armed, want);
         match result {
             Ok(()) => {
+                self.registered = true;
                 self.armed = want;
                 None
             }
@@ -487,9 +564,9 @@ impl ConnBody {
         }
     }
 
-    pub(crate) fn deregister(&self, shared: &Shared) {
+    pub(crate) fn deregister(&self, poller: &Poller) {
         if self.registered {
-            let _ = shared.poller.delete(self.transport.socket());
+            let _ = poller.delete(self.transport.socket());
         }
     }
 
@@ -579,7 +656,8 @@ impl ListenerBody {
                 }
             }
         }
-        match shared
+        match src
+            .home
             .poller
             .modify(&self.listener, src.key.0, Interest::READ)
         {
@@ -607,7 +685,7 @@ impl ListenerBody {
                 }
             },
         };
-        let Ok(src) = shared.insert(SCHEDULED_OPENED) else {
+        let Ok(src) = shared.insert_dealt(SCHEDULED_OPENED) else {
             return;
         };
         let info = ConnInfo {
@@ -634,8 +712,8 @@ impl ListenerBody {
         source::run_source(pool, &src);
     }
 
-    pub(crate) fn deregister(&self, shared: &Shared) {
-        let _ = shared.poller.delete(&self.listener);
+    pub(crate) fn deregister(&self, poller: &Poller) {
+        let _ = poller.delete(&self.listener);
     }
 }
 

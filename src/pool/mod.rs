@@ -15,27 +15,21 @@
 //! ## How events flow
 //!
 //! ```text
-//!                 ┌──────────── waiter thread (the loop) ────────────┐
-//!  sockets ─────► │ Poller::wait (oneshot)   timers: deadlines, user  │
-//!  wakers  ──┐    │      │ key                     │ due              │
-//!  slot      │    │      ▼                         ▼                  │
-//!  returns ──┴──► │ registry[key] ─► schedule(src, event bits) ◄──────┘
-//!                 └──────────────────────┬───────────────────────────┘
-//!                                        │ only if SCHEDULED was 0:
-//!                                        ▼ Task(Arc<Source>)  (one pointer)
-//!                           crossbeam channel (unbounded)
-//!                  ┌─────────────────────┼──────────────────────┐
-//!                  ▼                     ▼                      ▼
-//!              worker 1              worker 2       …       worker n
-//!   lock source ─► take pending bits ─► handler.on_event(…) per event ─► Next
-//!   ─► re-arm the poller (one `modify`, or none if unchanged) ─► clear SCHEDULED
-//!      (if bits arrived meanwhile: run again — nothing is lost, nothing runs twice)
+//!        loop 0 (listeners, UDP, timers)           loop 1 … loop n-1
+//!   ┌──────────────────────────────────┐      ┌──────────────────────────┐
+//!   │ Poller::wait ─► registry[key]     │      │ Poller::wait ─► ready     │
+//!   │ accept ─► deal the connection ────┼─────►│ sources, run right here:  │
+//!   │   round-robin to a loop           │      │ lock source ─► take bits  │
+//!   │ timers due ─► schedule(src, bits) │      │ ─► on_event(…) ─► Next    │
+//!   └──────────────────────────────────┘      └──────────────────────────┘
+//!   wakes, returned slots, deadlines from other threads ─► the home loop's queue + notify
 //! ```
 //!
-//! With `threads = 0` the loop runs on the caller's thread and with `threads = 1` on one
-//! background thread; in both the loop runs ready sources itself right after the wait, and the
-//! channel only carries what other threads schedule (wakes, returned slots), each followed by a
-//! poller notify. There is no hand-over between threads on the IO path at all.
+//! Each loop waits on its own poller and runs the sources registered with it on its own thread
+//! (see `event_loop.rs`): no hand-over between threads on the IO path. Connections are
+//! registered once, edge-triggered where the platform allows (`conn.rs` keeps the readiness), so
+//! serving a keep-alive request costs one read and one write and no poller call.
+//! A source is still run by one thread at a time whoever schedules it (see `source.rs`).
 //!
 //! ## Buffer slots and back-pressure
 //!
@@ -49,6 +43,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 mod conn;
+mod event_loop;
 mod poller;
 mod slots;
 mod source;
@@ -71,22 +66,20 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
-use polling::Events;
 use slab::Slab;
 
 use crate::config::Preset;
-use poller::{Interest, Poller};
+use event_loop::Loop;
+use poller::Interest;
 use source::{Body, CLOSED, SCHEDULED, Source};
-use timers::{Fired, TimerCallback, Timers};
+use timers::{TimerCallback, Timers};
 
 /// The sizing of a pool. `Default` is the Normal preset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,35 +180,40 @@ impl From<PoolError> for io::Error {
     }
 }
 
-/// What travels from the waiter to the workers: one pointer-sized handle.
-enum Task {
+/// What other threads hand a loop: a source to run, or a timer callback.
+pub(crate) enum Task {
     Source(Arc<Source>),
     Timer(TimerCallback),
-    Stop,
 }
 
 thread_local! {
     /// The pool (its `Shared` address) whose thread this is, 0 if none.
     static POOL_THREAD: Cell<usize> = const { Cell::new(0) };
-    /// The pool whose waiter loop runs on this thread, 0 if none.
+    /// The pool one of whose loops runs on this thread, 0 if none.
     static LOOP_THREAD: Cell<usize> = const { Cell::new(0) };
+    /// Which of that pool's loops runs on this thread.
+    static LOOP_INDEX: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The state shared by every handle of a pool.
 pub(crate) struct Shared {
     config: PoolConfig,
-    poller: Poller,
+    /// Every loop created so far; the first `active_loops` run while the pool runs. Loop 0 exists
+    /// from the start and holds listeners, UDP sockets and the timers.
+    loops: Mutex<Vec<Arc<Loop>>>,
+    /// Loop 0 (also in `loops`), reached without the lock.
+    first_loop: Arc<Loop>,
+    /// How many loops new connections are dealt over.
+    active_loops: AtomicUsize,
+    /// The round-robin counter that deals connections over the loops.
+    next_loop: AtomicUsize,
     slots: BufferSlots,
     registry: RwLock<Slab<Arc<Source>>>,
     timers: Mutex<Timers>,
     epoch: Instant,
-    /// When the waiter will wake at the latest (ns since epoch), to know whether a new deadline
+    /// When loop 0 will wake at the latest (ns since epoch), to know whether a new deadline
     /// needs a notify.
     next_wake: AtomicU64,
-    tx: Sender<Task>,
-    rx: Receiver<Task>,
-    /// Workers take tasks from the channel (threads > 1); otherwise the loop drains it.
-    multi: AtomicBool,
     running: AtomicBool,
     stop_requested: AtomicBool,
     loop_thread: Mutex<Option<JoinHandle<()>>>,
@@ -254,18 +252,39 @@ impl Shared {
         self.to_ns(Instant::now())
     }
 
-    /// Adds a source to the registry with `state` bits set.
+    /// Adds a source that lives on loop 0 (a listener, a UDP socket) with `state` bits set.
     ///
     /// # Errors
     ///
     /// Refused while the pool is stopping.
     pub(crate) fn insert(&self, state: u32) -> io::Result<Arc<Source>> {
+        self.insert_on(state, Arc::clone(&self.first_loop))
+    }
+
+    /// Adds a connection with `state` bits set, on the next running loop (round-robin).
+    ///
+    /// # Errors
+    ///
+    /// Refused while the pool is stopping.
+    pub(crate) fn insert_dealt(&self, state: u32) -> io::Result<Arc<Source>> {
+        let active = self.active_loops.load(Ordering::Relaxed).max(1);
+        let home = if active == 1 {
+            Arc::clone(&self.first_loop)
+        } else {
+            let i = self.next_loop.fetch_add(1, Ordering::Relaxed) % active;
+            let loops = self.loops.lock();
+            Arc::clone(loops.get(i).unwrap_or(&self.first_loop))
+        };
+        self.insert_on(state, home)
+    }
+
+    fn insert_on(&self, state: u32, home: Arc<Loop>) -> io::Result<Arc<Source>> {
         if self.stop_requested.load(Ordering::SeqCst) && self.is_running() {
             return Err(io::Error::other("the pool is stopping"));
         }
         let mut reg = self.registry.write();
         let entry = reg.vacant_entry();
-        let src = Arc::new(Source::new(SourceKey(entry.key()), state));
+        let src = Arc::new(Source::new(SourceKey(entry.key()), state, home));
         entry.insert(Arc::clone(&src));
         Ok(src)
     }
@@ -285,16 +304,17 @@ impl Shared {
         prev & (SCHEDULED | CLOSED) == 0
     }
 
-    /// Adds event `bits` to `src` and queues it unless a task for it exists already.
+    /// Adds event `bits` to `src` and queues it on its loop unless a task for it exists already.
     pub(crate) fn schedule(&self, src: &Arc<Source>, bits: u32) {
-        if !Shared::mark(src, bits) {
-            return;
+        if Shared::mark(src, bits) {
+            src.home.send(self, Task::Source(Arc::clone(src)));
         }
-        if self.tx.send(Task::Source(Arc::clone(src))).is_err() {
-            return;
-        }
-        if !self.multi.load(Ordering::Relaxed) && LOOP_THREAD.get() != self.id() {
-            self.poller.notify();
+    }
+
+    /// Wakes loop 0 (the timers' loop) if a timer due at `at` beats its planned wake.
+    fn wake_timers_for(&self, at: u64) {
+        if at < self.next_wake.load(Ordering::SeqCst) && !self.first_loop.is_current(self) {
+            self.first_loop.poller.notify();
         }
     }
 
@@ -311,8 +331,8 @@ impl Shared {
             return; // an earlier heap entry will re-read the deadline
         }
         let pushed = self.timers.lock().arm_deadline(src, ns);
-        if pushed && ns < self.next_wake.load(Ordering::SeqCst) && LOOP_THREAD.get() != self.id() {
-            self.poller.notify();
+        if pushed {
+            self.wake_timers_for(ns);
         }
     }
 
@@ -379,19 +399,19 @@ impl Pool {
                 "a pool needs at least one slot of at least one byte",
             ));
         }
-        let (tx, rx) = crossbeam_channel::unbounded();
         let slots = BufferSlots::new(config.slots_count, config.slot_size, config.keep_alloc);
+        let first_loop = Arc::new(Loop::new(0)?);
         Ok(Pool {
             shared: Arc::new(Shared {
-                poller: Poller::new()?,
+                loops: Mutex::new(vec![Arc::clone(&first_loop)]),
+                first_loop,
+                active_loops: AtomicUsize::new(1),
+                next_loop: AtomicUsize::new(0),
                 slots,
                 registry: RwLock::new(Slab::new()),
                 timers: Mutex::new(Timers::default()),
                 epoch: Instant::now(),
                 next_wake: AtomicU64::new(u64::MAX),
-                tx,
-                rx,
-                multi: AtomicBool::new(false),
                 running: AtomicBool::new(false),
                 stop_requested: AtomicBool::new(false),
                 loop_thread: Mutex::new(None),
@@ -408,18 +428,23 @@ impl Pool {
         &self.shared.config
     }
 
-    /// Starts the pool's threads.
+    /// Starts the pool's threads: event loops, each waiting on its own poller and running the
+    /// connections dealt to it (see the module doc).
     ///
-    /// - `threads = 0`: runs the loop on the calling thread and returns when [`Pool::stop`] is
-    ///   called (from a handler or another thread);
-    /// - `threads = 1`: one background thread waits and runs handlers;
-    /// - `threads = n > 1`: one waiter thread hands ready sources to `n` worker threads.
+    /// - `threads = 0`: one loop on the calling thread; returns when [`Pool::stop`] is called
+    ///   (from a handler or another thread);
+    /// - `threads = n ≥ 1`: `n` loops on `n` background threads. Loop 0 also accepts, receives
+    ///   UDP and runs timers; accepted connections are dealt round-robin over the `n` loops.
+    ///
+    /// A handler runs on its connection's loop: one that blocks holds up the other connections
+    /// of that loop (answer later with a deferred response instead).
     ///
     /// `stack_size` sets the threads' stack size (the platform default otherwise).
     ///
     /// # Errors
     ///
-    /// When the pool is already running, or a thread cannot be spawned.
+    /// When the pool is already running, a poller cannot be created, or a thread cannot be
+    /// spawned.
     pub fn start(&self, threads: usize, stack_size: Option<usize>) -> io::Result<()> {
         let sh = &self.shared;
         if sh.running.swap(true, Ordering::SeqCst) {
@@ -428,15 +453,19 @@ impl Pool {
         self.join_loop_thread(); // a loop that stopped from inside a handler
         sh.stop_requested.store(false, Ordering::SeqCst);
         *sh.done.lock() = false;
-        sh.multi.store(threads > 1, Ordering::SeqCst);
+        let count = threads.max(1);
+        if let Err(e) = self.ensure_loops(count) {
+            sh.running.store(false, Ordering::SeqCst);
+            return Err(e);
+        }
+        sh.active_loops.store(count, Ordering::SeqCst);
         if threads == 0 {
-            run_loop(self, 0, stack_size);
+            event_loop::run_pool(self, 1, stack_size);
             return Ok(());
         }
         let pool = self.clone();
-        let workers = if threads > 1 { threads } else { 0 };
         match builder("microweb-pool", stack_size)
-            .spawn(move || run_loop(&pool, workers, stack_size))
+            .spawn(move || event_loop::run_pool(&pool, count, stack_size))
         {
             Ok(handle) => {
                 *sh.loop_thread.lock() = Some(handle);
@@ -465,7 +494,9 @@ impl Pool {
             return;
         }
         sh.stop_requested.store(true, Ordering::SeqCst);
-        sh.poller.notify();
+        for lp in sh.loops.lock().iter() {
+            lp.poller.notify();
+        }
         if POOL_THREAD.get() == sh.id() {
             return;
         }
@@ -474,6 +505,16 @@ impl Pool {
         while !*done && sh.is_running() {
             sh.done_cv.wait(&mut done);
         }
+    }
+
+    /// Creates loops until there are `count` (a pool keeps the loops it once ran).
+    fn ensure_loops(&self, count: usize) -> io::Result<()> {
+        let mut loops = self.shared.loops.lock();
+        while loops.len() < count {
+            let lp = Loop::new(loops.len())?;
+            loops.push(Arc::new(lp));
+        }
+        Ok(())
     }
 
     fn join_loop_thread(&self) {
@@ -565,7 +606,7 @@ impl Pool {
         let src = sh.insert(0)?;
         let mut body = src.body.lock();
         let b = conn::ListenerBody::new(listener, acceptor, local, tls);
-        if let Err(e) = sh.poller.add(b.socket(), src.key.0, Interest::READ) {
+        if let Err(e) = src.home.poller.add(b.socket(), src.key.0, Interest::READ) {
             drop(body);
             sh.remove(&src);
             return Err(e);
@@ -589,10 +630,17 @@ impl Pool {
     ) -> io::Result<SourceKey> {
         let sh = &self.shared;
         let stream = source::start_connect(addr)?;
-        let src = sh.insert(0)?;
+        let src = sh.insert_dealt(0)?;
         let mut body = src.body.lock();
         let b = conn::ConnBody::connecting(stream, addr, handler);
-        if let Err(e) = sh.poller.add(b.socket(), src.key.0, Interest::WRITE) {
+        let poller = &src.home.poller;
+        if let Err(e) = poller.watch(
+            b.socket(),
+            src.key.0,
+            false,
+            Interest::NONE,
+            Interest::WRITE,
+        ) {
             drop(body);
             sh.remove(&src);
             return Err(e);
@@ -610,9 +658,7 @@ impl Pool {
         let sh = &self.shared;
         let at = sh.to_ns(Instant::now() + after);
         let id = sh.timers.lock().add_user(at, Box::new(callback));
-        if at < sh.next_wake.load(Ordering::SeqCst) && LOOP_THREAD.get() != sh.id() {
-            sh.poller.notify();
-        }
+        sh.wake_timers_for(at);
         id
     }
 
@@ -642,116 +688,5 @@ fn run_task(pool: &Pool, task: Task) {
                 log::error!("pool: a timer callback panicked");
             }
         }
-        Task::Stop => {}
     }
-}
-
-fn worker(pool: &Pool) {
-    POOL_THREAD.set(pool.shared.id());
-    while let Ok(task) = pool.shared.rx.recv() {
-        if matches!(task, Task::Stop) {
-            break;
-        }
-        run_task(pool, task);
-    }
-    POOL_THREAD.set(0);
-}
-
-/// The waiter loop; with `workers == 0` it also runs every task itself.
-fn run_loop(pool: &Pool, workers: usize, stack_size: Option<usize>) {
-    let sh = &pool.shared;
-    let id = sh.id();
-    POOL_THREAD.set(id);
-    LOOP_THREAD.set(id);
-    let mut handles = Vec::with_capacity(workers);
-    for i in 0..workers {
-        let p = pool.clone();
-        match builder(&format!("microweb-worker-{i}"), stack_size).spawn(move || worker(&p)) {
-            Ok(h) => handles.push(h),
-            Err(e) => log::error!("pool: cannot spawn worker {i}: {e}"),
-        }
-    }
-    let multi = !handles.is_empty();
-    sh.multi.store(multi, Ordering::SeqCst);
-    let mut events = Events::with_capacity(NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN));
-    let mut fired = Vec::new();
-    let mut ready: Vec<Arc<Source>> = Vec::with_capacity(1024);
-    while !sh.stop_requested.load(Ordering::SeqCst) {
-        // Announce "asleep soon" before reading the heap: a deadline pushed after the read then
-        // sees a wake time it beats and notifies (see `Shared::set_deadline`).
-        sh.next_wake.store(u64::MAX, Ordering::SeqCst);
-        let next = sh.timers.lock().next_at();
-        let timeout = if !multi && !sh.rx.is_empty() {
-            Some(Duration::ZERO)
-        } else {
-            next.map(|at| Duration::from_nanos(at.saturating_sub(sh.now_ns())))
-        };
-        sh.next_wake
-            .store(next.unwrap_or(u64::MAX), Ordering::SeqCst);
-        events.clear();
-        if let Err(e) = sh.poller.wait(&mut events, timeout) {
-            log::error!("pool: poller wait failed: {e}");
-            thread::sleep(Duration::from_millis(10));
-        }
-        sh.next_wake.store(0, Ordering::SeqCst);
-        if !events.is_empty() {
-            let reg = sh.registry.read();
-            for ev in events.iter() {
-                if let Some(src) = reg.get(ev.key) {
-                    let mut bits = 0;
-                    if ev.readable {
-                        bits |= source::READABLE;
-                    }
-                    if ev.writable {
-                        bits |= source::WRITABLE;
-                    }
-                    // A hang-up with no interest reports neither: let a read find out.
-                    let bits = if bits == 0 { source::READABLE } else { bits };
-                    if multi {
-                        sh.schedule(src, bits);
-                    } else if Shared::mark(src, bits) {
-                        ready.push(Arc::clone(src)); // run below, without the channel
-                    }
-                }
-            }
-        }
-        for src in ready.drain(..) {
-            source::run_source(pool, &src);
-        }
-        if next.is_some_and(|at| at <= sh.now_ns()) {
-            sh.timers.lock().fire(sh.now_ns(), &mut fired);
-            for f in fired.drain(..) {
-                match f {
-                    Fired::Deadline(src) => sh.schedule(&src, source::TIMEDOUT),
-                    Fired::User(cb) if multi => {
-                        let _ = sh.tx.send(Task::Timer(cb));
-                    }
-                    Fired::User(cb) => run_task(pool, Task::Timer(cb)),
-                }
-            }
-        }
-        if !multi {
-            for _ in 0..sh.rx.len() {
-                match sh.rx.try_recv() {
-                    Ok(task) => run_task(pool, task),
-                    Err(_) => break,
-                }
-            }
-        }
-    }
-    for _ in &handles {
-        let _ = sh.tx.send(Task::Stop);
-    }
-    for h in handles {
-        if h.join().is_err() {
-            log::error!("pool: a worker panicked");
-        }
-    }
-    while sh.rx.try_recv().is_ok() {}
-    sh.close_all();
-    sh.running.store(false, Ordering::SeqCst);
-    *sh.done.lock() = true;
-    sh.done_cv.notify_all();
-    LOOP_THREAD.set(0);
-    POOL_THREAD.set(0);
 }

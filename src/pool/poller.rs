@@ -1,14 +1,17 @@
-//! The poller: a thin wrapper over `polling::Poller` in oneshot mode.
+//! The poller: a thin wrapper over `polling::Poller`, one per event loop.
 //!
-//! In scope: adding, re-arming and deleting sources, waiting, waking the waiter. This file holds
-//! the crate's only `unsafe` (registering a raw socket with the poller).
-//! Out of scope: what a readiness event means (see `source.rs`).
+//! In scope: adding, re-arming and deleting sources, waiting, waking the loop. Listeners and UDP
+//! sockets are registered oneshot (an event disarms them until re-armed); connections are
+//! registered once, edge-triggered, for both directions ([`Poller::watch`]), where the platform
+//! supports it, and oneshot otherwise. This file holds the crate's only `unsafe` (registering a
+//! raw socket with the poller).
+//! Out of scope: what a readiness event means (see `source.rs` and `conn.rs`).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::io;
 use std::time::Duration;
 
-use polling::{AsRawSource, AsSource, Event, Events};
+use polling::{AsRawSource, AsSource, Event, Events, PollMode};
 
 /// The readiness a source waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,24 +39,69 @@ impl Interest {
         write: true,
     };
 
+    /// Both directions.
+    pub(crate) const BOTH: Interest = Interest {
+        read: true,
+        write: true,
+    };
+
     fn event(self, key: usize) -> Event {
         Event::new(key, self.read, self.write)
     }
 }
 
-/// The pool's poller. Every registration is oneshot: an event disarms its source until
-/// [`Poller::modify`] re-arms it, so a ready source is handed to exactly one thread.
+/// A loop's poller. [`Poller::add`] and [`Poller::modify`] register oneshot: an event disarms
+/// the source until it is re-armed. [`Poller::watch`] registers a connection edge-triggered
+/// when the platform can (see [`Poller::is_edge`]).
 #[derive(Debug)]
 pub(crate) struct Poller {
     inner: polling::Poller,
+    edge: bool,
 }
 
 impl Poller {
     /// Creates the poller (epoll, kqueue, IOCP… whatever the platform offers).
     pub(crate) fn new() -> io::Result<Poller> {
-        Ok(Poller {
-            inner: polling::Poller::new()?,
-        })
+        let inner = polling::Poller::new()?;
+        let edge = inner.supports_edge();
+        Ok(Poller { inner, edge })
+    }
+
+    /// Makes sure a connection's events come: edge-triggered, it registers the socket the first
+    /// time (`registered` false) for both directions and does nothing afterwards; oneshot, it
+    /// adds or re-arms the socket for `want` unless `armed` already equals it.
+    ///
+    /// The same INVARIANT as [`Poller::add`] holds for `source`.
+    pub(crate) fn watch<S>(
+        &self,
+        source: &S,
+        key: usize,
+        registered: bool,
+        armed: Interest,
+        want: Interest,
+    ) -> io::Result<()>
+    where
+        for<'a> &'a S: AsRawSource + AsSource,
+    {
+        if self.edge {
+            if registered {
+                return Ok(());
+            }
+            // SAFETY: as in `add`: the socket lives in a registry body that deletes it from this
+            // poller before dropping it.
+            #[allow(unsafe_code)]
+            return unsafe {
+                self.inner
+                    .add_with_mode(source, Interest::BOTH.event(key), PollMode::Edge)
+            };
+        }
+        if !registered {
+            self.add(source, key, want)
+        } else if want != armed {
+            self.modify(source, key, want)
+        } else {
+            Ok(())
+        }
     }
 
     /// Registers `source` under `key`, armed for `interest` (oneshot).

@@ -31,6 +31,8 @@ use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::conn::{CloseReason, ConnBody, ListenerBody};
+use super::event_loop::Loop;
+use super::poller::Poller;
 use super::udp::UdpBody;
 use super::{Pool, Shared};
 
@@ -74,6 +76,8 @@ pub(crate) struct Source {
     pub(crate) timer_at: AtomicU64,
     /// The socket and its handler; `None` once closed (or while being set up).
     pub(crate) body: Mutex<Option<Body>>,
+    /// The loop whose poller the socket is registered with, and which runs it.
+    pub(crate) home: Arc<Loop>,
 }
 
 impl fmt::Debug for Source {
@@ -87,13 +91,14 @@ impl fmt::Debug for Source {
 
 impl Source {
     /// A new source with `state` bits already set.
-    pub(crate) fn new(key: SourceKey, state: u32) -> Source {
+    pub(crate) fn new(key: SourceKey, state: u32, home: Arc<Loop>) -> Source {
         Source {
             key,
             state: AtomicU32::new(state),
             deadline: AtomicU64::new(0),
             timer_at: AtomicU64::new(0),
             body: Mutex::new(None),
+            home,
         }
     }
 
@@ -123,12 +128,12 @@ impl Body {
         }
     }
 
-    /// Deletes the socket from the poller (before its key can be reused).
-    fn deregister(&self, shared: &Shared) {
+    /// Deletes the socket from its loop's poller (before its key can be reused).
+    fn deregister(&self, poller: &Poller) {
         match self {
-            Body::Listener(b) => b.deregister(shared),
-            Body::Conn(b) => b.deregister(shared),
-            Body::Udp(b) => b.deregister(shared),
+            Body::Listener(b) => b.deregister(poller),
+            Body::Conn(b) => b.deregister(poller),
+            Body::Udp(b) => b.deregister(poller),
         }
     }
 
@@ -158,7 +163,7 @@ pub(crate) fn run_source(pool: &Pool, src: &Arc<Source>) {
             src.state.fetch_or(CLOSED, Ordering::SeqCst);
             if let Some(b) = body.take() {
                 drop(body);
-                b.deregister(&pool.shared);
+                b.deregister(&src.home.poller);
                 pool.shared.remove(src);
                 b.close(reason);
             }
@@ -179,7 +184,7 @@ pub(crate) fn close_now(shared: &Shared, src: &Arc<Source>, reason: CloseReason)
     src.state.fetch_or(CLOSED | SCHEDULED, Ordering::SeqCst);
     let body = src.body.lock().take();
     if let Some(b) = body {
-        b.deregister(shared);
+        b.deregister(&src.home.poller);
         shared.remove(src);
         if catch_unwind(AssertUnwindSafe(|| b.close(reason))).is_err() {
             log::error!("pool: a close handler panicked");

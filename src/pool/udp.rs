@@ -13,7 +13,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Weak};
 
 use super::conn::{CloseReason, wait_for_slot};
-use super::poller::Interest;
+use super::poller::{Interest, Poller};
 use super::source::{self, Body, CLOSE_REQ, SLOT_FREE, Source, SourceKey};
 use super::{Pool, Shared};
 
@@ -75,7 +75,7 @@ impl UdpDatagram {
             }),
         };
         let mut body = src.body.lock();
-        if let Err(e) = sh.poller.add(&*socket, src.key.0, Interest::READ) {
+        if let Err(e) = src.home.poller.add(&*socket, src.key.0, Interest::READ) {
             drop(body);
             sh.remove(&src);
             return Err(e);
@@ -174,13 +174,13 @@ impl UdpBody {
             }
         }
         drop(slot);
-        match shared.poller.modify(socket, src.key.0, Interest::READ) {
+        match src.home.poller.modify(socket, src.key.0, Interest::READ) {
             Ok(()) => None,
             Err(e) => Some(CloseReason::Error(e.kind())),
         }
     }
 
-    pub(crate) fn deregister(&self, shared: &Shared) {
-        let _ = shared.poller.delete(&*self.socket);
+    pub(crate) fn deregister(&self, poller: &Poller) {
+        let _ = poller.delete(&*self.socket);
     }
 }

@@ -1,0 +1,186 @@
+//! Event loops: each owns a poller and the sources registered with it, waits, and runs what
+//! became ready on its own thread.
+//!
+//! In scope: [`Loop`] (a poller and the queue other threads hand it tasks through), the loop
+//! body, and which loop runs the timers (loop 0).
+//! Out of scope: what a source does with its events (`source.rs`, `conn.rs`).
+//!
+//! ## Threads
+//!
+//! `Pool::start(n)` runs `n` loops (one for `n = 0`, on the caller's thread). Loop 0 also owns
+//! the listeners, UDP sockets and timers; accepted and outgoing connections are dealt round-robin
+//! over the running loops and stay on theirs until they close. So a request is read, handled and
+//! answered on one thread with no hand-over, and a loop waits only on its own poller. What
+//! another thread schedules for a source (a wake, a returned slot, a deadline) goes into the
+//! home loop's queue, followed by a notify of that loop's poller.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use polling::Events;
+
+use super::poller::Poller;
+use super::source::{self, Source};
+use super::timers::Fired;
+use super::{LOOP_INDEX, LOOP_THREAD, POOL_THREAD, Pool, Shared, Task, builder, run_task};
+
+/// One event loop: a poller, and the queue through which other threads hand it work.
+pub(crate) struct Loop {
+    /// Its place among the pool's loops (0 runs the timers).
+    pub(crate) index: usize,
+    /// The poller every source of this loop is registered with.
+    pub(crate) poller: Poller,
+    tx: Sender<Task>,
+    rx: Receiver<Task>,
+}
+
+impl Loop {
+    pub(crate) fn new(index: usize) -> std::io::Result<Loop> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Ok(Loop {
+            index,
+            poller: Poller::new()?,
+            tx,
+            rx,
+        })
+    }
+
+    /// Returns whether the calling thread runs this loop of `shared`'s pool.
+    pub(crate) fn is_current(&self, shared: &Shared) -> bool {
+        LOOP_THREAD.get() == shared.id() && LOOP_INDEX.get() == self.index
+    }
+
+    /// Hands `task` to this loop; wakes its poller unless the caller is the loop itself.
+    pub(crate) fn send(&self, shared: &Shared, task: Task) {
+        if self.tx.send(task).is_ok() && !self.is_current(shared) {
+            self.poller.notify();
+        }
+    }
+
+    /// Drops every queued task (the pool stopped).
+    pub(crate) fn clear(&self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+/// Runs the pool: loop 0 on this thread, loops `1..count` on threads of their own; returns once
+/// the pool is stopped and everything is closed.
+pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
+    let sh = &pool.shared;
+    let loops = sh.loops.lock().clone();
+    let mut handles = Vec::with_capacity(count.saturating_sub(1));
+    for lp in loops.iter().take(count).skip(1) {
+        let p = pool.clone();
+        let lp = Arc::clone(lp);
+        let name = format!("microweb-loop-{}", lp.index);
+        match builder(&name, stack_size).spawn(move || run_loop(&p, &lp)) {
+            Ok(h) => handles.push(h),
+            Err(e) => log::error!("pool: cannot spawn {name}: {e}"),
+        }
+    }
+    if let Some(first) = loops.first() {
+        run_loop(pool, first);
+    }
+    for h in handles {
+        if h.join().is_err() {
+            log::error!("pool: a loop thread panicked");
+        }
+    }
+    for lp in &loops {
+        lp.clear();
+    }
+    sh.close_all();
+    sh.running.store(false, Ordering::SeqCst);
+    *sh.done.lock() = true;
+    sh.done_cv.notify_all();
+    LOOP_INDEX.set(0);
+    LOOP_THREAD.set(0);
+    POOL_THREAD.set(0);
+}
+
+/// One loop: wait on the poller, run the ready sources, the due timers (loop 0) and the queued
+/// tasks, until the pool is asked to stop.
+fn run_loop(pool: &Pool, lp: &Loop) {
+    let sh = &pool.shared;
+    let id = sh.id();
+    POOL_THREAD.set(id);
+    LOOP_THREAD.set(id);
+    LOOP_INDEX.set(lp.index);
+    let runs_timers = lp.index == 0;
+    let mut events = Events::with_capacity(NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN));
+    let mut fired = Vec::new();
+    let mut ready: Vec<Arc<Source>> = Vec::with_capacity(1024);
+    while !sh.stop_requested.load(Ordering::SeqCst) {
+        let next = if runs_timers {
+            // Announce "asleep soon" before reading the heap: a deadline pushed after the read
+            // then sees a wake time it beats and notifies (see `Shared::set_deadline`).
+            sh.next_wake.store(u64::MAX, Ordering::SeqCst);
+            let next = sh.timers.lock().next_at();
+            sh.next_wake
+                .store(next.unwrap_or(u64::MAX), Ordering::SeqCst);
+            next
+        } else {
+            None
+        };
+        let timeout = if lp.rx.is_empty() {
+            next.map(|at| Duration::from_nanos(at.saturating_sub(sh.now_ns())))
+        } else {
+            Some(Duration::ZERO)
+        };
+        events.clear();
+        if let Err(e) = lp.poller.wait(&mut events, timeout) {
+            log::error!("pool: poller wait failed: {e}");
+            thread::sleep(Duration::from_millis(10));
+        }
+        if runs_timers {
+            sh.next_wake.store(0, Ordering::SeqCst);
+        }
+        if !events.is_empty() {
+            let reg = sh.registry.read();
+            for ev in events.iter() {
+                if let Some(src) = reg.get(ev.key) {
+                    let mut bits = 0;
+                    if ev.readable {
+                        bits |= source::READABLE;
+                    }
+                    if ev.writable {
+                        bits |= source::WRITABLE;
+                    }
+                    // A hang-up with no interest reports neither: let a read find out.
+                    let bits = if bits == 0 { source::READABLE } else { bits };
+                    if Shared::mark(src, bits) {
+                        ready.push(Arc::clone(src));
+                    }
+                }
+            }
+        }
+        for src in ready.drain(..) {
+            source::run_source(pool, &src);
+        }
+        if next.is_some_and(|at| at <= sh.now_ns()) {
+            sh.timers.lock().fire(sh.now_ns(), &mut fired);
+            for f in fired.drain(..) {
+                match f {
+                    Fired::Deadline(src) => sh.schedule(&src, source::TIMEDOUT),
+                    Fired::User(cb) => run_task(pool, Task::Timer(cb)),
+                }
+            }
+        }
+        for _ in 0..lp.rx.len() {
+            match lp.rx.try_recv() {
+                Ok(task) => run_task(pool, task),
+                Err(_) => break,
+            }
+        }
+    }
+    if lp.index != 0 {
+        LOOP_INDEX.set(0);
+        LOOP_THREAD.set(0);
+        POOL_THREAD.set(0);
+    }
+}

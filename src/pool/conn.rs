@@ -29,7 +29,7 @@
 //! socket was empty then, and bytes that come later raise a new edge —, writable until a write
 //! would block. When a handler asks for a direction that is still ready, it gets the event again
 //! at once instead of waiting; otherwise the connection waits for the next edge, with no poller
-//! call. Where the platform has no edge-triggered mode the socket is re-armed oneshot instead.
+//! call.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::fmt;
@@ -242,6 +242,18 @@ impl Conn<'_> {
         result
     }
 
+    /// Writes from several buffers, in order, in one call where the transport can (plain TCP:
+    /// one `writev`); returns how many bytes were taken in all.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the socket cannot take more now; any socket error.
+    pub fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let result = self.transport.write_vectored(bufs);
+        self.ready.after_write(&result);
+        result
+    }
+
     /// Flushes what the transport buffers (TLS records).
     ///
     /// # Errors
@@ -326,6 +338,10 @@ impl io::Write for Conn<'_> {
         Conn::write(self, buf)
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Conn::write_vectored(self, bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Conn::flush(self)
     }
@@ -365,8 +381,6 @@ pub(crate) struct ConnBody {
     peer: SocketAddr,
     /// What the socket is known to be ready for (see the module doc).
     ready: Readiness,
-    /// What a oneshot registration is armed for right now (unused when edge-triggered).
-    armed: Interest,
     registered: bool,
     connecting: bool,
     waiting_slot: bool,
@@ -408,7 +422,6 @@ impl ConnBody {
                 read: true,
                 write: true,
             },
-            armed: Interest::NONE,
             registered: false,
             connecting: false,
             waiting_slot: false,
@@ -416,7 +429,7 @@ impl ConnBody {
         }
     }
 
-    /// An outgoing connection, already in the poller armed for writable.
+    /// An outgoing connection, already in the poller (both directions).
     pub(crate) fn connecting(
         stream: TcpStream,
         peer: SocketAddr,
@@ -430,7 +443,6 @@ impl ConnBody {
                 read: false,
                 write: false,
             },
-            armed: Interest::WRITE,
             registered: true,
             connecting: true,
             waiting_slot: false,
@@ -452,9 +464,6 @@ impl ConnBody {
         let shared = &pool.shared;
         if bits & CLOSE_REQ != 0 {
             return Some(CloseReason::ByHost);
-        }
-        if bits & (READABLE | WRITABLE) != 0 {
-            self.armed = Interest::NONE; // a oneshot registration fired
         }
         if bits & READABLE != 0 {
             self.ready.read = true;
@@ -499,7 +508,7 @@ impl ConnBody {
                 }
             }
             if self.connecting {
-                return self.watch(src, Interest::WRITE);
+                return None; // the next edge tells
             }
         }
         let mut delivered = false;
@@ -543,23 +552,13 @@ impl ConnBody {
             src.state.fetch_or(WRITABLE, Ordering::SeqCst);
             return None;
         }
-        self.watch(src, want)
-    }
-
-    /// Makes sure the next readiness is reported: registers the socket the first time
-    /// (edge-triggered: nothing more to do afterwards), or re-arms a oneshot registration.
-    fn watch(&mut self, src: &Source, want: Interest) -> Option<CloseReason> {
+        if self.registered {
+            return None; // the next edge tells
+        }
+        self.registered = true;
         let socket = self.transport.socket();
-        let result = src
-            .home
-            .poller
-            .watch(socket, src.key.0, self.registered, self.armed, want);
-        match result {
-            Ok(()) => {
-                self.registered = true;
-                self.armed = want;
-                None
-            }
+        match src.home.poller.add(socket, src.key.0, Interest::BOTH) {
+            Ok(()) => None,
             Err(e) => Some(CloseReason::Error(e.kind())),
         }
     }
@@ -579,8 +578,6 @@ impl ConnBody {
     }
 }
 
-/// How many connections a listener accepts per readiness before re-arming (fairness).
-const ACCEPT_BATCH: usize = 64;
 /// How long a listener pauses when the process is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -631,7 +628,8 @@ impl ListenerBody {
         if self.waiting_slot {
             return None; // still under back-pressure; SlotFree will resume accepting
         }
-        for _ in 0..ACCEPT_BATCH {
+        // Edge-triggered: accept until the queue is empty, or no slot is left.
+        loop {
             if shared.slots.free() == 0 {
                 // Back-pressure: stop accepting (not re-armed) until a slot is returned.
                 self.waiting_slot = true;
@@ -640,7 +638,7 @@ impl ListenerBody {
             }
             match self.listener.accept() {
                 Ok((stream, peer)) => self.open(pool, src, stream, peer),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -655,14 +653,6 @@ impl ListenerBody {
                     return None;
                 }
             }
-        }
-        match src
-            .home
-            .poller
-            .modify(&self.listener, src.key.0, Interest::READ)
-        {
-            Ok(()) => None,
-            Err(e) => Some(CloseReason::Error(e.kind())),
         }
     }
 

@@ -15,16 +15,15 @@
 //! home loop's queue, followed by a notify of that loop's poller.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use polling::Events;
+use mio::Events;
 
-use super::poller::Poller;
+use super::poller::{self, Poller};
 use super::source::{self, Source};
 use super::timers::Fired;
 use super::{LOOP_INDEX, LOOP_THREAD, POOL_THREAD, Pool, Shared, Task, builder, run_task};
@@ -112,7 +111,7 @@ fn run_loop(pool: &Pool, lp: &Loop) {
     LOOP_THREAD.set(id);
     LOOP_INDEX.set(lp.index);
     let runs_timers = lp.index == 0;
-    let mut events = Events::with_capacity(NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN));
+    let mut events = Events::with_capacity(1024);
     let mut fired = Vec::new();
     let mut ready: Vec<Arc<Source>> = Vec::with_capacity(1024);
     while !sh.stop_requested.load(Ordering::SeqCst) {
@@ -132,17 +131,10 @@ fn run_loop(pool: &Pool, lp: &Loop) {
         } else {
             Some(Duration::ZERO)
         };
-        events.clear();
-        if let Err(e) = lp.poller.wait(&mut events, timeout) {
-            log::error!("pool: poller wait failed: {e}");
-            thread::sleep(Duration::from_millis(10));
-        }
-        if runs_timers {
-            sh.next_wake.store(0, Ordering::SeqCst);
-        }
+        let waited = lp.poller.wait(&mut events, timeout);
         if !events.is_empty() {
             let reg = sh.registry.read();
-            for ev in events.iter() {
+            for ev in poller::ready(&events) {
                 if let Some(src) = reg.get(ev.key) {
                     let mut bits = 0;
                     if ev.readable {
@@ -151,13 +143,20 @@ fn run_loop(pool: &Pool, lp: &Loop) {
                     if ev.writable {
                         bits |= source::WRITABLE;
                     }
-                    // A hang-up with no interest reports neither: let a read find out.
+                    // An event that names neither: let a read find out.
                     let bits = if bits == 0 { source::READABLE } else { bits };
                     if Shared::mark(src, bits) {
                         ready.push(Arc::clone(src));
                     }
                 }
             }
+        }
+        if let Err(e) = waited {
+            log::error!("pool: poller wait failed: {e}");
+            thread::sleep(Duration::from_millis(10));
+        }
+        if runs_timers {
+            sh.next_wake.store(0, Ordering::SeqCst);
         }
         for src in ready.drain(..) {
             source::run_source(pool, &src);

@@ -633,14 +633,7 @@ impl Pool {
         let src = sh.insert_dealt(0)?;
         let mut body = src.body.lock();
         let b = conn::ConnBody::connecting(stream, addr, handler);
-        let poller = &src.home.poller;
-        if let Err(e) = poller.watch(
-            b.socket(),
-            src.key.0,
-            false,
-            Interest::NONE,
-            Interest::WRITE,
-        ) {
+        if let Err(e) = src.home.poller.add(b.socket(), src.key.0, Interest::BOTH) {
             drop(body);
             sh.remove(&src);
             return Err(e);

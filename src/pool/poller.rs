@@ -1,24 +1,31 @@
-//! The poller: a thin wrapper over `polling::Poller`, one per event loop.
+//! The poller: one per event loop, a thin wrapper over `mio::Poll`.
 //!
-//! In scope: adding, re-arming and deleting sources, waiting, waking the loop. Listeners and UDP
-//! sockets are registered oneshot (an event disarms them until re-armed); connections are
-//! registered once, edge-triggered, for both directions ([`Poller::watch`]), where the platform
-//! supports it, and oneshot otherwise. This file holds the crate's only `unsafe` (registering a
-//! raw socket with the poller).
+//! In scope: registering and deleting sockets, waiting, waking the loop from another thread.
+//! Every registration is edge-triggered (mio's only mode): an event says that new readiness came,
+//! and the source keeps what it knows until a read or write would block (see `conn.rs`).
+//! A wait is one `epoll_wait` (or `kevent`); a notify is one eventfd write, and only the first
+//! notify between two waits makes it.
 //! Out of scope: what a readiness event means (see `source.rs` and `conn.rs`).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use polling::{AsRawSource, AsSource, Event, Events, PollMode};
+use mio::unix::SourceFd;
+use mio::{Events, Poll, Registry, Token, Waker};
+use parking_lot::Mutex;
 
-/// The readiness a source waits for.
+/// The token of the loop's waker; no source has it (keys are slab indices).
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// The readiness a source is registered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Interest {
-    /// Wait for the socket to become readable.
+    /// The socket may become readable.
     pub(crate) read: bool,
-    /// Wait for the socket to become writable.
+    /// The socket may become writable.
     pub(crate) write: bool,
 }
 
@@ -38,116 +45,116 @@ impl Interest {
         read: false,
         write: true,
     };
-
     /// Both directions.
     pub(crate) const BOTH: Interest = Interest {
         read: true,
         write: true,
     };
 
-    fn event(self, key: usize) -> Event {
-        Event::new(key, self.read, self.write)
+    fn to_mio(self) -> mio::Interest {
+        match (self.read, self.write) {
+            (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
+            (false, true) => mio::Interest::WRITABLE,
+            _ => mio::Interest::READABLE,
+        }
     }
 }
 
-/// A loop's poller. [`Poller::add`] and [`Poller::modify`] register oneshot: an event disarms
-/// the source until it is re-armed. [`Poller::watch`] registers a connection edge-triggered
-/// when the platform can (see [`Poller::is_edge`]).
-#[derive(Debug)]
+/// One readiness event: the source's key and what it may do now.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ready {
+    /// The source's key.
+    pub(crate) key: usize,
+    /// It may be read (or has hung up, or has an error a read will report).
+    pub(crate) readable: bool,
+    /// It may be written (or has an error a write will report).
+    pub(crate) writable: bool,
+}
+
+/// The sources' events of the last [`Poller::wait`] (the waker's are left out).
+pub(crate) fn ready(events: &Events) -> impl Iterator<Item = Ready> + '_ {
+    events
+        .iter()
+        .filter(|ev| ev.token() != WAKE_TOKEN)
+        .map(|ev| {
+            let error = ev.is_error();
+            Ready {
+                key: ev.token().0,
+                readable: ev.is_readable() || ev.is_read_closed() || error,
+                writable: ev.is_writable() || ev.is_write_closed() || error,
+            }
+        })
+}
+
+/// A loop's poller.
 pub(crate) struct Poller {
-    inner: polling::Poller,
-    edge: bool,
+    /// Waited on by the loop's thread only; the lock is never contended.
+    poll: Mutex<Poll>,
+    registry: Registry,
+    waker: Waker,
+    /// A notify since the last wait returned: further ones need no syscall.
+    notified: AtomicBool,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller").finish_non_exhaustive()
+    }
 }
 
 impl Poller {
-    /// Creates the poller (epoll, kqueue, IOCP… whatever the platform offers).
+    /// Creates the poller (epoll, kqueue… whatever the platform offers) and its waker.
     pub(crate) fn new() -> io::Result<Poller> {
-        let inner = polling::Poller::new()?;
-        let edge = inner.supports_edge();
-        Ok(Poller { inner, edge })
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
+        Ok(Poller {
+            poll: Mutex::new(poll),
+            registry,
+            waker,
+            notified: AtomicBool::new(false),
+        })
     }
 
-    /// Makes sure a connection's events come: edge-triggered, it registers the socket the first
-    /// time (`registered` false) for both directions and does nothing afterwards; oneshot, it
-    /// adds or re-arms the socket for `want` unless `armed` already equals it.
-    ///
-    /// The same INVARIANT as [`Poller::add`] holds for `source`.
-    pub(crate) fn watch<S>(
+    /// Registers `socket` under `key`, edge-triggered, for `interest` (reading when NONE).
+    pub(crate) fn add(
         &self,
-        source: &S,
-        key: usize,
-        registered: bool,
-        armed: Interest,
-        want: Interest,
-    ) -> io::Result<()>
-    where
-        for<'a> &'a S: AsRawSource + AsSource,
-    {
-        if self.edge {
-            if registered {
-                return Ok(());
-            }
-            // SAFETY: as in `add`: the socket lives in a registry body that deletes it from this
-            // poller before dropping it.
-            #[allow(unsafe_code)]
-            return unsafe {
-                self.inner
-                    .add_with_mode(source, Interest::BOTH.event(key), PollMode::Edge)
-            };
-        }
-        if !registered {
-            self.add(source, key, want)
-        } else if want != armed {
-            self.modify(source, key, want)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Registers `source` under `key`, armed for `interest` (oneshot).
-    ///
-    /// INVARIANT (relied upon by the `unsafe` block below): every source the pool adds is owned by
-    /// a `Body` in the pool's registry, and the only paths that drop a body (`source::close_body`
-    /// and the pool's final cleanup) call [`Poller::delete`] first.
-    #[allow(unsafe_code)]
-    pub(crate) fn add<S>(&self, source: &S, key: usize, interest: Interest) -> io::Result<()>
-    where
-        for<'a> &'a S: AsRawSource,
-    {
-        // SAFETY: `polling` requires that the source is deleted from the poller before it is
-        // dropped. The pool upholds this: sockets live inside a registry `Body` and every path
-        // that drops a body deletes its socket from this poller first (see INVARIANT above). A
-        // missed delete could only yield stale events for a reused key, which the pool already
-        // treats as spurious readiness.
-        unsafe { self.inner.add(source, interest.event(key)) }
-    }
-
-    /// Re-arms `source` for `interest`: the one syscall a worker makes when it is done.
-    pub(crate) fn modify(
-        &self,
-        source: impl AsSource,
+        socket: &impl AsRawFd,
         key: usize,
         interest: Interest,
     ) -> io::Result<()> {
-        self.inner.modify(source, interest.event(key))
+        let fd = socket.as_raw_fd();
+        self.registry
+            .register(&mut SourceFd(&fd), Token(key), interest.to_mio())
     }
 
-    /// Removes `source` from the poller.
-    pub(crate) fn delete(&self, source: impl AsSource) -> io::Result<()> {
-        self.inner.delete(source)
+    /// Removes `socket` from the poller.
+    pub(crate) fn delete(&self, socket: &impl AsRawFd) -> io::Result<()> {
+        let fd = socket.as_raw_fd();
+        self.registry.deregister(&mut SourceFd(&fd))
     }
 
-    /// Waits for events or until `timeout`; an interrupted wait counts as no event.
-    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
-        match self.inner.wait(events, timeout) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+    /// Waits for events or until `timeout`; an interrupted wait counts as no event. Read them
+    /// with [`ready`].
+    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        let result = self.poll.lock().poll(events, timeout);
+        // Cleared before the loop reads its queue: a task sent after this point notifies again.
+        self.notified.store(false, Ordering::SeqCst);
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                events.clear();
+                Ok(())
+            }
             other => other,
         }
     }
 
-    /// Wakes a thread blocked in [`Poller::wait`].
+    /// Wakes the loop blocked in (or about to enter) [`Poller::wait`].
     pub(crate) fn notify(&self) {
-        if let Err(e) = self.inner.notify() {
+        if self.notified.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = self.waker.wake() {
             log::warn!("pool: poller notify failed: {e}");
         }
     }

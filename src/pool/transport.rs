@@ -19,7 +19,7 @@
 //! Out of scope: protocols above the byte stream.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::poller::Interest;
@@ -57,6 +57,22 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.write(buf),
             Transport::Tls(t) => t.write(buf),
+        }
+    }
+
+    /// Writes from several buffers in order: one `writev` for plain TCP; TLS takes the first
+    /// non-empty buffer (its records are gathered in rustls anyway).
+    ///
+    /// # Errors
+    ///
+    /// Any socket error, `WouldBlock` included.
+    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => s.write_vectored(bufs),
+            Transport::Tls(t) => match bufs.iter().find(|b| !b.is_empty()) {
+                Some(buf) => t.write(buf),
+                None => Ok(0),
+            },
         }
     }
 

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::conn::{CloseReason, wait_for_slot};
@@ -166,18 +167,18 @@ impl UdpBody {
         for _ in 0..RECV_BATCH {
             match socket.recv_from(&mut slot) {
                 Ok((n, from)) => (self.on_recv)(&self.handle, slot.get(..n).unwrap_or(&[]), from),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Edge-triggered: the socket is empty now, the next datagram raises an edge.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 // An ICMP error for an earlier send_to: not this socket's failure.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Some(CloseReason::Error(e.kind())),
             }
         }
+        // More may wait: run again (after the slot is back) rather than wait for an edge.
         drop(slot);
-        match src.home.poller.modify(socket, src.key.0, Interest::READ) {
-            Ok(()) => None,
-            Err(e) => Some(CloseReason::Error(e.kind())),
-        }
+        src.state.fetch_or(source::READABLE, Ordering::SeqCst);
+        None
     }
 
     pub(crate) fn deregister(&self, poller: &Poller) {

@@ -761,3 +761,132 @@ fn the_embedded_preset_streams_files_and_ranges_through_1_kib_slots() {
     let gz = s.request("GET", "/asset.bin", &[("Accept-Encoding", "gzip")]);
     assert_eq!(gz.body, b"pretend gzip");
 }
+
+/// Dates the file back an hour: the static cache keeps only files that settled.
+fn settle(path: &Path) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+/// Requests `path` until `check` holds for the response, for at most 5 s.
+fn get_until(
+    s: &Site,
+    path: &str,
+    headers: &[(&str, &str)],
+    check: impl Fn(&RawResponse) -> bool,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if check(&s.request("GET", path, headers)) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_cached_file_is_always_served_as_it_is_on_disk_now() {
+    let _g = EXCLUSIVE.read();
+    let s = site(|root| write(root, "page.txt", "first version"));
+    let page = s.root().join("page.txt");
+    settle(&page);
+    let first = s.get("/page.txt");
+    assert_eq!(first.text(), "first version");
+    let etag = first.header("etag").unwrap().to_owned();
+    // Served again (from memory now): the same bytes and validators, 304 on the ETag, HEAD,
+    // a range.
+    let again = s.get("/page.txt");
+    assert_eq!(again.text(), "first version");
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let not_modified = s.request("GET", "/page.txt", &[("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+    let head = s.request("HEAD", "/page.txt", &[]);
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("13"))
+    );
+    let part = s.request("GET", "/page.txt", &[("Range", "bytes=6-12")]);
+    assert_eq!((part.status, part.text().as_str()), (206, "version"));
+
+    // Rewritten with the same size (and an old time again), then with another size: the next
+    // request sees each at once.
+    fs::write(&page, "second versio").unwrap();
+    let f = fs::File::options().write(true).open(&page).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    let second = s.get("/page.txt");
+    assert_eq!(second.text(), "second versio");
+    assert_ne!(second.header("etag"), Some(etag.as_str()));
+    fs::write(&page, "third, longer version").unwrap();
+    settle(&page);
+    assert_eq!(s.get("/page.txt").text(), "third, longer version");
+    // Removed: 404 at once.
+    fs::remove_file(&page).unwrap();
+    assert_eq!(s.get("/page.txt").status, 404);
+}
+
+#[test]
+fn a_cached_path_that_now_leads_out_of_the_root_is_refused() {
+    let _g = EXCLUSIVE.read();
+    let s = site(|root| write(root, "dir/a.txt", "inside"));
+    settle(&s.root().join("dir/a.txt"));
+    assert_eq!(s.get("/dir/a.txt").text(), "inside");
+    assert_eq!(s.get("/dir/a.txt").text(), "inside");
+    // The folder is swapped for a symlink to a folder outside the root holding the same name.
+    let outside = s.dir.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("a.txt"), SECRET).unwrap();
+    settle(&outside.join("a.txt"));
+    fs::rename(s.root().join("dir"), s.dir.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, s.root().join("dir")).unwrap();
+    let r = s.get("/dir/a.txt");
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains(SECRET));
+}
+
+#[test]
+fn a_sibling_or_default_page_added_after_caching_is_served_within_a_second() {
+    let _g = EXCLUSIVE.read();
+    let s = site(|root| {
+        write(root, "app.js", "let x = 1;");
+        write(root, "docs/index.htm", "htm page");
+    });
+    settle(&s.root().join("app.js"));
+    settle(&s.root().join("docs/index.htm"));
+    let gzip = [("Accept-Encoding", "gzip")];
+    for _ in 0..2 {
+        assert_eq!(s.request("GET", "/app.js", &gzip).text(), "let x = 1;");
+        assert_eq!(s.get("/docs/").text(), "htm page");
+    }
+    write(&s.root(), "app.js.gz", b"pretend-gzip");
+    write(&s.root(), "docs/index.html", "html page");
+    assert!(get_until(&s, "/app.js", &gzip, |r| {
+        r.header("content-encoding") == Some("gzip") && r.body == b"pretend-gzip"
+    }));
+    assert!(get_until(&s, "/docs/", &[], |r| r.text() == "html page"));
+}
+
+#[test]
+fn with_the_cache_off_or_past_its_file_size_files_are_read_each_time() {
+    let _g = EXCLUSIVE.read();
+    let s = site_configured(
+        |server| {
+            server.config_mut().static_cache_size = 0;
+        },
+        |root| write(root, "a.txt", "one"),
+    );
+    settle(&s.root().join("a.txt"));
+    assert_eq!(s.get("/a.txt").text(), "one");
+    fs::write(s.root().join("a.txt"), "two").unwrap();
+    assert_eq!(s.get("/a.txt").text(), "two");
+    // Larger than the 64 KiB a cached file may have: streamed from disk, whole.
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    write(&s.root(), "big.bin", &big);
+    settle(&s.root().join("big.bin"));
+    assert_eq!(s.get("/big.bin").body, big);
+    assert_eq!(s.get("/big.bin").body, big);
+}

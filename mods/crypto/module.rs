@@ -269,6 +269,7 @@ fn seal_answer(server: &ServerCrypto, reply: &ReplyTo, response: &mut Response) 
         Body::Empty => Some(&[]),
         Body::Static(bytes) => Some(bytes),
         Body::Bytes(bytes) => Some(bytes),
+        Body::Shared(bytes) => Some(bytes),
         _ => None,
     };
     let Some(body) = body else {

@@ -19,7 +19,7 @@
 //! gathered in memory bounded by `max_request_content_length`.
 
 use std::cell::Cell;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, IoSlice};
 use std::mem;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -94,6 +94,7 @@ enum Pending {
     None,
     Static(&'static [u8], usize),
     Bytes(Vec<u8>, usize),
+    Shared(Arc<[u8]>, usize),
     Reader {
         reader: Box<dyn io::Read + Send>,
         remaining: Option<u64>,
@@ -105,6 +106,25 @@ enum Pending {
         chunked: bool,
         finished: bool,
     },
+}
+
+impl Pending {
+    /// What is left to send of an in-memory body.
+    fn in_memory(&self) -> Option<&[u8]> {
+        match self {
+            Pending::Static(b, off) => b.get(*off..),
+            Pending::Bytes(b, off) => b.get(*off..),
+            Pending::Shared(b, off) => b.get(*off..),
+            _ => None,
+        }
+    }
+
+    /// Counts `n` more bytes of an in-memory body as sent.
+    fn advance(&mut self, n: usize) {
+        if let Pending::Static(_, off) | Pending::Bytes(_, off) | Pending::Shared(_, off) = self {
+            *off += n;
+        }
+    }
 }
 
 /// A response on its way out: `slot[pos..end]`, then `pending`.
@@ -677,8 +697,14 @@ impl HttpConnection {
                 end += b.len();
                 Pending::None
             }
+            Body::Shared(b) if b.len() <= room => {
+                slot[end..end + b.len()].copy_from_slice(&b);
+                end += b.len();
+                Pending::None
+            }
             Body::Static(b) => Pending::Static(b, 0),
             Body::Bytes(b) => Pending::Bytes(b, 0),
+            Body::Shared(b) => Pending::Shared(b, 0),
             // A small file goes out with its head, in one write.
             Body::Reader {
                 mut reader,
@@ -745,9 +771,19 @@ impl HttpConnection {
         };
         loop {
             if out.pos < out.end {
-                match conn.write(slot.get(out.pos..out.end).unwrap_or_default()) {
+                let head = slot.get(out.pos..out.end).unwrap_or_default();
+                // The head and an in-memory body go out in one write.
+                let written = match out.pending.in_memory() {
+                    Some(rest) => conn.write_vectored(&[IoSlice::new(head), IoSlice::new(rest)]),
+                    None => conn.write(head),
+                };
+                match written {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
-                    Ok(n) => out.pos += n,
+                    Ok(n) => {
+                        let of_head = n.min(out.end - out.pos);
+                        out.pos += of_head;
+                        out.pending.advance(n - of_head);
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         return wait_writable(conn, &self.shared);
                     }
@@ -760,6 +796,7 @@ impl HttpConnection {
                 Pending::None => break,
                 Pending::Static(b, off) => Some((b, off)),
                 Pending::Bytes(b, off) => Some((b.as_slice(), off)),
+                Pending::Shared(b, off) => Some((&b[..], off)),
                 Pending::Reader {
                     reader,
                     remaining,
@@ -820,8 +857,12 @@ impl HttpConnection {
                 }
             };
             if let Some((bytes, off)) = direct {
+                if *off >= bytes.len() {
+                    out.pending = Pending::None; // sent along with the head
+                    continue;
+                }
                 match conn.write(bytes.get(*off..).unwrap_or_default()) {
-                    Ok(0) if *off < bytes.len() => {
+                    Ok(0) => {
                         return Step::Wait(Next::Close(CloseReason::ByPeer));
                     }
                     Ok(n) => *off += n,

@@ -8,6 +8,7 @@
 mod config;
 mod connection;
 mod deferred;
+mod file_cache;
 mod handler;
 mod hooks;
 pub(crate) mod mime;

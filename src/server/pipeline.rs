@@ -202,6 +202,9 @@ fn answer_no_content(response: &mut Response) {
 fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Response) {
     let config = &shared.config;
     let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
+    if is_get && static_files::answer_cached(&shared.file_cache, request, response) {
+        return;
+    }
     match static_files::resolve(&config.root_path, request.path()) {
         Resolved::File(path) if is_get => {
             static_files::answer_file(
@@ -210,6 +213,7 @@ fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Res
                 response,
                 &path,
                 config.gzip_min_size,
+                &shared.file_cache,
             );
         }
         Resolved::File(_) => {

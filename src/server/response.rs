@@ -11,6 +11,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use ::http::StatusCode;
 use serde::Serialize;
@@ -28,6 +29,8 @@ pub enum Body {
     Static(&'static [u8]),
     /// Bytes the handler owns.
     Bytes(Vec<u8>),
+    /// Bytes shared with other responses (a cache's), sent without a copy.
+    Shared(Arc<[u8]>),
     /// A reader streamed through one buffer slot at a time: with a known length, or chunked when
     /// the length is `None`.
     Reader {
@@ -48,6 +51,7 @@ impl Body {
             Body::Empty => Some(0),
             Body::Static(b) => Some(b.len() as u64),
             Body::Bytes(b) => Some(b.len() as u64),
+            Body::Shared(b) => Some(b.len() as u64),
             Body::Reader { len, .. } => *len,
             Body::Stream(_) => None,
         }
@@ -66,6 +70,7 @@ impl fmt::Debug for Body {
             Body::Empty => f.write_str("Body::Empty"),
             Body::Static(b) => write!(f, "Body::Static({} bytes)", b.len()),
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
+            Body::Shared(b) => write!(f, "Body::Shared({} bytes)", b.len()),
             Body::Reader { len, .. } => write!(f, "Body::Reader(len: {len:?})"),
             Body::Stream(_) => f.write_str("Body::Stream"),
         }
@@ -93,6 +98,12 @@ impl From<String> for Body {
 impl From<Vec<u8>> for Body {
     fn from(b: Vec<u8>) -> Self {
         Body::Bytes(b)
+    }
+}
+
+impl From<Arc<[u8]>> for Body {
+    fn from(b: Arc<[u8]>) -> Self {
+        Body::Shared(b)
     }
 }
 

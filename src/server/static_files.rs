@@ -23,15 +23,17 @@ use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::http::{Method, StatusCode};
 use parking_lot::{Mutex, RwLock};
 
+use super::file_cache::{FileCache, Stamp};
 use super::mime;
 use super::request::Request;
-use super::response::Response;
+use super::response::{Body, Response};
 
 /// The default pages searched, in order, when a directory is requested (MicroWebSrv2's list).
 const DEFAULT_PAGES: &[&str] = &["index.html", "index.htm", "default.html", "default.htm"];
@@ -351,9 +353,17 @@ fn is_compressible(content_type: &str) -> bool {
         )
 }
 
+/// Where the chosen representation's bytes are.
+enum Content {
+    /// An open file.
+    File(File),
+    /// The file's bytes, from the cache.
+    Cached(Arc<[u8]>),
+}
+
 /// The representation chosen for a request.
 struct Chosen {
-    file: File,
+    content: Content,
     size: u64,
     mtime: SystemTime,
     /// `Content-Encoding` value, when compressed.
@@ -386,18 +396,41 @@ fn open_sibling(real_root: &Path, path: &Path, ext: &str) -> Option<(File, fs::M
     meta.is_file().then_some((file, meta))
 }
 
+/// Answers a GET or HEAD from the cache when the cache holds the file `request.path()` names
+/// and the file is unchanged (see `file_cache.rs`); returns whether it answered.
+pub(crate) fn answer_cached(
+    cache: &FileCache,
+    request: &Request<'_>,
+    response: &mut Response,
+) -> bool {
+    let Some(entry) = cache.get(request.path()) else {
+        return false;
+    };
+    let chosen = Chosen {
+        size: entry.stamp.size(),
+        mtime: entry.stamp.mtime(),
+        content: Content::Cached(Arc::clone(&entry.bytes)),
+        coding: None,
+        on_the_fly: false,
+    };
+    answer_chosen(request, response, &entry.path, chosen, false);
+    true
+}
+
 /// Answers a GET or HEAD for the file `path` (already resolved under `root`): the whole file,
 /// a range of it, 304, 412 or 416, with the validators, `Accept-Ranges` and, for a compressed
 /// representation, `Content-Encoding` and `Vary`.
 ///
 /// `gzip_min`: files of a compressible type and at least this size are gzipped on the fly for
-/// clients that accept gzip (see `ServerConfig::gzip_min_size`).
+/// clients that accept gzip (see `ServerConfig::gzip_min_size`). `cache`: where a small file
+/// served as it is on disk is kept for the next requests of the same URL path.
 pub(crate) fn answer_file(
     root: &Path,
     request: &Request<'_>,
     response: &mut Response,
     path: &Path,
     gzip_min: Option<u64>,
+    cache: &FileCache,
 ) {
     let Some(real_root) = canonical_root(root) else {
         response.return_not_found();
@@ -429,7 +462,7 @@ pub(crate) fn answer_file(
         Some((_, coding, file, meta)) => Chosen {
             size: meta.len(),
             mtime: meta.modified().unwrap_or(UNIX_EPOCH),
-            file,
+            content: Content::File(file),
             coding: Some(coding),
             on_the_fly: false,
         },
@@ -452,14 +485,60 @@ pub(crate) fn answer_file(
                 && meta.len() >= fly_min
                 && range_header.is_none()
                 && coding_quality(accept_encoding, "gzip") > 0;
+            let content = if !varies && cache.admits(&meta) {
+                keep_in_cache(cache, request.path(), path, &meta, file)
+            } else {
+                Content::File(file)
+            };
             Chosen {
                 size: meta.len(),
                 mtime: meta.modified().unwrap_or(UNIX_EPOCH),
-                file,
+                content,
                 coding: on_the_fly.then_some("gzip"),
                 on_the_fly,
             }
         }
+    };
+    answer_chosen(request, response, path, chosen, varies);
+}
+
+/// Reads a small file whole and keeps it in `cache` for `url_path`; the open file if it cannot
+/// be read whole.
+fn keep_in_cache(
+    cache: &FileCache,
+    url_path: &str,
+    path: &Path,
+    meta: &fs::Metadata,
+    mut file: File,
+) -> Content {
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    match file.read_to_end(&mut bytes) {
+        Ok(n) if n as u64 == meta.len() => {
+            let entry = cache.insert(url_path, path.to_path_buf(), Stamp::of(meta), bytes);
+            Content::Cached(Arc::clone(&entry.bytes))
+        }
+        // Changed while read: serve it from the file, as it is now, and keep nothing.
+        _ => {
+            let _ = file.rewind();
+            Content::File(file)
+        }
+    }
+}
+
+/// Answers with the chosen representation: conditional requests, ranges, validators.
+fn answer_chosen(
+    request: &Request<'_>,
+    response: &mut Response,
+    path: &Path,
+    chosen: Chosen,
+    varies: bool,
+) {
+    let content_type = mime::from_path(path);
+    // RFC 9110 §14.2: only GET has range handling; Range is ignored on HEAD.
+    let range_header = if *request.method() == Method::GET {
+        request.get_header("range")
+    } else {
+        None
     };
 
     let suffix = match (chosen.coding, chosen.on_the_fly) {
@@ -550,7 +629,7 @@ pub(crate) fn answer_file(
     response.allow_caching = true;
 
     let Chosen {
-        mut file,
+        content,
         size,
         on_the_fly,
         ..
@@ -572,6 +651,28 @@ pub(crate) fn answer_file(
             return;
         }
         RangeAnswer::Part { first, last } => {
+            let mut file = match content {
+                Content::File(file) => file,
+                Content::Cached(bytes) => {
+                    let part = usize::try_from(first)
+                        .ok()
+                        .zip(usize::try_from(last).ok())
+                        .and_then(|(a, b)| bytes.get(a..=b));
+                    let Some(part) = part else {
+                        response.return_internal_server_error();
+                        return;
+                    };
+                    set(
+                        response,
+                        "Content-Range",
+                        Cow::Owned(format!("bytes {first}-{last}/{size}")),
+                    );
+                    response.return_(StatusCode::PARTIAL_CONTENT, part.to_vec());
+                    response.content_type = Some(Cow::Borrowed(content_type));
+                    response.content_charset = None;
+                    return;
+                }
+            };
             if let Err(e) = file.seek(SeekFrom::Start(first)) {
                 log::error!("static file {}: cannot seek: {e}", path.display());
                 response.return_internal_server_error();
@@ -585,13 +686,14 @@ pub(crate) fn answer_file(
             );
             response.return_stream(StatusCode::PARTIAL_CONTENT, file.take(len), Some(len));
         }
-        RangeAnswer::Whole if on_the_fly => {
-            let encoder = flate2::read::GzEncoder::new(file, flate2::Compression::default());
-            response.return_stream(StatusCode::OK, encoder, None);
-        }
-        RangeAnswer::Whole => {
-            response.return_stream(StatusCode::OK, file, Some(size));
-        }
+        RangeAnswer::Whole => match content {
+            Content::File(file) if on_the_fly => {
+                let encoder = flate2::read::GzEncoder::new(file, flate2::Compression::default());
+                response.return_stream(StatusCode::OK, encoder, None);
+            }
+            Content::File(file) => response.return_stream(StatusCode::OK, file, Some(size)),
+            Content::Cached(bytes) => response.return_(StatusCode::OK, Body::Shared(bytes)),
+        },
     }
     response.content_type = Some(Cow::Borrowed(content_type));
     response.content_charset = None;

@@ -12,6 +12,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::config::ServerConfig;
 use super::connection::HttpConnection;
+use super::file_cache::FileCache;
 use super::handler::{self, BoxedHandler, IntoResponse};
 use super::hooks::Hooks;
 use super::request::Request;
@@ -200,6 +201,8 @@ pub(crate) struct ServerShared {
     pub(crate) draining: AtomicBool,
     /// Set when the shutdown grace has passed: close at once.
     pub(crate) forced: AtomicBool,
+    /// Small static files kept in memory (`ServerConfig::static_cache_size`).
+    pub(crate) file_cache: FileCache,
 }
 
 impl ServerShared {
@@ -851,6 +854,7 @@ impl WebServer {
             drained: Condvar::new(),
             draining: AtomicBool::new(false),
             forced: AtomicBool::new(false),
+            file_cache: FileCache::new(self.config.static_cache_size),
         })
     }
 
@@ -915,8 +919,11 @@ impl WebServer {
     /// Starts the server in a pool of its own (MicroWebSrv2's `StartManaged`).
     ///
     /// `threads = 0` runs the server on the calling thread until it is stopped (through a
-    /// [`ServerHandle`]); `1` runs it on one background thread; `n > 1` on a waiter thread and
-    /// `n` workers. `stack_size` sets the threads' stack size (`None`: the platform's default).
+    /// [`ServerHandle`]); `n ≥ 1` runs `n` event loops on `n` background threads, each serving
+    /// the connections dealt to it from start to end (see [`Pool::start`]). A handler runs on its
+    /// connection's loop: one that blocks delays that loop's other connections, so long work
+    /// belongs in a deferred response. `stack_size` sets the threads' stack size (`None`: the
+    /// platform's default).
     ///
     /// # Errors
     /// [`Error::Bind`] when an address cannot be bound, [`Error::AlreadyRunning`], or an IO

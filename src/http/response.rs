@@ -269,6 +269,26 @@ impl<'a> ResponseWriter<'a> {
         Ok(self)
     }
 
+    /// Writes a header field whose value is `parts` one after the other (say a type, then
+    /// `"; charset="`, then a charset), without building the value first.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidResponseHeader` for a bad name or a part with CR, LF, NUL or another control
+    /// byte; `ResponseBufferFull` when it does not fit.
+    pub fn header_parts(&mut self, name: &str, parts: &[&[u8]]) -> Result<&mut Self, HttpError> {
+        if !is_valid_header_name(name) || !parts.iter().all(|p| is_valid_header_value(p)) {
+            return Err(HttpError::InvalidResponseHeader);
+        }
+        self.put(name.as_bytes())?;
+        self.put(b": ")?;
+        for part in parts {
+            self.put(part)?;
+        }
+        self.put(b"\r\n")?;
+        Ok(self)
+    }
+
     /// Writes the framing field: `Content-Length` or `Transfer-Encoding: chunked`.
     ///
     /// 1xx, 204 and 304 responses get no framing field and no body, whatever `framing` says
@@ -501,6 +521,23 @@ mod tests {
         let mut d = date();
         d.update(UNIX_EPOCH + Duration::from_secs(784_111_778));
         assert_eq!(d.as_bytes(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+    }
+
+    #[test]
+    fn a_header_in_parts_is_written_as_one_value_and_checked_part_by_part() {
+        let mut buf = [0u8; 128];
+        let mut w = ResponseWriter::new(&mut buf);
+        w.header_parts("Content-Type", &[b"text/plain", b"; charset=", b"utf-8"])
+            .unwrap();
+        assert_eq!(text(&w), "Content-Type: text/plain; charset=utf-8\r\n");
+        let mut buf = [0u8; 128];
+        let mut w = ResponseWriter::new(&mut buf);
+        assert_eq!(
+            w.header_parts("Content-Type", &[b"text/plain", b"\r\nX-Evil: 1"])
+                .err(),
+            Some(HttpError::InvalidResponseHeader)
+        );
+        assert!(w.as_bytes().is_empty());
     }
 
     #[test]

@@ -1054,8 +1054,8 @@ fn write_head(
     if let Some(ct) = &response.content_type {
         match &response.content_charset {
             Some(cs) => {
-                let value = format!("{ct}; charset={cs}");
-                w.header("Content-Type", value.as_bytes())?;
+                let parts: [&[u8]; 3] = [ct.as_bytes(), b"; charset=", cs.as_bytes()];
+                w.header_parts("Content-Type", &parts)?;
             }
             None => {
                 w.header("Content-Type", ct.as_bytes())?;

@@ -3,7 +3,8 @@
 //! `/ws/echo` (text back as text, binary as binary), as `tokio_tungstenite_peer` serves it.
 //!
 //! Run: `cargo run --release --example bench_server -- 127.0.0.1:18080 [--threads N] [--preset NAME]
-//! [--tls-cert FILE --tls-key FILE]` (with both TLS flags it serves HTTPS).
+//! [--pin-threads] [--tls-cert FILE --tls-key FILE]` (with both TLS flags it serves HTTPS;
+//! `--pin-threads` pins each event loop to its own CPU, `ServerConfig::pin_threads`).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut preset = Preset::Normal;
     let mut tls: (Option<String>, Option<String>) = (None, None);
+    let mut pin_threads = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
@@ -30,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let name = args.next().ok_or("--preset needs a value")?;
                 preset = Preset::from_name(&name).ok_or("unknown preset")?;
             }
+            "--pin-threads" => pin_threads = true,
             "--tls-cert" => tls.0 = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => tls.1 = Some(args.next().ok_or("--tls-key needs a file")?),
             other => addr = other.parse()?,
@@ -41,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set_preset(preset)
         .set_bind_address(addr)
         .set_root_path("benches");
+    server.config_mut().pin_threads = pin_threads;
     let scheme = match tls {
         (Some(cert), Some(key)) => {
             server.enable_ssl(cert, key, None)?;

@@ -27,7 +27,7 @@ OPTIONS:
     --root DIR           folder of static files [default: webroot]
     --templates DIR      folder of template pages [default: templates]
     --preset NAME        memory preset: embedded, light, normal, large [default: normal]
-    --threads N          worker threads (0 = run on the main thread) [default: number of cores]
+    --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
     --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
                          (needs --tls-cert and --tls-key; `microweb cert` writes a development pair)

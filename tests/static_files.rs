@@ -660,7 +660,7 @@ fn vm_rss() -> u64 {
 fn a_100_mb_file_streams_within_the_slot_budget() {
     let _g = EXCLUSIVE.write();
     const SIZE: u64 = 100 * 1024 * 1024;
-    /// Allowance above the slot budget: worker and waiter threads' touched stacks, the
+    /// Allowance above the slot budget: the event loop threads' touched stacks, the
     /// allocator's per-thread arenas and bookkeeping. Far below the file's size.
     const SLACK: u64 = 4 * 1024 * 1024;
     let preset = Preset::Normal;

@@ -2,7 +2,7 @@
 //! implements to live on the pool, and the pool's side of it.
 //!
 //! In scope: [`Acceptor`], [`ConnHandler`], [`Conn`], [`ConnEvent`], [`Next`], [`CloseReason`],
-//! [`ConnInfo`], [`Listener`]; running a connection's events and re-arming its socket; accepting
+//! [`ConnInfo`], [`Listener`]; running a connection's events and keeping its readiness; accepting
 //! under back-pressure.
 //! Out of scope: any protocol; the callback-style API ([`TcpClient`](super::TcpClient)) is built
 //! on top of this one.
@@ -631,7 +631,7 @@ impl ListenerBody {
         // Edge-triggered: accept until the queue is empty, or no slot is left.
         loop {
             if shared.slots.free() == 0 {
-                // Back-pressure: stop accepting (not re-armed) until a slot is returned.
+                // Back-pressure: stop accepting until a slot is returned (its wake resumes).
                 self.waiting_slot = true;
                 wait_for_slot(shared, src, false);
                 return None;

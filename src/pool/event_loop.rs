@@ -79,9 +79,14 @@ pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
         let name = format!("microweb-loop-{}", lp.index);
         match builder(&name, stack_size).spawn(move || run_loop(&p, &lp)) {
             Ok(h) => handles.push(h),
-            Err(e) => log::error!("pool: cannot spawn {name}: {e}"),
+            Err(e) => {
+                log::error!("pool: cannot spawn {name}: {e}; running with fewer loops");
+                break;
+            }
         }
     }
+    // Connections are dealt only over loops that run.
+    sh.active_loops.store(1 + handles.len(), Ordering::SeqCst);
     if let Some(first) = loops.first() {
         run_loop(pool, first);
     }
@@ -93,6 +98,7 @@ pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
     for lp in &loops {
         lp.clear();
     }
+    sh.active_loops.store(1, Ordering::SeqCst);
     sh.close_all();
     sh.running.store(false, Ordering::SeqCst);
     *sh.done.lock() = true;
@@ -100,6 +106,18 @@ pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
     LOOP_INDEX.set(0);
     LOOP_THREAD.set(0);
     POOL_THREAD.set(0);
+}
+
+/// Pins the calling thread to the `index`-th CPU the process may use (round-robin).
+fn pin_to_cpu(index: usize) {
+    let Some(cores) = core_affinity::get_core_ids().filter(|c| !c.is_empty()) else {
+        log::warn!("pool: cannot list the CPUs; loop {index} is not pinned");
+        return;
+    };
+    let core = cores[index % cores.len()];
+    if !core_affinity::set_for_current(core) {
+        log::warn!("pool: cannot pin loop {index} to CPU {}", core.id);
+    }
 }
 
 /// One loop: wait on the poller, run the ready sources, the due timers (loop 0) and the queued
@@ -110,6 +128,9 @@ fn run_loop(pool: &Pool, lp: &Loop) {
     POOL_THREAD.set(id);
     LOOP_THREAD.set(id);
     LOOP_INDEX.set(lp.index);
+    if sh.config.pin_threads {
+        pin_to_cpu(lp.index);
+    }
     let runs_timers = lp.index == 0;
     let mut events = Events::with_capacity(1024);
     let mut fired = Vec::new();

@@ -5,7 +5,7 @@
 //! connections, UDP), the poller, [`BufferSlots`], deadlines and timers, the threads that run it
 //! all, and two APIs on top:
 //! - the low-level connection API a protocol server implements: [`Acceptor`], [`ConnHandler`],
-//!   [`Conn`], [`Next`] — no allocation per event, one syscall to re-arm;
+//!   [`Conn`], [`Next`] — no allocation per event, no poller call per request;
 //! - the XAsyncSockets-style callback API: [`TcpServer`], [`TcpClient`], [`UdpDatagram`],
 //!   [`Pool::add_timer`].
 //!
@@ -35,7 +35,7 @@
 //!
 //! The pool owns `slots_count` slots of `slot_size` bytes ([`BufferSlots`]). A connection borrows
 //! one only while it holds data (an idle connection holds none). When none is free:
-//! - listeners stop accepting (they are not re-armed) and resume when a slot is returned;
+//! - listeners stop accepting and resume when a slot is returned;
 //! - a handler answers [`Next::WaitSlot`] and gets [`ConnEvent::SlotFree`] when one is returned
 //!   (one waiting connection is woken per returned slot, in arrival order).
 //!
@@ -95,6 +95,11 @@ pub struct PoolConfig {
     pub keep_alloc: bool,
     /// Listen backlog of listeners (`ConnQueueCapacity`). Default 256 (Normal).
     pub conn_queue_capacity: u32,
+    /// Pin each event loop thread to its own CPU (loop `i` to the `i`-th CPU the process may
+    /// use, round-robin). Default `false`. Worth it on a host that runs little else: a loop then
+    /// keeps its caches and its connections' state on one core; leave it off when several pools
+    /// or other busy threads share the CPUs.
+    pub pin_threads: bool,
 }
 
 impl Default for PoolConfig {
@@ -113,6 +118,7 @@ impl PoolConfig {
             slot_size: f.buffer_slot_size,
             keep_alloc: f.keep_alloc_buffer_slots,
             conn_queue_capacity: f.conn_queue_capacity,
+            pin_threads: false,
         }
     }
 
@@ -141,6 +147,13 @@ impl PoolConfig {
     #[must_use]
     pub fn with_conn_queue_capacity(mut self, n: u32) -> Self {
         self.conn_queue_capacity = n;
+        self
+    }
+
+    /// Sets whether each event loop thread is pinned to its own CPU.
+    #[must_use]
+    pub fn with_pin_threads(mut self, pin: bool) -> Self {
+        self.pin_threads = pin;
         self
     }
 }
@@ -458,7 +471,6 @@ impl Pool {
             sh.running.store(false, Ordering::SeqCst);
             return Err(e);
         }
-        sh.active_loops.store(count, Ordering::SeqCst);
         if threads == 0 {
             event_loop::run_pool(self, 1, stack_size);
             return Ok(());

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! `schedule` ORs the event bits and SCHEDULED in; only the caller that flipped SCHEDULED from 0
-//! queues a task. The running thread takes the pending bits, runs the handler, re-arms the poller,
+//! queues a task. The running thread takes the pending bits, runs the handler,
 //! then clears SCHEDULED with a compare-and-swap that fails if new bits arrived meanwhile, in which
 //! case it runs again. So a handler never runs concurrently with itself and no event is lost.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
@@ -40,9 +40,9 @@ use super::{Pool, Shared};
 pub(crate) const SCHEDULED: u32 = 1;
 /// The source is closed.
 pub(crate) const CLOSED: u32 = 1 << 1;
-/// The socket became readable (the oneshot registration fired).
+/// The socket became readable (an edge came, or the connection is still known readable).
 pub(crate) const READABLE: u32 = 1 << 2;
-/// The socket became writable (the oneshot registration fired).
+/// The socket became writable (an edge came, or the connection is still known writable).
 pub(crate) const WRITABLE: u32 = 1 << 3;
 /// A [`Waker`] was woken.
 pub(crate) const WOKEN: u32 = 1 << 4;

@@ -12,8 +12,8 @@
 //! There is no separate handshake phase: the handler's first reads drive it. Each
 //! [`TlsStream::read`] that finds no plaintext runs one round of
 //! `read_tls` → `process_new_packets` → `write_tls` (as far as the socket takes) and returns
-//! `WouldBlock` when the socket has nothing more; the pool then re-arms the socket for readable,
-//! plus writable while rustls still has records to send ([`TlsStream::interest`]). So a slow
+//! `WouldBlock` when the socket has nothing more; the pool then waits for the socket to turn
+//! readable, plus writable while rustls still has records to send ([`TlsStream::interest`]). So a slow
 //! handshake costs no thread and no buffer slot while it waits. It is bounded twice: by the
 //! handler's own deadline (the HTTP server's request timeout, when the client goes silent) and by
 //! [`TlsConfig::with_handshake_timeout`], checked on every round (when the client trickles).

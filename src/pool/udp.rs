@@ -20,7 +20,7 @@ use super::{Pool, Shared};
 
 type RecvCallback = Box<dyn FnMut(&UdpDatagram, &[u8], SocketAddr) + Send>;
 
-/// How many datagrams are read per readiness before re-arming (fairness).
+/// How many datagrams are read in one run before the socket's other work (the slot goes back).
 const RECV_BATCH: usize = 64;
 
 struct UdpInner {

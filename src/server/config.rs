@@ -56,6 +56,9 @@ pub struct ServerConfig {
     /// is never kept. 0 turns the cache off. Default: a quarter of the preset's slot memory
     /// (Embedded 4 KiB, Light 32 KiB, Normal 512 KiB, Large 8 MiB).
     pub static_cache_size: usize,
+    /// Pin each event loop thread of a managed start to its own CPU (see
+    /// [`PoolConfig::pin_threads`](crate::pool::PoolConfig::pin_threads)). Default: off.
+    pub pin_threads: bool,
     /// Add `Access-Control-Allow-Origin: *` to every response. Default: off.
     pub allow_all_origins: bool,
     /// Answer every CORS preflight `OPTIONS` with the asked-for methods and headers. Default: off.
@@ -96,6 +99,7 @@ impl ServerConfig {
             not_found_url: None,
             gzip_min_size: None,
             static_cache_size: 0,
+            pin_threads: false,
             allow_all_origins: false,
             cors_allow_all: false,
             tls: None,

@@ -935,7 +935,8 @@ impl WebServer {
                 .with_slots_count(c.buffer_slots_count)
                 .with_slot_size(c.buffer_slot_size)
                 .with_keep_alloc(c.keep_alloc_buffer_slots)
-                .with_conn_queue_capacity(c.conn_queue_capacity),
+                .with_conn_queue_capacity(c.conn_queue_capacity)
+                .with_pin_threads(c.pin_threads),
         )?;
         self.listen_all(&pool, true)?;
         if let Err(e) = pool.start(threads, stack_size) {

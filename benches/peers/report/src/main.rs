@@ -54,6 +54,9 @@ struct Run {
     socket_errors: u64,
     #[serde(default)]
     peak_rss_kib: Option<u64>,
+    /// The server's CPU time (user + system) per request, in µs.
+    #[serde(default)]
+    cpu_us_per_req: Option<f64>,
 }
 
 /// RSS of one server before and while `holdconns` holds idle keep-alive connections.
@@ -97,6 +100,7 @@ struct Summary {
     p99_us: f64,
     errors: u64,
     peak_rss_kib: Option<u64>,
+    cpu_us_per_req: Option<f64>,
     rounds: usize,
 }
 
@@ -130,6 +134,10 @@ fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
                 p99_us: median(rs.iter().map(|r| r.p99_us).collect()),
                 errors: rs.iter().map(|r| r.non2xx + r.socket_errors).sum(),
                 peak_rss_kib: rs.iter().filter_map(|r| r.peak_rss_kib).max(),
+                cpu_us_per_req: {
+                    let cpu: Vec<f64> = rs.iter().filter_map(|r| r.cpu_us_per_req).collect();
+                    (!cpu.is_empty()).then(|| median(cpu))
+                },
                 rounds: rs.len(),
             };
             (k, s)
@@ -250,25 +258,30 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
     // Latency and errors.
     let _ = writeln!(
         o,
-        "\n### Latency (median p50 / p99 over rounds) and errors (sum)\n\n| test | server | req/s | p50 | p99 | errors | rounds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        "\n### Latency (median p50 / p99 over rounds), server CPU per request (median) and errors (sum)\n\n\
+         Server CPU is the server process's user + system time during the run over the requests \
+         answered: unlike req/s it hardly moves with what else the machine runs.\n\n\
+         | test | server | req/s | p50 | p99 | server CPU / req | errors | rounds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for t in &m.tests {
         for s in &m.servers {
             if let Some(x) = get(t, s) {
                 let _ = writeln!(
                     o,
-                    "| {} | {s} | {} | {} | {} | {} | {} |",
+                    "| {} | {s} | {} | {} | {} | {} | {} | {} |",
                     test_label(t),
                     fmt_rps(x.rps),
                     fmt_us(x.p50_us),
                     fmt_us(x.p99_us),
+                    x.cpu_us_per_req
+                        .map_or("—".into(), |c| format!("{c:.1} µs")),
                     x.errors,
                     x.rounds
                 );
             } else {
                 let _ = writeln!(
                     o,
-                    "| {} | {s} | — | — | — | did not run | 0 |",
+                    "| {} | {s} | — | — | — | — | did not run | 0 |",
                     test_label(t)
                 );
             }

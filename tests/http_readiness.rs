@@ -1,0 +1,106 @@
+//! Bytes that arrive while a connection is busy are never forgotten: connections are registered
+//! edge-triggered, so a request that comes while the connection waits for a deferred answer, or
+//! while it is blocked writing a large response, raises its edge then; the pool must remember it
+//! and serve that request once the connection is free, without any further byte from the client.
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/server.rs"]
+mod server_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use http_client::RawClient;
+use microweb::Method;
+use parking_lot::Mutex;
+use server_support::{all_slots_free, start};
+
+const BIG: usize = 8 * 1024 * 1024;
+
+#[test]
+fn a_request_sent_while_the_answer_is_deferred_is_served_after_it() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Arc::new(Mutex::new(release_rx));
+    let (server, addr) = start(|s| {
+        s.route(Method::GET, "/deferred", move |_req, resp| {
+            let deferred = resp.defer();
+            let rx = Arc::clone(&release_rx);
+            std::thread::spawn(move || {
+                let _ = rx.lock().recv_timeout(Duration::from_secs(10));
+                deferred.send(|r| r.return_ok("first"));
+            });
+        })
+        .unwrap();
+        s.route(Method::GET, "/second", |_req, resp| {
+            resp.return_ok("second")
+        })
+        .unwrap();
+    });
+    let mut c = RawClient::connect(addr);
+    c.send(b"GET /deferred HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The handler holds the answer until released; the second request comes meanwhile (the
+    // connection is idle on its deferred answer when its bytes arrive).
+    std::thread::sleep(Duration::from_millis(100));
+    c.send(b"GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    release_tx.send(()).unwrap();
+    let first = c.read_response_within(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.text(), "first");
+    let second = c
+        .read_response_within(Duration::from_secs(5))
+        .expect("the request that came while the answer was deferred is answered");
+    assert_eq!(second.text(), "second");
+    drop(c);
+    assert!(all_slots_free(&server));
+}
+
+#[test]
+fn a_request_sent_while_a_large_response_is_blocked_is_served_after_it() {
+    let (server, addr) = start(|s| {
+        s.route(Method::GET, "/big", |_req, resp| {
+            resp.return_ok(vec![b'x'; BIG])
+        })
+        .unwrap();
+        s.route(Method::GET, "/small", |_req, resp| resp.return_ok("small"))
+            .unwrap();
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // Nothing is read yet: the 8 MB answer fills the socket buffers and the server waits to
+    // write. The next request arrives during that wait.
+    std::thread::sleep(Duration::from_millis(200));
+    stream
+        .write_all(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let small_answer = b"\r\n\r\nsmall";
+    while !all.ends_with(small_answer) {
+        let n = stream.read(&mut buf).expect("both answers arrive");
+        assert!(n > 0, "closed before the second answer");
+        all.extend_from_slice(&buf[..n]);
+        assert!(all.len() < BIG + 4096, "more bytes than the two answers");
+    }
+    // The first answer: its head, then exactly BIG bytes of body; then the second answer.
+    let body_start = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(all.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(all[body_start..body_start + BIG].iter().all(|&b| b == b'x'));
+    assert!(all[body_start + BIG..].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    drop(stream);
+    assert!(all_slots_free(&server));
+}

@@ -30,6 +30,10 @@ use super::limits::HttpError;
 /// assert!(decode_path("/a%00b").is_err());
 /// ```
 pub fn decode_path(raw: &str) -> Result<Cow<'_, str>, HttpError> {
+    // Most paths hold neither an escape nor a NUL: then they are already their decoded form.
+    if memchr::memchr2(b'%', 0, raw.as_bytes()).is_none() {
+        return Ok(Cow::Borrowed(raw));
+    }
     let decoded = percent_decode(raw.as_bytes())
         .decode_utf8()
         .map_err(|_| HttpError::InvalidPath)?;

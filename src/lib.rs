@@ -11,7 +11,7 @@
 //! | Large | 512 | 2048 | 16 KiB | true | 8 MiB |
 //!
 //! The layers, from the bottom up:
-//! - [`pool`]: the XAsyncSockets layer — nonblocking sockets, buffer slots, timers, workers;
+//! - [`pool`]: the XAsyncSockets layer — nonblocking sockets, buffer slots, timers, event loops;
 //! - [`http`]: the sans-IO HTTP/1.1 protocol core;
 //! - [`routing`]: named routes, the resolver and the path builder;
 //! - the server, which glues them together, and [`mods`], the loadable modules.

@@ -41,7 +41,7 @@ pub(crate) const READ_BUFFER_SIZE: usize = 512;
 const WRITE_BUFFER_SIZE: usize = 4096;
 /// How long the closing handshake (or draining after a failure) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Messages read per event before the session yields its worker to other connections.
+/// Messages read per event before the session yields its loop to other connections.
 const READ_BUDGET: u32 = 64;
 /// The longest frame header (RFC 6455 §5.2).
 const MAX_HEADER: usize = 14;

@@ -345,7 +345,7 @@ impl WebSocket {
     }
 
     /// Sets the callback for text messages (MicroWebSrv2's `OnTextMessage`). It runs on the
-    /// pool worker that serves this socket: keep it short, or hand work to another thread.
+    /// event loop that serves this socket: keep it short, or hand work to another thread.
     pub fn on_text_message(&self, f: impl Fn(&WebSocket, &str) + Send + Sync + 'static) {
         self.0.callbacks.lock().on_text = Some(Arc::new(f));
     }

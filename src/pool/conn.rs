@@ -62,7 +62,7 @@ pub enum CloseReason {
     Timeout,
     /// A socket error.
     Error(io::ErrorKind),
-    /// The handler panicked; the connection was closed and the worker went on.
+    /// The handler panicked; the connection was closed and its loop went on.
     Panicked,
 }
 

@@ -1,5 +1,5 @@
 //! The socket pool: the XAsyncSockets layer of microweb. Nonblocking sockets, preallocated
-//! buffer slots, timers and worker threads, HTTP-agnostic.
+//! buffer slots, timers and the event loop threads, HTTP-agnostic.
 //!
 //! In scope: sockets (TCP listeners, accepted and outgoing TCP connections, TLS on accepted
 //! connections, UDP), the poller, [`BufferSlots`], deadlines and timers, the threads that run it

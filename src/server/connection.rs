@@ -56,7 +56,7 @@ thread_local! {
     static DATE: Cell<Option<(u64, HttpDate)>> = const { Cell::new(None) };
 }
 
-/// Returns the `Date` header value, formatted at most once per second per worker thread.
+/// Returns the `Date` header value, formatted at most once per second per event loop thread.
 fn current_date() -> HttpDate {
     let now = SystemTime::now();
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -104,3 +104,36 @@ fn a_request_sent_while_a_large_response_is_blocked_is_served_after_it() {
     drop(stream);
     assert!(all_slots_free(&server));
 }
+
+#[test]
+fn a_handler_that_blocks_its_loop_stops_neither_accepting_nor_the_other_loop() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let (server, addr) = start(|s| {
+        // Blocks its loop on purpose (what a handler should not do) until released, 10 s at most.
+        s.route(Method::GET, "/block", move |_req, resp| {
+            let _ = release_rx.lock().recv_timeout(Duration::from_secs(10));
+            resp.return_ok("unblocked");
+        })
+        .unwrap();
+        s.route(Method::GET, "/hello", |_req, resp| resp.return_ok("hello"))
+            .unwrap();
+    });
+    let mut blocked = RawClient::connect(addr);
+    blocked.send(b"GET /block HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    // The next connection is accepted (by loop 0) and dealt to the other connection loop.
+    let mut other = RawClient::connect(addr);
+    other.send(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = other
+        .read_response_within(Duration::from_secs(3))
+        .expect("answered while the other loop is blocked");
+    assert_eq!(r.text(), "hello");
+    release_tx.send(()).unwrap();
+    let r = blocked
+        .read_response_within(Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(r.text(), "unblocked");
+    drop((blocked, other));
+    assert!(all_slots_free(&server));
+}

@@ -18,10 +18,10 @@ fn stop_leaves_no_thread_no_socket_and_every_slot_free() {
     let server = echo_server(&pool);
     let udp = UdpDatagram::bind(&pool, "127.0.0.1:0".parse().unwrap(), |_, _, _| {}).unwrap();
     pool.start(4, None).unwrap();
-    // Loop 0 spawns the other loops itself, so they may appear just after `start` returns.
+    // Loop 0 spawns the connection loops itself, so they may appear just after `start` returns.
     assert!(
-        wait_until(WAIT, || thread_count() == threads_before + 4),
-        "four event loops"
+        wait_until(WAIT, || thread_count() == threads_before + 5),
+        "loop 0 and four connection loops"
     );
 
     let clients: Vec<_> = (0..10).map(|_| connect(server.local_addr())).collect();

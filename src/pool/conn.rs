@@ -48,7 +48,7 @@ use super::source::{
 };
 use super::tls::{TlsConfig, TlsStream};
 use super::transport::Transport;
-use super::{Pool, Shared};
+use super::{Pool, Shared, Task};
 
 /// Why a connection (or any source) closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -699,7 +699,13 @@ impl ListenerBody {
             }
         };
         *src.body.lock() = Some(Body::Conn(ConnBody::accepted(transport, peer, handler)));
-        source::run_source(pool, &src);
+        if src.home.is_current(shared) {
+            source::run_source(pool, &src);
+        } else {
+            // Its own loop runs it from the start (`Opened` may already read and answer a
+            // request): the accepting loop does nothing more for it.
+            src.home.send(shared, Task::Source(Arc::clone(&src)));
+        }
     }
 
     pub(crate) fn deregister(&self, poller: &Poller) {

@@ -7,12 +7,13 @@
 //!
 //! ## Threads
 //!
-//! `Pool::start(n)` runs `n` loops (one for `n = 0`, on the caller's thread). Loop 0 also owns
-//! the listeners, UDP sockets and timers; accepted and outgoing connections are dealt round-robin
-//! over the running loops and stay on theirs until they close. So a request is read, handled and
-//! answered on one thread with no hand-over, and a loop waits only on its own poller. What
-//! another thread schedules for a source (a wake, a returned slot, a deadline) goes into the
-//! home loop's queue, followed by a notify of that loop's poller.
+//! `Pool::start(0)` and `start(1)` run one loop that does everything. `start(n ≥ 2)` runs loop 0
+//! — the listeners, UDP sockets and timers — and `n` connection loops: accepted and outgoing
+//! connections are dealt round-robin over those and stay on theirs until they close. So a request
+//! is read, handled and answered on one thread with no hand-over, a loop waits only on its own
+//! poller, and a handler that blocks its loop never stops accepting or the timers. What another
+//! thread schedules for a source (a wake, a returned slot, a deadline) goes into the home loop's
+//! queue, followed by a notify of that loop's poller.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 use std::sync::Arc;
@@ -67,17 +68,20 @@ impl Loop {
     }
 }
 
-/// Runs the pool: loop 0 on this thread, loops `1..count` on threads of their own; returns once
-/// the pool is stopped and everything is closed.
-pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
+/// Runs the pool: loop 0 on this thread, the connection loops `1..=io` on threads of their own
+/// (`io = 0`: loop 0 serves the connections too); returns once the pool is stopped and
+/// everything is closed.
+pub(crate) fn run_pool(pool: &Pool, io: usize, stack_size: Option<usize>) {
     let sh = &pool.shared;
     let loops = sh.loops.lock().clone();
-    let mut handles = Vec::with_capacity(count.saturating_sub(1));
-    for lp in loops.iter().take(count).skip(1) {
+    let mut handles = Vec::with_capacity(io);
+    for lp in loops.iter().take(io + 1).skip(1) {
         let p = pool.clone();
         let lp = Arc::clone(lp);
         let name = format!("microweb-loop-{}", lp.index);
-        match builder(&name, stack_size).spawn(move || run_loop(&p, &lp)) {
+        // Connection loop i runs on the (i-1)-th CPU when pinned.
+        let cpu = sh.config.pin_threads.then(|| lp.index - 1);
+        match builder(&name, stack_size).spawn(move || run_loop(&p, &lp, cpu)) {
             Ok(h) => handles.push(h),
             Err(e) => {
                 log::error!("pool: cannot spawn {name}: {e}; running with fewer loops");
@@ -86,9 +90,11 @@ pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
         }
     }
     // Connections are dealt only over loops that run.
-    sh.active_loops.store(1 + handles.len(), Ordering::SeqCst);
+    sh.io_loops.store(handles.len(), Ordering::SeqCst);
     if let Some(first) = loops.first() {
-        run_loop(pool, first);
+        // Loop 0 is pinned only when it serves the connections itself.
+        let cpu = (sh.config.pin_threads && handles.is_empty()).then_some(0);
+        run_loop(pool, first, cpu);
     }
     for h in handles {
         if h.join().is_err() {
@@ -98,7 +104,7 @@ pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
     for lp in &loops {
         lp.clear();
     }
-    sh.active_loops.store(1, Ordering::SeqCst);
+    sh.io_loops.store(0, Ordering::SeqCst);
     sh.close_all();
     sh.running.store(false, Ordering::SeqCst);
     *sh.done.lock() = true;
@@ -108,13 +114,13 @@ pub(crate) fn run_pool(pool: &Pool, count: usize, stack_size: Option<usize>) {
     POOL_THREAD.set(0);
 }
 
-/// Pins the calling thread to the `index`-th CPU the process may use (round-robin).
-fn pin_to_cpu(index: usize) {
+/// Pins the calling thread (loop `index`) to the `cpu`-th CPU the process may use (round-robin).
+fn pin_to_cpu(index: usize, cpu: usize) {
     let Some(cores) = core_affinity::get_core_ids().filter(|c| !c.is_empty()) else {
         log::warn!("pool: cannot list the CPUs; loop {index} is not pinned");
         return;
     };
-    let core = cores[index % cores.len()];
+    let core = cores[cpu % cores.len()];
     if !core_affinity::set_for_current(core) {
         log::warn!("pool: cannot pin loop {index} to CPU {}", core.id);
     }
@@ -122,14 +128,14 @@ fn pin_to_cpu(index: usize) {
 
 /// One loop: wait on the poller, run the ready sources, the due timers (loop 0) and the queued
 /// tasks, until the pool is asked to stop.
-fn run_loop(pool: &Pool, lp: &Loop) {
+fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
     let sh = &pool.shared;
     let id = sh.id();
     POOL_THREAD.set(id);
     LOOP_THREAD.set(id);
     LOOP_INDEX.set(lp.index);
-    if sh.config.pin_threads {
-        pin_to_cpu(lp.index);
+    if let Some(cpu) = cpu {
+        pin_to_cpu(lp.index, cpu);
     }
     let runs_timers = lp.index == 0;
     let mut events = Events::with_capacity(1024);

@@ -15,7 +15,7 @@
 //! ## How events flow
 //!
 //! ```text
-//!        loop 0 (listeners, UDP, timers)           loop 1 … loop n-1
+//!        loop 0 (listeners, UDP, timers)           loop 1 … loop n
 //!   ┌──────────────────────────────────┐      ┌──────────────────────────┐
 //!   │ Poller::wait ─► registry[key]     │      │ Poller::wait ─► ready     │
 //!   │ accept ─► deal the connection ────┼─────►│ sources, run right here:  │
@@ -26,7 +26,8 @@
 //! ```
 //!
 //! Each loop waits on its own poller and runs the sources registered with it on its own thread
-//! (see `event_loop.rs`): no hand-over between threads on the IO path. Connections are
+//! (see `event_loop.rs`): no hand-over between threads on the IO path. With `threads = 0` or `1`
+//! one loop does everything. Connections are
 //! registered once, edge-triggered where the platform allows (`conn.rs` keeps the readiness), so
 //! serving a keep-alive request costs one read and one write and no poller call.
 //! A source is still run by one thread at a time whoever schedules it (see `source.rs`).
@@ -95,10 +96,11 @@ pub struct PoolConfig {
     pub keep_alloc: bool,
     /// Listen backlog of listeners (`ConnQueueCapacity`). Default 256 (Normal).
     pub conn_queue_capacity: u32,
-    /// Pin each event loop thread to its own CPU (loop `i` to the `i`-th CPU the process may
-    /// use, round-robin). Default `false`. Worth it on a host that runs little else: a loop then
-    /// keeps its caches and its connections' state on one core; leave it off when several pools
-    /// or other busy threads share the CPUs.
+    /// Pin each connection loop thread to its own CPU (loop `i` to the `i`-th CPU the process
+    /// may use, round-robin; loop 0, which accepts and keeps time, stays free unless it is the
+    /// only loop). Default `false`. Worth it on a host that runs little else: a loop then keeps
+    /// its caches and its connections' state on one core; leave it off when several pools or
+    /// other busy threads share the CPUs.
     pub pin_threads: bool,
 }
 
@@ -211,13 +213,13 @@ thread_local! {
 /// The state shared by every handle of a pool.
 pub(crate) struct Shared {
     config: PoolConfig,
-    /// Every loop created so far; the first `active_loops` run while the pool runs. Loop 0 exists
-    /// from the start and holds listeners, UDP sockets and the timers.
+    /// Every loop created so far. Loop 0 exists from the start and holds listeners, UDP sockets
+    /// and the timers; loops `1..=io_loops` serve the connections while the pool runs.
     loops: Mutex<Vec<Arc<Loop>>>,
     /// Loop 0 (also in `loops`), reached without the lock.
     first_loop: Arc<Loop>,
-    /// How many loops new connections are dealt over.
-    active_loops: AtomicUsize,
+    /// How many loops after loop 0 new connections are dealt over (0: loop 0 serves them).
+    io_loops: AtomicUsize,
     /// The round-robin counter that deals connections over the loops.
     next_loop: AtomicUsize,
     slots: BufferSlots,
@@ -280,11 +282,11 @@ impl Shared {
     ///
     /// Refused while the pool is stopping.
     pub(crate) fn insert_dealt(&self, state: u32) -> io::Result<Arc<Source>> {
-        let active = self.active_loops.load(Ordering::Relaxed).max(1);
-        let home = if active == 1 {
+        let io = self.io_loops.load(Ordering::Relaxed);
+        let home = if io == 0 {
             Arc::clone(&self.first_loop)
         } else {
-            let i = self.next_loop.fetch_add(1, Ordering::Relaxed) % active;
+            let i = 1 + self.next_loop.fetch_add(1, Ordering::Relaxed) % io;
             let loops = self.loops.lock();
             Arc::clone(loops.get(i).unwrap_or(&self.first_loop))
         };
@@ -418,7 +420,7 @@ impl Pool {
             shared: Arc::new(Shared {
                 loops: Mutex::new(vec![Arc::clone(&first_loop)]),
                 first_loop,
-                active_loops: AtomicUsize::new(1),
+                io_loops: AtomicUsize::new(0),
                 next_loop: AtomicUsize::new(0),
                 slots,
                 registry: RwLock::new(Slab::new()),
@@ -444,13 +446,16 @@ impl Pool {
     /// Starts the pool's threads: event loops, each waiting on its own poller and running the
     /// connections dealt to it (see the module doc).
     ///
-    /// - `threads = 0`: one loop on the calling thread; returns when [`Pool::stop`] is called
-    ///   (from a handler or another thread);
-    /// - `threads = n ≥ 1`: `n` loops on `n` background threads. Loop 0 also accepts, receives
-    ///   UDP and runs timers; accepted connections are dealt round-robin over the `n` loops.
+    /// - `threads = 0`: one loop on the calling thread, for everything; returns when
+    ///   [`Pool::stop`] is called (from a handler or another thread);
+    /// - `threads = 1`: one loop on a background thread, for everything;
+    /// - `threads = n ≥ 2`: `n` connection loops on `n` threads, and loop 0 on one more thread,
+    ///   which accepts (dealing connections round-robin over the `n` loops), receives UDP and runs
+    ///   the timers.
     ///
     /// A handler runs on its connection's loop: one that blocks holds up the other connections
-    /// of that loop (answer later with a deferred response instead).
+    /// of that loop, never accepting or the timers when `n ≥ 2` (better: answer later with a
+    /// deferred response).
     ///
     /// `stack_size` sets the threads' stack size (the platform default otherwise).
     ///
@@ -466,18 +471,19 @@ impl Pool {
         self.join_loop_thread(); // a loop that stopped from inside a handler
         sh.stop_requested.store(false, Ordering::SeqCst);
         *sh.done.lock() = false;
-        let count = threads.max(1);
-        if let Err(e) = self.ensure_loops(count) {
+        // With several threads, loop 0 accepts and keeps time while loops 1..=n serve.
+        let io = if threads >= 2 { threads } else { 0 };
+        if let Err(e) = self.ensure_loops(io + 1) {
             sh.running.store(false, Ordering::SeqCst);
             return Err(e);
         }
         if threads == 0 {
-            event_loop::run_pool(self, 1, stack_size);
+            event_loop::run_pool(self, 0, stack_size);
             return Ok(());
         }
         let pool = self.clone();
         match builder("microweb-pool", stack_size)
-            .spawn(move || event_loop::run_pool(&pool, count, stack_size))
+            .spawn(move || event_loop::run_pool(&pool, io, stack_size))
         {
             Ok(handle) => {
                 *sh.loop_thread.lock() = Some(handle);

@@ -919,11 +919,11 @@ impl WebServer {
     /// Starts the server in a pool of its own (MicroWebSrv2's `StartManaged`).
     ///
     /// `threads = 0` runs the server on the calling thread until it is stopped (through a
-    /// [`ServerHandle`]); `n ≥ 1` runs `n` event loops on `n` background threads, each serving
-    /// the connections dealt to it from start to end (see [`Pool::start`]). A handler runs on its
-    /// connection's loop: one that blocks delays that loop's other connections, so long work
-    /// belongs in a deferred response. `stack_size` sets the threads' stack size (`None`: the
-    /// platform's default).
+    /// [`ServerHandle`]); `1` runs it on one background thread; `n ≥ 2` runs `n` connection
+    /// loops, each serving the connections dealt to it from start to end, beside loop 0 which
+    /// accepts and keeps time (see [`Pool::start`]). A handler runs on its connection's loop: one
+    /// that blocks delays that loop's other connections, so long work belongs in a deferred
+    /// response. `stack_size` sets the threads' stack size (`None`: the platform's default).
     ///
     /// # Errors
     /// [`Error::Bind`] when an address cannot be bound, [`Error::AlreadyRunning`], or an IO

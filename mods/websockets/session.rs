@@ -148,6 +148,24 @@ struct SlotStream<'s, 'c> {
     received: bool,
 }
 
+impl<'s, 'c> SlotStream<'s, 'c> {
+    /// A stream over `conn` that reads into `slot` (borrowed when bytes come) and counts frames
+    /// with `tracker`.
+    fn new(
+        conn: &'s mut Conn<'c>,
+        slot: &'s mut Option<SlotGuard>,
+        tracker: &'s mut FrameTracker,
+    ) -> Self {
+        SlotStream {
+            conn,
+            slot,
+            tracker,
+            starved: false,
+            received: false,
+        }
+    }
+}
+
 impl Read for SlotStream<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -388,13 +406,7 @@ impl Session {
     /// Reads and dispatches messages until the socket has no more (or the budget is spent).
     fn read(&mut self, conn: &mut Conn<'_>, now: Instant) -> Flow {
         for _ in 0..READ_BUDGET {
-            let mut stream = SlotStream {
-                conn,
-                slot: &mut self.slot,
-                tracker: &mut self.tracker,
-                starved: false,
-                received: false,
-            };
+            let mut stream = SlotStream::new(conn, &mut self.slot, &mut self.tracker);
             let result = if let Phase::Draining(_) = self.phase {
                 discard(&mut stream)
             } else {
@@ -512,13 +524,7 @@ impl Session {
             code,
             reason: reason.to_owned().into(),
         };
-        let mut stream = SlotStream {
-            conn,
-            slot: &mut self.slot,
-            tracker: &mut self.tracker,
-            starved: false,
-            received: false,
-        };
+        let mut stream = SlotStream::new(conn, &mut self.slot, &mut self.tracker);
         match self.ctx.close(&mut stream, Some(frame)) {
             Ok(()) => Flow::Go,
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -548,13 +554,7 @@ impl Session {
     }
 
     fn flush(&mut self, conn: &mut Conn<'_>) -> Result<(), WsError> {
-        let mut stream = SlotStream {
-            conn,
-            slot: &mut self.slot,
-            tracker: &mut self.tracker,
-            starved: false,
-            received: false,
-        };
+        let mut stream = SlotStream::new(conn, &mut self.slot, &mut self.tracker);
         self.ctx.flush(&mut stream)
     }
 
@@ -576,13 +576,7 @@ impl Session {
                     }
                     cmd
                 };
-                let mut stream = SlotStream {
-                    conn,
-                    slot: &mut self.slot,
-                    tracker: &mut self.tracker,
-                    starved: false,
-                    received: false,
-                };
+                let mut stream = SlotStream::new(conn, &mut self.slot, &mut self.tracker);
                 let result = match cmd {
                     None => break,
                     Some(Command::Message(m)) => {

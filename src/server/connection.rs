@@ -792,11 +792,26 @@ impl HttpConnection {
                 }
                 continue;
             }
-            let direct: Option<(&[u8], &mut usize)> = match &mut out.pending {
+            // The rest of an in-memory body goes out straight from where it lies.
+            if let Some(rest) = out.pending.in_memory() {
+                if rest.is_empty() {
+                    out.pending = Pending::None; // sent along with the head
+                    continue;
+                }
+                match conn.write(rest) {
+                    Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
+                    Ok(n) => out.pending.advance(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        return wait_writable(conn, &self.shared);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+                }
+                continue;
+            }
+            match &mut out.pending {
                 Pending::None => break,
-                Pending::Static(b, off) => Some((b, off)),
-                Pending::Bytes(b, off) => Some((b.as_slice(), off)),
-                Pending::Shared(b, off) => Some((&b[..], off)),
+                Pending::Static(..) | Pending::Bytes(..) | Pending::Shared(..) => {}
                 Pending::Reader {
                     reader,
                     remaining,
@@ -821,7 +836,6 @@ impl HttpConnection {
                             return Step::Wait(Next::Close(CloseReason::ByHost));
                         }
                     }
-                    None
                 }
                 Pending::Stream {
                     stream,
@@ -853,27 +867,6 @@ impl HttpConnection {
                         self.slot = None;
                         return watch_peer(conn);
                     }
-                    None
-                }
-            };
-            if let Some((bytes, off)) = direct {
-                if *off >= bytes.len() {
-                    out.pending = Pending::None; // sent along with the head
-                    continue;
-                }
-                match conn.write(bytes.get(*off..).unwrap_or_default()) {
-                    Ok(0) => {
-                        return Step::Wait(Next::Close(CloseReason::ByPeer));
-                    }
-                    Ok(n) => *off += n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        return wait_writable(conn, &self.shared);
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
-                }
-                if *off >= bytes.len() {
-                    out.pending = Pending::None;
                 }
             }
         }

@@ -413,7 +413,16 @@ pub(crate) fn answer_cached(
         coding: None,
         on_the_fly: false,
     };
-    answer_chosen(request, response, &entry.path, chosen, false);
+    let content_type = mime::from_path(&entry.path);
+    let range = range_header(request);
+    answer_chosen(
+        request,
+        response,
+        &entry.path,
+        (content_type, range),
+        chosen,
+        false,
+    );
     true
 }
 
@@ -438,12 +447,7 @@ pub(crate) fn answer_file(
     };
     let content_type = mime::from_path(path);
     let accept_encoding = request.get_header("accept-encoding");
-    // RFC 9110 §14.2: only GET has range handling; Range is ignored on HEAD.
-    let range_header = if *request.method() == Method::GET {
-        request.get_header("range")
-    } else {
-        None
-    };
+    let range_header = range_header(request);
 
     // Pre-compressed siblings: the best quality wins, `br` on a tie.
     let mut varies = false;
@@ -499,7 +503,23 @@ pub(crate) fn answer_file(
             }
         }
     };
-    answer_chosen(request, response, path, chosen, varies);
+    answer_chosen(
+        request,
+        response,
+        path,
+        (content_type, range_header),
+        chosen,
+        varies,
+    );
+}
+
+/// The `Range` header of a GET (RFC 9110 §14.2: only GET has range handling; HEAD ignores it).
+fn range_header<'r>(request: &'r Request<'_>) -> Option<&'r str> {
+    if *request.method() == Method::GET {
+        request.get_header("range")
+    } else {
+        None
+    }
 }
 
 /// Reads a small file whole and keeps it in `cache` for `url_path`; the open file if it cannot
@@ -525,22 +545,16 @@ fn keep_in_cache(
     }
 }
 
-/// Answers with the chosen representation: conditional requests, ranges, validators.
+/// Answers with the chosen representation of the file `path`, whose content type and `Range`
+/// header the caller has looked up: conditional requests, ranges, validators.
 fn answer_chosen(
     request: &Request<'_>,
     response: &mut Response,
     path: &Path,
+    (content_type, range_header): (&'static str, Option<&str>),
     chosen: Chosen,
     varies: bool,
 ) {
-    let content_type = mime::from_path(path);
-    // RFC 9110 §14.2: only GET has range handling; Range is ignored on HEAD.
-    let range_header = if *request.method() == Method::GET {
-        request.get_header("range")
-    } else {
-        None
-    };
-
     let suffix = match (chosen.coding, chosen.on_the_fly) {
         (Some(_), true) => "gzip",
         (Some("br"), false) => "br",

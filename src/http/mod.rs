@@ -60,7 +60,7 @@ pub use headers::{
 };
 pub use limits::{HttpError, Limits, MAX_HEADERS};
 pub use multipart::{DEFAULT_MAX_PARTS, FormPart, Multipart, multipart_boundary};
-pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head};
+pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head, parse_head_into};
 pub use response::{
     CONTINUE_100, ChunkHeader, Framing, HttpDate, LAST_CHUNK, ResponseWriter, SERVER_NAME,
     is_valid_header_name, is_valid_header_value, write_chunk, write_error_response,

@@ -116,7 +116,7 @@ struct HeaderIndex {
 
 /// A parsed request head: offsets into its buffer plus the framing facts, computed once.
 ///
-/// Built by [`parse_head`]. Accessors that return bytes take the buffer the head was parsed
+/// Built by [`parse_head`] or [`parse_head_into`]. Accessors that return bytes take the buffer the head was parsed
 /// from; given another buffer they return empty values and never panic.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
@@ -135,6 +135,28 @@ pub struct RequestHead {
     header_count: usize,
     // INVARIANT: only the first `header_count` entries are meaningful.
     headers: [HeaderIndex; MAX_HEADERS],
+}
+
+impl Default for RequestHead {
+    /// An empty head (`GET`, no target, no fields), to parse into with [`parse_head_into`].
+    fn default() -> RequestHead {
+        RequestHead {
+            method: Method::GET,
+            target: Span::default(),
+            path: Span::default(),
+            query: None,
+            version: Version::HTTP_11,
+            head_len: 0,
+            body: BodyKind::None,
+            content_length: None,
+            keep_alive: false,
+            expect_continue: false,
+            upgrade: None,
+            host: None,
+            header_count: 0,
+            headers: [HeaderIndex::default(); MAX_HEADERS],
+        }
+    }
 }
 
 impl RequestHead {
@@ -317,6 +339,38 @@ impl<'b> Iterator for Headers<'_, 'b> {
 /// assert_eq!(&buf[head.head_len()..], b"abc");
 /// ```
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, HttpError> {
+    let mut head = RequestHead::default();
+    Ok(match parse_head_into(buf, limits, &mut head)? {
+        Status::Complete(()) => Status::Complete(head),
+        Status::Partial => Status::Partial,
+    })
+}
+
+/// Parses the request head at the start of `buf` into `head`, overwriting what it held.
+///
+/// The same as [`parse_head`], for a caller that keeps one [`RequestHead`] for many parses: the
+/// head (about 1 KiB with its header index) is neither initialised nor moved per request. After
+/// [`Status::Partial`] or an error, `head` holds nothing meaningful.
+///
+/// # Errors
+///
+/// Those of [`parse_head`].
+///
+/// # Examples
+///
+/// ```
+/// use microweb::http::{parse_head_into, Limits, RequestHead, Status};
+///
+/// let mut head = RequestHead::default();
+/// let buf = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+/// assert_eq!(parse_head_into(buf, &Limits::default(), &mut head), Ok(Status::Complete(())));
+/// assert_eq!(head.path(buf), "/a");
+/// ```
+pub fn parse_head_into(
+    buf: &[u8],
+    limits: &Limits,
+    head: &mut RequestHead,
+) -> Result<Status<()>, HttpError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let max = limits.max_headers.min(MAX_HEADERS);
     // Only the first `max_head_bytes` can hold the head: parsing no further makes the outcome
@@ -344,31 +398,23 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Ht
     let (Some(method), Some(target)) = (req.method, req.path) else {
         return Err(HttpError::Malformed);
     };
-    let method = parse_method(method.as_bytes(), limits)?;
-    let version = if req.version == Some(0) {
+    head.method = parse_method(method.as_bytes(), limits)?;
+    head.version = if req.version == Some(0) {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
     let target = Span::within(buf, target.as_bytes());
-    let (path, query) = split_target(target, target.get(buf));
-
-    let mut head = RequestHead {
-        method,
-        target,
-        path,
-        query,
-        version,
-        head_len,
-        body: BodyKind::None,
-        content_length: None,
-        keep_alive: false,
-        expect_continue: false,
-        upgrade: None,
-        host: None,
-        header_count: req.headers.len(),
-        headers: [HeaderIndex::default(); MAX_HEADERS],
-    };
+    (head.path, head.query) = split_target(target, target.get(buf));
+    head.target = target;
+    head.head_len = head_len;
+    head.body = BodyKind::None;
+    head.content_length = None;
+    head.keep_alive = false;
+    head.expect_continue = false;
+    head.upgrade = None;
+    head.host = None;
+    head.header_count = req.headers.len();
     let mut facts = Facts::default();
     for (slot, h) in head.headers.iter_mut().zip(req.headers.iter()) {
         let index = HeaderIndex {
@@ -378,7 +424,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Ht
         *slot = index;
         facts.read(h.name.as_bytes(), h.value, index.value)?;
     }
-    facts.apply(head, limits)
+    facts.apply(head, limits)?;
+    Ok(Status::Complete(()))
 }
 
 /// What the header fields say about framing and the connection, gathered in one pass.
@@ -488,11 +535,7 @@ impl Facts {
         Ok(())
     }
 
-    fn apply(
-        self,
-        mut head: RequestHead,
-        limits: &Limits,
-    ) -> Result<Status<RequestHead>, HttpError> {
+    fn apply(self, head: &mut RequestHead, limits: &Limits) -> Result<(), HttpError> {
         let http11 = head.version == Version::HTTP_11;
         // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more
         // than one Host field line.
@@ -546,7 +589,7 @@ impl Facts {
         if http11 && self.conn_upgrade {
             head.upgrade = self.upgrade;
         }
-        Ok(Status::Complete(head))
+        Ok(())
     }
 }
 
@@ -670,12 +713,51 @@ fn classify_header_name(buf: &[u8]) -> HttpError {
 /// RFC 3986 §3.2.2 and §3.2.3: the bytes of `host [":" port]` — unreserved, pct-encoded,
 /// sub-delims, `:` and the brackets of an IP literal.
 fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
+    // A `matches!` compiles to a range test; `b"…".contains` would be a `memchr` per byte.
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'['
+                | b']'
+        )
 }
 
 /// RFC 9110 §5.6.2: tchar.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
 }
 
 /// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
@@ -702,6 +784,45 @@ mod tests {
 
     fn limits() -> Limits {
         Limits::default()
+    }
+
+    #[test]
+    fn a_head_parsed_into_again_keeps_nothing_of_the_previous_request() {
+        let mut head = RequestHead::default();
+        let first = b"POST /up?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\
+                      Connection: upgrade\r\nUpgrade: websocket\r\nExpect: 100-continue\r\n\
+                      X-One: 1\r\n\r\nabc";
+        assert_eq!(
+            parse_head_into(first, &limits(), &mut head),
+            Ok(Status::Complete(()))
+        );
+        assert_eq!(head.body(), BodyKind::Length(3));
+        assert_eq!(head.upgrade(first), Some("websocket"));
+        assert!(head.expects_continue());
+        assert_eq!(head.header_count(), 6);
+
+        let second = b"GET / HTTP/1.0\r\n\r\n";
+        assert_eq!(
+            parse_head_into(second, &limits(), &mut head),
+            Ok(Status::Complete(()))
+        );
+        assert_eq!(*head.method(), Method::GET);
+        assert_eq!(head.version(), Version::HTTP_10);
+        assert_eq!(head.path(second), "/");
+        assert_eq!(head.query(second), "");
+        assert_eq!(head.body(), BodyKind::None);
+        assert_eq!(head.content_length(), None);
+        assert!(!head.is_upgrade() && !head.expects_continue() && !head.is_keep_alive());
+        assert_eq!(head.host(second), None);
+        assert_eq!(head.header_count(), 0);
+        assert_eq!(head.header(second, "x-one"), None);
+        assert_eq!(head.head_len(), second.len());
+
+        // A partial head is only reported; a later complete one parses as usual.
+        assert_eq!(
+            parse_head_into(b"GET /a HTTP/1.1\r\nHo", &limits(), &mut head),
+            Ok(Status::Partial)
+        );
     }
 
     /// Parses `input` whole, then fed in two pieces at every split point, then byte by byte,

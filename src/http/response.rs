@@ -289,6 +289,27 @@ impl<'a> ResponseWriter<'a> {
         Ok(self)
     }
 
+    /// Writes a header field of parts, like [`header_parts`](Self::header_parts), without
+    /// checking them: for values the server checked when they were set (a [`Response`]'s
+    /// content type, say) or wrote itself. Debug builds still check.
+    ///
+    /// [`Response`]: crate::server::Response
+    pub(crate) fn trusted_header(
+        &mut self,
+        name: &str,
+        parts: &[&[u8]],
+    ) -> Result<&mut Self, HttpError> {
+        debug_assert!(is_valid_header_name(name), "bad header name {name:?}");
+        debug_assert!(parts.iter().all(|p| is_valid_header_value(p)), "bad value");
+        self.put(name.as_bytes())?;
+        self.put(b": ")?;
+        for part in parts {
+            self.put(part)?;
+        }
+        self.put(b"\r\n")?;
+        Ok(self)
+    }
+
     /// Writes the framing field: `Content-Length` or `Transfer-Encoding: chunked`.
     ///
     /// 1xx, 204 and 304 responses get no framing field and no body, whatever `framing` says

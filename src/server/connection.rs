@@ -223,6 +223,8 @@ impl HttpConnection {
 
     /// Reads until a head is complete, then dispatches it.
     fn read_request(&mut self, conn: &mut Conn<'_>) -> Step {
+        // Parsed in place: the head (with its header index) is not moved per request.
+        let mut head = RequestHead::default();
         loop {
             if self.len > 0 {
                 let Some(slot) = self.slot.as_ref() else {
@@ -230,9 +232,9 @@ impl HttpConnection {
                     continue;
                 };
                 let input = slot.get(..self.len).unwrap_or_default();
-                match http::parse_head(input, &self.shared.limits) {
-                    Ok(Status::Complete(head)) => {
-                        if let Some(step) = self.on_head(conn, head) {
+                match http::parse_head_into(input, &self.shared.limits, &mut head) {
+                    Ok(Status::Complete(())) => {
+                        if let Some(step) = self.on_head(conn, &head) {
                             return step;
                         }
                     }
@@ -288,11 +290,11 @@ impl HttpConnection {
 
     /// Decides what a complete head needs; `None` means "read more, then parse again" (a small
     /// body not fully arrived).
-    fn on_head(&mut self, conn: &mut Conn<'_>, head: RequestHead) -> Option<Step> {
+    fn on_head(&mut self, conn: &mut Conn<'_>, head: &RequestHead) -> Option<Step> {
         let head_len = head.head_len();
         let cap = self.slot.as_ref().map_or(0, |s| s.len());
         if !self.shared.routes.uploads.is_empty() {
-            if let Some(step) = self.try_upload(conn, &head) {
+            if let Some(step) = self.try_upload(conn, head) {
                 return Some(step);
             }
         }
@@ -304,23 +306,23 @@ impl HttpConnection {
             BodyKind::Length(n) if (head_len as u64).saturating_add(n) <= cap as u64 => {
                 let end = head_len + n as usize;
                 if self.len >= end {
-                    return Some(self.dispatch(conn, &head, head_len..end, None));
+                    return Some(self.dispatch(conn, head, head_len..end, None));
                 }
-                if let Some(step) = self.maybe_continue(conn, &head) {
+                if let Some(step) = self.maybe_continue(conn, head) {
                     return Some(step);
                 }
                 None
             }
-            BodyKind::None => Some(self.dispatch(conn, &head, head_len..head_len, None)),
+            BodyKind::None => Some(self.dispatch(conn, head, head_len..head_len, None)),
             _ => {
-                if let Some(step) = self.maybe_continue(conn, &head) {
+                if let Some(step) = self.maybe_continue(conn, head) {
                     return Some(step);
                 }
                 let limits = self.shared.limits.with_max_body_bytes(max);
                 let decoder = BodyDecoder::new(head.body(), &limits);
                 let hint = head.content_length().unwrap_or(0).min(64 * 1024) as usize;
                 self.state = State::ReadingBody(Box::new(BodyRead {
-                    head,
+                    head: head.clone(),
                     decoder,
                     body: Vec::with_capacity(hint),
                     sink: None,
@@ -337,17 +339,19 @@ impl HttpConnection {
         let slot = self.slot.as_ref()?;
         let raw = slot.get(..head.head_len()).unwrap_or_default();
         let shared = &self.shared;
-        let Resolution::Found(found) = shared.routes.uploads.resolve(head.method(), head.path(raw))
+        let raw_path = head.path(raw);
+        let Resolution::Found(found) = shared.routes.uploads.resolve(head.method(), raw_path)
         else {
             return None;
         };
         let factory = found.handler.clone();
-        let made = match http::decode_path(head.path(raw)) {
+        let made = match http::decode_path(raw_path) {
             Ok(path) => {
                 let request = Request {
                     head,
                     raw,
                     body: &[],
+                    raw_path,
                     path,
                     peer: self.peer,
                     is_ssl: self.is_ssl,
@@ -389,12 +393,13 @@ impl HttpConnection {
         if let Some(check) = &self.shared.hooks.expect {
             let slot = self.slot.as_ref()?;
             let raw = slot.get(..head.head_len()).unwrap_or_default();
-            let path = http::decode_path(head.path(raw)).unwrap_or_default();
+            let raw_path = head.path(raw);
             let request = Request {
                 head,
                 raw,
                 body: &[],
-                path,
+                raw_path,
+                path: http::decode_path(raw_path).unwrap_or_default(),
                 peer: self.peer,
                 is_ssl: self.is_ssl,
                 args: RouteArgs::default(),
@@ -517,7 +522,8 @@ impl HttpConnection {
         };
         let consumed = body.end;
         let raw = slot.get(..head.head_len()).unwrap_or_default();
-        let path = match http::decode_path(head.path(raw)) {
+        let raw_path = head.path(raw);
+        let path = match http::decode_path(raw_path) {
             Ok(p) => p,
             Err(_) => {
                 // A well-formed request whose path decodes to a NUL or to invalid UTF-8 names
@@ -536,14 +542,17 @@ impl HttpConnection {
             head,
             raw,
             body: body_bytes,
+            raw_path,
             path,
             peer: self.peer,
             is_ssl: self.is_ssl,
             args: RouteArgs::default(),
         };
-        let response = pipeline::answer(&self.shared, &mut request);
+        // One response, filled and sent in place: it is not moved between the steps.
+        let mut response = Response::new();
+        pipeline::answer(&self.shared, &mut request, &mut response);
         drop(request);
-        self.answered(conn, head, slot, consumed, response)
+        self.answered(conn, head, slot, consumed, &mut response)
     }
 
     /// Takes the answer to `head`: sets the bytes after `consumed` aside for the next request,
@@ -554,7 +563,7 @@ impl HttpConnection {
         head: &RequestHead,
         slot: SlotGuard,
         consumed: usize,
-        response: Response,
+        response: &mut Response,
     ) -> Step {
         let facts = Facts {
             version: head.version(),
@@ -584,7 +593,8 @@ impl HttpConnection {
         };
         let raw = slot.get(..head.head_len()).unwrap_or_default();
         let shared = &self.shared;
-        let args = match shared.routes.uploads.resolve(head.method(), head.path(raw)) {
+        let raw_path = head.path(raw);
+        let args = match shared.routes.uploads.resolve(head.method(), raw_path) {
             Resolution::Found(found) => found.args,
             _ => RouteArgs::default(),
         };
@@ -592,7 +602,8 @@ impl HttpConnection {
             head,
             raw,
             body: &[],
-            path: http::decode_path(head.path(raw)).unwrap_or_default(),
+            raw_path,
+            path: http::decode_path(raw_path).unwrap_or_default(),
             peer: self.peer,
             is_ssl: self.is_ssl,
             args,
@@ -611,13 +622,13 @@ impl HttpConnection {
             response.content_type = None;
         }
         drop(request);
-        self.answered(conn, head, slot, consumed, response)
+        self.answered(conn, head, slot, consumed, &mut response)
     }
 
     fn start_response(
         &mut self,
         conn: &mut Conn<'_>,
-        mut response: Response,
+        response: &mut Response,
         facts: Facts,
     ) -> Step {
         if let Some(deferred) = response.deferred.take() {
@@ -636,13 +647,13 @@ impl HttpConnection {
         let facts = *facts;
         let waker = conn.waker();
         match deferred.take_or_wait(move || waker.wake()) {
-            Some(response) => self.serialize(response, facts),
+            Some(mut response) => self.serialize(&mut response, facts),
             None => Step::Wait(Next::Idle),
         }
     }
 
     /// Writes the response head (and a body that fits) into the slot and starts sending.
-    fn serialize(&mut self, mut response: Response, facts: Facts) -> Step {
+    fn serialize(&mut self, response: &mut Response, facts: Facts) -> Step {
         let Some(slot) = self.slot.as_mut() else {
             return Step::Wait(Next::Close(CloseReason::ByHost));
         };
@@ -658,7 +669,7 @@ impl HttpConnection {
             && !response.close
             && framing != Framing::UntilClose
             && !self.shared.is_draining();
-        let written = write_head(slot, &response, &date, framing, keep_alive, facts);
+        let written = write_head(slot, response, &date, framing, keep_alive, facts);
         let (mut end, no_body) = match written {
             Ok(v) => v,
             Err(e) => {
@@ -971,7 +982,7 @@ impl HttpConnection {
     fn respond_and_close(
         &mut self,
         conn: &mut Conn<'_>,
-        response: Response,
+        mut response: Response,
         version: Version,
     ) -> Step {
         self.state = State::ReadingHead;
@@ -988,7 +999,7 @@ impl HttpConnection {
             is_head: false,
             keep_alive: false,
         };
-        self.serialize(response, facts)
+        self.serialize(&mut response, facts)
     }
 
     fn on_timeout(&mut self, conn: &mut Conn<'_>) -> Next {
@@ -1044,33 +1055,33 @@ fn write_head(
         || status == StatusCode::NOT_MODIFIED;
     let mut w = ResponseWriter::new(slot).head_request(facts.is_head);
     w.start(status, date)?;
+    // The response's own fields were checked when they were set, so they are written as they
+    // are; the headers a handler set by name are checked again on the way out.
     if let Some(ct) = &response.content_type {
         match &response.content_charset {
-            Some(cs) => {
-                let parts: [&[u8]; 3] = [ct.as_bytes(), b"; charset=", cs.as_bytes()];
-                w.header_parts("Content-Type", &parts)?;
-            }
-            None => {
-                w.header("Content-Type", ct.as_bytes())?;
-            }
-        }
+            Some(cs) => w.trusted_header(
+                "Content-Type",
+                &[ct.as_bytes(), b"; charset=", cs.as_bytes()],
+            )?,
+            None => w.trusted_header("Content-Type", &[ct.as_bytes()])?,
+        };
     }
     if let Some(origin) = &response.access_control_allow_origin {
-        w.header("Access-Control-Allow-Origin", origin.as_bytes())?;
+        w.trusted_header("Access-Control-Allow-Origin", &[origin.as_bytes()])?;
     }
     if let Some(upgrade) = &response.upgrade {
-        w.header("Upgrade", upgrade.as_bytes())?;
-        w.header("Connection", b"Upgrade")?;
+        w.trusted_header("Upgrade", &[upgrade.as_bytes()])?;
+        w.trusted_header("Connection", &[b"Upgrade"])?;
     }
-    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+    if (status.is_success() || status == StatusCode::NOT_MODIFIED)
+        && response.header("cache-control").is_none()
+    {
         let cache: &[u8] = if response.allow_caching {
             b"public, max-age=0, must-revalidate"
         } else {
             b"no-cache, no-store, must-revalidate"
         };
-        if response.header("cache-control").is_none() {
-            w.header("Cache-Control", cache)?;
-        }
+        w.trusted_header("Cache-Control", &[cache])?;
     }
     for (name, value) in &response.headers {
         w.header(name, value.as_bytes())?;

@@ -53,19 +53,23 @@ fn guarded(
     true
 }
 
-/// Answers `request`; `request.args` is filled when a route matches.
-pub(crate) fn answer<'a>(shared: &'a ServerShared, request: &mut Request<'a>) -> Response {
-    let mut response = Response::new();
+/// Answers `request` into `response` (a fresh one); `request.args` is filled when a route
+/// matches.
+pub(crate) fn answer<'a>(
+    shared: &'a ServerShared,
+    request: &mut Request<'a>,
+    response: &mut Response,
+) {
     let config = &shared.config;
 
     if config.cors_allow_all && is_cors_preflight(request) {
-        answer_preflight(request, &mut response);
+        answer_preflight(request, response);
     }
     for hook in &shared.hooks.before {
         if response.is_answered() {
             break;
         }
-        guarded(shared, &mut response, "a before_request hook", |r| {
+        guarded(shared, response, "a before_request hook", |r| {
             hook(request, r)
         });
     }
@@ -73,16 +77,16 @@ pub(crate) fn answer<'a>(shared: &'a ServerShared, request: &mut Request<'a>) ->
         if response.is_answered() {
             break;
         }
-        guarded(shared, &mut response, module.name(), |r| {
+        guarded(shared, response, module.name(), |r| {
             module.on_request(request, r);
         });
     }
     let mut error_handled = false;
     if !response.is_answered() {
-        error_handled = route_or_static(shared, request, &mut response);
+        error_handled = route_or_static(shared, request, response);
     }
     for module in &shared.modules {
-        guarded(shared, &mut response, module.name(), |r| {
+        guarded(shared, response, module.name(), |r| {
             module.on_response(request, r);
         });
     }
@@ -90,20 +94,19 @@ pub(crate) fn answer<'a>(shared: &'a ServerShared, request: &mut Request<'a>) ->
     let status = response.status();
     if !error_handled && (status.is_client_error() || status.is_server_error()) {
         if let Some(handler) = shared.hooks.error_hook(status) {
-            guarded(shared, &mut response, "an error handler", |r| {
+            guarded(shared, response, "an error handler", |r| {
                 handler(request, r)
             });
         }
     }
     for hook in &shared.hooks.after {
-        guarded(shared, &mut response, "an after_request hook", |r| {
+        guarded(shared, response, "an after_request hook", |r| {
             hook(request, r)
         });
     }
     if config.allow_all_origins && response.access_control_allow_origin().is_none() {
         response.access_control_allow_origin = Some(Cow::Borrowed("*"));
     }
-    response
 }
 
 /// Answers from the routes, else from the static files; returns true when an error handler of

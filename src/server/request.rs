@@ -20,6 +20,8 @@ pub struct Request<'a> {
     pub(crate) head: &'a RequestHead,
     pub(crate) raw: &'a [u8],
     pub(crate) body: &'a [u8],
+    /// The raw path (`head.path(raw)`), taken once: it is read on every request.
+    pub(crate) raw_path: &'a str,
     pub(crate) path: Cow<'a, str>,
     pub(crate) peer: SocketAddr,
     pub(crate) is_ssl: bool,
@@ -76,7 +78,7 @@ impl<'a> Request<'a> {
     /// Returns the raw (still percent-encoded) path, as the client sent it.
     #[must_use]
     pub fn raw_path(&self) -> &'a str {
-        self.head.path(self.raw)
+        self.raw_path
     }
 
     /// Returns the request-target exactly as the client sent it: path and query, still

@@ -128,15 +128,13 @@ impl std::error::Error for InvalidHeader {}
 
 /// Returns true when `s` is an RFC 9110 §5.6.2 token (a valid header or cookie name).
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    crate::http::is_valid_header_name(s)
 }
 
 /// Returns true when `s` can stand as a header value: no CR, LF, NUL or other control byte but
 /// horizontal tab (RFC 9110 §5.5).
 pub(crate) fn is_header_value(s: &str) -> bool {
-    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    crate::http::is_valid_header_value(s.as_bytes())
 }
 
 /// A callback run once the response has been fully sent.

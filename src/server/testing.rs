@@ -118,6 +118,7 @@ impl TestRequest {
             head: &head,
             raw: raw_bytes,
             body: &self.body,
+            raw_path,
             path: http::decode_path(raw_path).unwrap_or_default(),
             peer: self.peer,
             is_ssl: false,

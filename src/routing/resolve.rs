@@ -200,6 +200,21 @@ impl<H> Router<H> {
         } else {
             path.len()
         };
+        // A path that is all literal text is looked up whole first: when that route has the
+        // method, the walk would have found it first too (literal children come first at every
+        // depth), and it cannot find anything before it.
+        if let Some(hit) = path
+            .get(..end)
+            .filter(|p| !p.contains('%'))
+            .and_then(|p| self.exact.get(p))
+            .and_then(|&node| self.nodes.get(node as usize))
+            .and_then(|n| endpoint_for(n, method))
+        {
+            return match self.finish(path, &[], hit) {
+                Some(m) => Resolution::Found(m),
+                None => Resolution::NotFound,
+            };
+        }
         let mut walk = Walk {
             path,
             end,
@@ -209,7 +224,7 @@ impl<H> Router<H> {
         };
         let first = (end > 1).then_some(1);
         match self.walk(&mut walk, 0, first, 0) {
-            Some(hit) => match self.finish(&walk, hit) {
+            Some(hit) => match self.finish(walk.path, &walk.caps, hit) {
                 Some(m) => Resolution::Found(m),
                 None => Resolution::NotFound,
             },
@@ -292,14 +307,15 @@ impl<H> Router<H> {
         None
     }
 
-    /// Builds the match: looks the route up and turns captures into typed arguments.
-    fn finish(&self, w: &Walk<'_, '_>, hit: Hit) -> Option<RouteMatch<'_, H>> {
+    /// Builds the match: looks the route up and turns the captures (ranges of `path`) into
+    /// typed arguments.
+    fn finish(&self, path: &str, caps: &[Capture], hit: Hit) -> Option<RouteMatch<'_, H>> {
         let route = self.routes.get(hit.id.0)?;
         let specs = &route.pattern.args;
         let args = if specs.is_empty() {
             RouteArgs::empty()
         } else {
-            let caps = w.caps.get(..specs.len())?;
+            let caps = caps.get(..specs.len())?;
             let mut slots = [Slot::Int(0); MAX_ARGS];
             // One allocation for all string values: the raw length bounds the decoded one.
             let text_len: usize = specs
@@ -310,7 +326,7 @@ impl<H> Router<H> {
                 .sum();
             let mut text = String::new();
             for ((spec, cap), slot) in specs.iter().zip(caps).zip(slots.iter_mut()) {
-                let raw = w.path.get(cap.start as usize..cap.end as usize)?;
+                let raw = path.get(cap.start as usize..cap.end as usize)?;
                 *slot = match (spec.conv, cap.num) {
                     (Converter::Int, Num::Int(i)) => Slot::Int(i),
                     (Converter::Float, Num::Float(f)) => Slot::Float(f),
@@ -350,14 +366,23 @@ fn accept(w: &mut Walk<'_, '_>, node: NodeId, n: &Node) -> Option<Hit> {
     if n.endpoints.is_empty() {
         return None;
     }
-    if let Some((_, id)) = n.endpoints.iter().find(|(m, _)| m == w.method) {
+    let hit = endpoint_for(n, w.method);
+    if hit.is_none() {
+        w.allow_node.get_or_insert(node);
+    }
+    hit
+}
+
+/// The route of a node for a method: its own, or for HEAD the GET route.
+fn endpoint_for(n: &Node, method: &Method) -> Option<Hit> {
+    if let Some((_, id)) = n.endpoints.iter().find(|(m, _)| m == method) {
         return Some(Hit {
             id: *id,
             head_fallback: false,
         });
     }
     // RFC 9110 §9.3.2: HEAD is GET without the content.
-    if *w.method == Method::HEAD {
+    if *method == Method::HEAD {
         if let Some((_, id)) = n.endpoints.iter().find(|(m, _)| *m == Method::GET) {
             return Some(Hit {
                 id: *id,
@@ -365,7 +390,6 @@ fn accept(w: &mut Walk<'_, '_>, node: NodeId, n: &Node) -> Option<Hit> {
             });
         }
     }
-    w.allow_node.get_or_insert(node);
     None
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use http::Method;
+use rustc_hash::FxHashMap;
 
 use super::RouteError;
 use super::pattern::{self, Converter, Pattern, Segment};
@@ -92,6 +93,11 @@ pub struct Router<H> {
     /// indexes this vector.
     pub(crate) nodes: Vec<Node>,
     pub(crate) names: HashMap<Box<str>, RouteId>,
+    /// The nodes that all-literal patterns end at, by the raw path that reaches them
+    /// (`/a/b`, `/` for the root), for a lookup without a walk. Only literals that a request
+    /// path carries as they are (no byte that would be percent-encoded) are listed. The keys
+    /// are the developer's patterns, so a fast hash (Fx) fits: requests only look up.
+    pub(crate) exact: FxHashMap<Box<str>, NodeId>,
 }
 
 impl<H> Default for Router<H> {
@@ -108,6 +114,7 @@ impl<H> Router<H> {
             routes: Vec::new(),
             nodes: vec![Node::default()],
             names: HashMap::new(),
+            exact: FxHashMap::default(),
         }
     }
 
@@ -161,6 +168,9 @@ impl<H> Router<H> {
             });
         }
         endpoints.push((method.clone(), id));
+        if let Some(key) = literal_path(&pattern.segments) {
+            self.exact.insert(key.into(), node);
+        }
         if let Some(name) = name {
             self.names.insert(name.into(), id);
         }
@@ -240,6 +250,50 @@ impl<H> Router<H> {
         self.nodes[node as usize].params[slot] = Some(child);
         child
     }
+}
+
+/// The raw request path an all-literal pattern matches (`/a/b`; `/` for no segment), or `None`
+/// when a segment is an argument or holds a byte a request path would carry percent-encoded.
+fn literal_path(segments: &[Segment]) -> Option<String> {
+    if segments.is_empty() {
+        return Some("/".to_owned());
+    }
+    let mut path = String::new();
+    for segment in segments {
+        let Segment::Static(text) = segment else {
+            return None;
+        };
+        if text.is_empty() || !text.bytes().all(is_plain_path_byte) {
+            return None;
+        }
+        path.push('/');
+        path.push_str(text);
+    }
+    Some(path)
+}
+
+/// RFC 3986 §3.3: a `pchar` other than `%`: unreserved, sub-delims, `:` and `@`.
+fn is_plain_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+        )
 }
 
 impl<H> fmt::Debug for Router<H> {

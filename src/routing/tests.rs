@@ -690,3 +690,86 @@ fn a_walk_with_many_segments_is_bounded_by_the_trie() {
         found("abc", &[("a", s("A")), ("b", s("/")), ("c", s("%"))])
     );
 }
+
+#[test]
+fn the_whole_path_lookup_agrees_with_the_walk() {
+    let with = router();
+    let mut walk_only = router();
+    walk_only.exact.clear();
+    assert!(with.exact.contains_key("/users/me") && with.exact.contains_key("/"));
+    assert!(
+        !with.exact.contains_key("/users/<id>"),
+        "arguments are never looked up whole"
+    );
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::DELETE,
+        Method::PUT,
+    ];
+    let paths = [
+        "/",
+        "//",
+        "/users",
+        "/users/",
+        "/users?x=1",
+        "/users/me",
+        "/users/me/",
+        "/users/%6De",
+        "/users/you",
+        "/users/me/x",
+        "/users/1/me/x",
+        "/files/readme",
+        "/files/readme/",
+        "/files/other",
+        "/head-only",
+        "/caf%C3%A9/x",
+        "/items/1",
+        "/Users",
+        "/users//me",
+        "",
+        "users",
+    ];
+    for method in &methods {
+        for path in paths {
+            assert_eq!(
+                got(&with, method.clone(), path),
+                got(&walk_only, method.clone(), path),
+                "{method} {path}"
+            );
+        }
+    }
+    // The literal route answers its method; another method goes on to the walk, which finds
+    // the argument route for it.
+    assert_eq!(got(&with, Method::GET, "/users/me"), found("me", &[]));
+    assert_eq!(
+        got(&with, Method::DELETE, "/users/me"),
+        found("delete_user", &[("id", s("me"))])
+    );
+    assert_eq!(got(&with, Method::HEAD, "/users/me"), found("me", &[]));
+}
+
+proptest! {
+    #[test]
+    fn any_path_resolves_the_same_with_and_without_the_whole_path_lookup(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("users"), Just("me"), Just("files"), Just("readme"), Just("items"),
+                Just("1"), Just("x"), Just(""), Just("%6De"), Just("head-only"),
+            ],
+            0..5,
+        ),
+        trailing in any::<bool>(),
+        method in prop_oneof![Just(Method::GET), Just(Method::HEAD), Just(Method::POST)],
+    ) {
+        let with = router();
+        let mut walk_only = router();
+        walk_only.exact.clear();
+        let mut path = format!("/{}", parts.join("/"));
+        if trailing {
+            path.push('/');
+        }
+        prop_assert_eq!(got(&with, method.clone(), &path), got(&walk_only, method, &path));
+    }
+}

@@ -204,3 +204,96 @@ fn a_sink_error_stops_the_upload_with_its_status() {
     assert_eq!(r.status, 413);
     assert!(all_slots_free(&server));
 }
+
+/// Runs curl: a PUT of `size` bytes to `url`, with `headers`; returns (status, headers, body).
+fn curl_put(url: &str, size: usize, headers: &[&str]) -> (u16, String, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "--max-time",
+        "20",
+        "-X",
+        "PUT",
+        "-D",
+        "-",
+        "--data-binary",
+        "@-",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let mut child = cmd
+        .arg(url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused upload may close before curl has sent everything: a failed write is expected.
+    let _ = stdin.write_all(&vec![b'x'; size]);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The last head (after any `100 Continue`), then the body.
+    let (heads, body) = text.rsplit_once("\r\n\r\n").unwrap_or((&text, ""));
+    let head = heads.rsplit("\r\n\r\n").next().unwrap_or(heads);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[test]
+fn uploads_go_through_the_before_and_after_hooks_and_the_error_handlers() {
+    let factory_calls = Arc::new(AtomicU64::new(0));
+    let calls = factory_calls.clone();
+    let (server, addr) = start(move |s| {
+        s.before_request(|req, resp| {
+            if req.get_header("authorization") != Some("Bearer ok") {
+                resp.return_(StatusCode::UNAUTHORIZED, "who are you?");
+            }
+        });
+        s.after_request(|_req, resp| {
+            resp.set_header("X-After", "seen").unwrap();
+        });
+        s.on_error(StatusCode::PAYLOAD_TOO_LARGE, |_req, _resp| {
+            (StatusCode::PAYLOAD_TOO_LARGE, "1000 bytes at most")
+        });
+        let calls = calls.clone();
+        s.route_upload(Method::PUT, "/up", move |req| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if req.content_length().unwrap_or(0) > 1000 {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            FileSink::create("/dev/null", |_r, resp, n| {
+                resp.return_ok(format!("{n} bytes"))
+            })
+        })
+        .unwrap();
+    });
+    let url = format!("http://{addr}/up");
+
+    // The before hook refuses: its answer, the after hook's header, and no sink made.
+    let (status, head, body) = curl_put(&url, 5000, &[]);
+    assert_eq!((status, body.as_str()), (401, "who are you?"), "{head}");
+    assert!(head.contains("x-after: seen"), "{head}");
+    assert_eq!(factory_calls.load(Ordering::SeqCst), 0);
+
+    // Accepted: the sink's answer, with the after hook's header.
+    let (status, head, body) = curl_put(&url, 3, &["Authorization: Bearer ok"]);
+    assert_eq!((status, body.as_str()), (200, "3 bytes"), "{head}");
+    assert!(head.contains("x-after: seen"), "{head}");
+
+    // Refused by the factory: the error handler of 413 writes the page.
+    let (status, head, body) = curl_put(&url, 5000, &["Authorization: Bearer ok"]);
+    assert_eq!(
+        (status, body.as_str()),
+        (413, "1000 bytes at most"),
+        "{head}"
+    );
+    assert!(head.contains("x-after: seen"), "{head}");
+    assert_eq!(factory_calls.load(Ordering::SeqCst), 2);
+    assert!(all_slots_free(&server));
+}

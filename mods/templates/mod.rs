@@ -691,8 +691,11 @@ impl Templates {
         }
         let path = self.inner.folder.join(key);
         let not_found = || {
-            // A deleted file leaves the cache too.
-            self.inner.cache.write().remove(key);
+            // A deleted file leaves the cache too; a name that was never there (a 404 flood)
+            // takes no write lock.
+            if self.inner.cache.read().contains_key(key) {
+                self.inner.cache.write().remove(key);
+            }
             TemplateError::unlocated(ErrorKind::NotFound, key)
         };
         let meta = match std::fs::metadata(&path) {

@@ -357,18 +357,46 @@ impl HttpConnection {
                     is_ssl: self.is_ssl,
                     args: found.args,
                 };
-                catch_unwind(AssertUnwindSafe(|| factory(&request)))
-                    .unwrap_or(Err(StatusCode::INTERNAL_SERVER_ERROR))
+                // The before hooks see the head first (an authorisation check covers uploads
+                // too); one that answers refuses the upload with its answer.
+                let mut response = Response::new();
+                pipeline::run_before_hooks(shared, &request, &mut response);
+                let made = if response.is_answered() {
+                    None
+                } else {
+                    match catch_unwind(AssertUnwindSafe(|| factory(&request))) {
+                        Ok(Ok(sink)) => Some(sink),
+                        Ok(Err(status)) => {
+                            response.return_error_page(status, None);
+                            None
+                        }
+                        Err(_) => {
+                            shared.log(
+                                LogLevel::Error,
+                                format_args!("an upload factory panicked; answering 500"),
+                            );
+                            response.return_internal_server_error();
+                            None
+                        }
+                    }
+                };
+                match made {
+                    Some(sink) => Ok(sink),
+                    None => {
+                        pipeline::finish(shared, &request, &mut response, false);
+                        Err(response)
+                    }
+                }
             }
-            Err(e) => Err(e.status()),
+            Err(e) => {
+                let mut response = Response::new();
+                response.return_error_page(e.status(), None);
+                Err(response)
+            }
         };
         let sink = match made {
             Ok(sink) => sink,
-            Err(status) => {
-                let mut response = Response::new();
-                response.return_error_page(status, None);
-                return Some(self.respond_and_close(conn, response, head.version()));
-            }
+            Err(response) => return Some(self.respond_and_close(conn, response, head.version())),
         };
         if let Some(step) = self.send_continue(conn, head) {
             return Some(step);
@@ -621,6 +649,7 @@ impl HttpConnection {
             response.return_(StatusCode::NO_CONTENT, Body::Empty);
             response.content_type = None;
         }
+        pipeline::finish(shared, &request, &mut response, false);
         drop(request);
         self.answered(conn, head, slot, consumed, &mut response)
     }

@@ -8,6 +8,9 @@
 //! ```
 //!
 //! In scope: the order above, 405 and automatic `OPTIONS` answers, running the error handlers.
+//! An upload route (`route_upload`) takes the same before hooks at its head (one that answers
+//! refuses the upload) and the same end — error handler, after hooks, CORS origin — for its
+//! sink's answer or its refusal; modules and routes do not see it.
 //! Out of scope: matching (the router), coercing return values (handler.rs), writing bytes (the
 //! connection).
 //!
@@ -65,14 +68,7 @@ pub(crate) fn answer<'a>(
     if config.cors_allow_all && is_cors_preflight(request) {
         answer_preflight(request, response);
     }
-    for hook in &shared.hooks.before {
-        if response.is_answered() {
-            break;
-        }
-        guarded(shared, response, "a before_request hook", |r| {
-            hook(request, r)
-        });
-    }
+    run_before_hooks(shared, request, response);
     for module in &shared.modules {
         if response.is_answered() {
             break;
@@ -90,7 +86,33 @@ pub(crate) fn answer<'a>(
             module.on_response(request, r);
         });
     }
+    finish(shared, request, response, error_handled);
+}
 
+/// Runs the `before_request` hooks until one answers.
+pub(crate) fn run_before_hooks(
+    shared: &ServerShared,
+    request: &Request<'_>,
+    response: &mut Response,
+) {
+    for hook in &shared.hooks.before {
+        if response.is_answered() {
+            break;
+        }
+        guarded(shared, response, "a before_request hook", |r| {
+            hook(request, r)
+        });
+    }
+}
+
+/// The end of every answer, an upload's too: the error handler of the status (unless one of a
+/// type answered already), the `after_request` hooks, and `Access-Control-Allow-Origin`.
+pub(crate) fn finish(
+    shared: &ServerShared,
+    request: &Request<'_>,
+    response: &mut Response,
+    error_handled: bool,
+) {
     let status = response.status();
     if !error_handled && (status.is_client_error() || status.is_server_error()) {
         if let Some(handler) = shared.hooks.error_hook(status) {
@@ -104,7 +126,7 @@ pub(crate) fn answer<'a>(
             hook(request, r)
         });
     }
-    if config.allow_all_origins && response.access_control_allow_origin().is_none() {
+    if shared.config.allow_all_origins && response.access_control_allow_origin().is_none() {
         response.access_control_allow_origin = Some(Cow::Borrowed("*"));
     }
 }

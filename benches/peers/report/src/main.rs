@@ -57,6 +57,9 @@ struct Run {
     /// The server's CPU time (user + system) per request, in µs.
     #[serde(default)]
     cpu_us_per_req: Option<f64>,
+    /// wrk's CPU time (user + system) per request, in µs.
+    #[serde(default)]
+    client_cpu_us_per_req: Option<f64>,
 }
 
 /// RSS of one server before and while `holdconns` holds idle keep-alive connections.
@@ -101,6 +104,7 @@ struct Summary {
     errors: u64,
     peak_rss_kib: Option<u64>,
     cpu_us_per_req: Option<f64>,
+    client_cpu_us_per_req: Option<f64>,
     rounds: usize,
 }
 
@@ -115,6 +119,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[m - 1] + v[m]) / 2.0
     }
+}
+
+/// The median of the values there are, or `None` when there are none.
+fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = values.collect();
+    (!v.is_empty()).then(|| median(v))
 }
 
 fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
@@ -134,15 +144,20 @@ fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
                 p99_us: median(rs.iter().map(|r| r.p99_us).collect()),
                 errors: rs.iter().map(|r| r.non2xx + r.socket_errors).sum(),
                 peak_rss_kib: rs.iter().filter_map(|r| r.peak_rss_kib).max(),
-                cpu_us_per_req: {
-                    let cpu: Vec<f64> = rs.iter().filter_map(|r| r.cpu_us_per_req).collect();
-                    (!cpu.is_empty()).then(|| median(cpu))
-                },
+                cpu_us_per_req: median_of(rs.iter().filter_map(|r| r.cpu_us_per_req)),
+                client_cpu_us_per_req: median_of(
+                    rs.iter().filter_map(|r| r.client_cpu_us_per_req),
+                ),
                 rounds: rs.len(),
             };
             (k, s)
         })
         .collect()
+}
+
+/// A CPU time per request, or a dash when it was not measured.
+fn fmt_cpu(us: Option<f64>) -> String {
+    us.map_or("—".into(), |c| format!("{c:.1} µs"))
 }
 
 fn test_label(test: &str) -> String {
@@ -258,30 +273,32 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
     // Latency and errors.
     let _ = writeln!(
         o,
-        "\n### Latency (median p50 / p99 over rounds), server CPU per request (median) and errors (sum)\n\n\
+        "\n### Latency (median p50 / p99 over rounds), CPU per request (median) and errors (sum)\n\n\
          Server CPU is the server process's user + system time during the run over the requests \
-         answered: unlike req/s it hardly moves with what else the machine runs.\n\n\
-         | test | server | req/s | p50 | p99 | server CPU / req | errors | rounds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+         answered: unlike req/s it hardly moves with what else the machine runs. wrk CPU is the \
+         load generator's, on the same cores: req/s is about cores / (server + wrk CPU per \
+         request), so a server that costs less gains less than in proportion.\n\n\
+         | test | server | req/s | p50 | p99 | server CPU / req | wrk CPU / req | errors | rounds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for t in &m.tests {
         for s in &m.servers {
             if let Some(x) = get(t, s) {
                 let _ = writeln!(
                     o,
-                    "| {} | {s} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {s} | {} | {} | {} | {} | {} | {} | {} |",
                     test_label(t),
                     fmt_rps(x.rps),
                     fmt_us(x.p50_us),
                     fmt_us(x.p99_us),
-                    x.cpu_us_per_req
-                        .map_or("—".into(), |c| format!("{c:.1} µs")),
+                    fmt_cpu(x.cpu_us_per_req),
+                    fmt_cpu(x.client_cpu_us_per_req),
                     x.errors,
                     x.rounds
                 );
             } else {
                 let _ = writeln!(
                     o,
-                    "| {} | {s} | — | — | — | — | did not run | 0 |",
+                    "| {} | {s} | — | — | — | — | — | did not run | 0 |",
                     test_label(t)
                 );
             }

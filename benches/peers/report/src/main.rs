@@ -57,6 +57,9 @@ struct Run {
     /// The server's CPU time (user + system) per request, in µs.
     #[serde(default)]
     cpu_us_per_req: Option<f64>,
+    /// The kernel (system) part of `cpu_us_per_req`, in µs.
+    #[serde(default)]
+    sys_us_per_req: Option<f64>,
     /// wrk's CPU time (user + system) per request, in µs.
     #[serde(default)]
     client_cpu_us_per_req: Option<f64>,
@@ -104,6 +107,7 @@ struct Summary {
     errors: u64,
     peak_rss_kib: Option<u64>,
     cpu_us_per_req: Option<f64>,
+    sys_us_per_req: Option<f64>,
     client_cpu_us_per_req: Option<f64>,
     rounds: usize,
 }
@@ -145,6 +149,7 @@ fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
                 errors: rs.iter().map(|r| r.non2xx + r.socket_errors).sum(),
                 peak_rss_kib: rs.iter().filter_map(|r| r.peak_rss_kib).max(),
                 cpu_us_per_req: median_of(rs.iter().filter_map(|r| r.cpu_us_per_req)),
+                sys_us_per_req: median_of(rs.iter().filter_map(|r| r.sys_us_per_req)),
                 client_cpu_us_per_req: median_of(
                     rs.iter().filter_map(|r| r.client_cpu_us_per_req),
                 ),
@@ -153,6 +158,35 @@ fn summarise(runs: &[Run]) -> BTreeMap<(String, String), Summary> {
             (k, s)
         })
         .collect()
+}
+
+/// The ratios microweb would reach on this machine if its own code took no time at all: each
+/// request still costs the kernel work measured for microweb and the client's CPU, and req/s is
+/// about cores / (server + client CPU per request). A target above its ceiling cannot be met
+/// here by any server making the same system calls.
+fn ceilings(
+    test: &str,
+    us: &Summary,
+    peers: &[&String],
+    get: impl Fn(&str, &str) -> Option<Summary>,
+) -> Option<String> {
+    let floor = us.sys_us_per_req? + us.client_cpu_us_per_req?;
+    let parts: Vec<String> = peers
+        .iter()
+        .filter_map(|p| {
+            let x = get(test, p)?;
+            let cost = x.cpu_us_per_req? + x.client_cpu_us_per_req?;
+            Some(format!("{:.2}× {p}", cost / floor))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "ceiling here (microweb's kernel time {} + wrk's {} per request, no user time): {}",
+            fmt_cpu(us.sys_us_per_req),
+            fmt_cpu(us.client_cpu_us_per_req),
+            parts.join(", ")
+        )
+    })
 }
 
 /// A CPU time per request, or a dash when it was not measured.
@@ -275,22 +309,24 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
         o,
         "\n### Latency (median p50 / p99 over rounds), CPU per request (median) and errors (sum)\n\n\
          Server CPU is the server process's user + system time during the run over the requests \
-         answered: unlike req/s it hardly moves with what else the machine runs. wrk CPU is the \
-         load generator's, on the same cores: req/s is about cores / (server + wrk CPU per \
-         request), so a server that costs less gains less than in proportion.\n\n\
-         | test | server | req/s | p50 | p99 | server CPU / req | wrk CPU / req | errors | rounds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+         answered: unlike req/s it hardly moves with what else the machine runs; its kernel part \
+         is the time in system calls (receiving, sending, the TCP stack, waking the client). wrk \
+         CPU is the load generator's, on the same cores: req/s is about cores / (server + wrk \
+         CPU per request), so a server that costs less gains less than in proportion.\n\n\
+         | test | server | req/s | p50 | p99 | server CPU / req | of which kernel | wrk CPU / req | errors | rounds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for t in &m.tests {
         for s in &m.servers {
             if let Some(x) = get(t, s) {
                 let _ = writeln!(
                     o,
-                    "| {} | {s} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {s} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     test_label(t),
                     fmt_rps(x.rps),
                     fmt_us(x.p50_us),
                     fmt_us(x.p99_us),
                     fmt_cpu(x.cpu_us_per_req),
+                    fmt_cpu(x.sys_us_per_req),
                     fmt_cpu(x.client_cpu_us_per_req),
                     x.errors,
                     x.rounds
@@ -298,7 +334,7 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
             } else {
                 let _ = writeln!(
                     o,
-                    "| {} | {s} | — | — | — | — | — | did not run | 0 |",
+                    "| {} | {s} | — | — | — | — | — | — | did not run | 0 |",
                     test_label(t)
                 );
             }
@@ -425,6 +461,9 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
                 );
             }
             let _ = writeln!(o, "{}", line.trim_end_matches(';'));
+            if let Some(c) = ceilings(t, &us, &peers, get) {
+                let _ = writeln!(o, "  {c}");
+            }
         }
         if let Some(mem) = res.memory.iter().find(|x| x.server == US && x.held > 0) {
             let per = mem.rss_with_kib.saturating_sub(mem.rss_before_kib) as f64 / mem.held as f64;

@@ -17,6 +17,9 @@
 //!    - `Ok(Status::Partial)`: re-arm the read and call again with the longer buffer;
 //!    - `Err(e)`: [`write_error_response`]`(out, e, &date)`, send it, close;
 //!    - `Ok(Status::Complete(head))`: go on; the body starts at `head.head_len()`.
+//!
+//!    A connection parsing many requests can keep one head and call [`parse_head_into`]
+//!    instead: nothing is initialised or moved per request.
 //! 2. Route the request (method, [`decode_path`] of `head.path(buf)`); modules and handlers
 //!    may answer before reading the body (401, 404, 413, 417…).
 //! 3. If the body will be read and [`should_send_continue`]`(&head, true)`, send

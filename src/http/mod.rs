@@ -63,6 +63,7 @@ pub use headers::{
 };
 pub use limits::{HttpError, Limits, MAX_HEADERS};
 pub use multipart::{DEFAULT_MAX_PARTS, FormPart, Multipart, multipart_boundary};
+pub(crate) use request::is_unreserved_or_sub_delim;
 pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head, parse_head_into};
 pub use response::{
     CONTINUE_100, ChunkHeader, Framing, HttpDate, LAST_CHUNK, ResponseWriter, SERVER_NAME,

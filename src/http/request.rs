@@ -713,6 +713,11 @@ fn classify_header_name(buf: &[u8]) -> HttpError {
 /// RFC 3986 §3.2.2 and §3.2.3: the bytes of `host [":" port]` — unreserved, pct-encoded,
 /// sub-delims, `:` and the brackets of an IP literal.
 fn is_host_byte(b: u8) -> bool {
+    is_unreserved_or_sub_delim(b) || matches!(b, b'%' | b':' | b'[' | b']')
+}
+
+/// RFC 3986 §2.2–2.3: an unreserved character or a sub-delim, the bytes URI parts share.
+pub(crate) fn is_unreserved_or_sub_delim(b: u8) -> bool {
     // A `matches!` compiles to a range test; `b"…".contains` would be a `memchr` per byte.
     b.is_ascii_alphanumeric()
         || matches!(
@@ -720,7 +725,6 @@ fn is_host_byte(b: u8) -> bool {
             b'-' | b'.'
                 | b'_'
                 | b'~'
-                | b'%'
                 | b'!'
                 | b'$'
                 | b'&'
@@ -732,9 +736,6 @@ fn is_host_byte(b: u8) -> bool {
                 | b','
                 | b';'
                 | b'='
-                | b':'
-                | b'['
-                | b']'
         )
 }
 

@@ -280,13 +280,7 @@ impl<'a> ResponseWriter<'a> {
         if !is_valid_header_name(name) || !parts.iter().all(|p| is_valid_header_value(p)) {
             return Err(HttpError::InvalidResponseHeader);
         }
-        self.put(name.as_bytes())?;
-        self.put(b": ")?;
-        for part in parts {
-            self.put(part)?;
-        }
-        self.put(b"\r\n")?;
-        Ok(self)
+        self.trusted_header(name, parts)
     }
 
     /// Writes a header field of parts, like [`header_parts`](Self::header_parts), without

@@ -274,26 +274,7 @@ fn literal_path(segments: &[Segment]) -> Option<String> {
 
 /// RFC 3986 §3.3: a `pchar` other than `%`: unreserved, sub-delims, `:` and `@`.
 fn is_plain_path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-        )
+    crate::http::is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'@')
 }
 
 impl<H> fmt::Debug for Router<H> {

@@ -120,6 +120,8 @@ impl BufferSlots {
             .available
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |a| a.checked_sub(1))
             .ok()?;
+        // Without `keep_alloc` a buffer is made per borrow; with it one is always listed (see
+        // the invariant), and the allocation below could only stand in for a lost one.
         let buf = inner
             .keep_alloc
             .then(|| inner.take_listed())

@@ -344,7 +344,6 @@ impl HttpConnection {
         else {
             return None;
         };
-        let factory = found.handler.clone();
         let made = match http::decode_path(raw_path) {
             Ok(path) => {
                 let request = Request {
@@ -357,46 +356,17 @@ impl HttpConnection {
                     is_ssl: self.is_ssl,
                     args: found.args,
                 };
-                // The before hooks see the head first (an authorisation check covers uploads
-                // too); one that answers refuses the upload with its answer.
-                let mut response = Response::new();
-                pipeline::run_before_hooks(shared, &request, &mut response);
-                let made = if response.is_answered() {
-                    None
-                } else {
-                    match catch_unwind(AssertUnwindSafe(|| factory(&request))) {
-                        Ok(Ok(sink)) => Some(sink),
-                        Ok(Err(status)) => {
-                            response.return_error_page(status, None);
-                            None
-                        }
-                        Err(_) => {
-                            shared.log(
-                                LogLevel::Error,
-                                format_args!("an upload factory panicked; answering 500"),
-                            );
-                            response.return_internal_server_error();
-                            None
-                        }
-                    }
-                };
-                match made {
-                    Some(sink) => Ok(sink),
-                    None => {
-                        pipeline::finish(shared, &request, &mut response, false);
-                        Err(response)
-                    }
-                }
+                pipeline::open_upload(shared, &request, found.handler)
             }
             Err(e) => {
                 let mut response = Response::new();
                 response.return_error_page(e.status(), None);
-                Err(response)
+                Err(Box::new(response))
             }
         };
         let sink = match made {
             Ok(sink) => sink,
-            Err(response) => return Some(self.respond_and_close(conn, response, head.version())),
+            Err(response) => return Some(self.respond_and_close(conn, *response, head.version())),
         };
         if let Some(step) = self.send_continue(conn, head) {
             return Some(step);

@@ -34,6 +34,7 @@ use super::handler::HandlerError;
 use super::request::Request;
 use super::response::{Body, Response};
 use super::static_files::{self, Resolved};
+use super::upload::{BodySink, UploadFactory};
 use super::web_server::{LogLevel, ServerShared};
 use crate::routing::Resolution;
 
@@ -87,6 +88,33 @@ pub(crate) fn answer<'a>(
         });
     }
     finish(shared, request, response, error_handled);
+}
+
+/// Opens an upload: the `before_request` hooks see its head first (one that answers refuses
+/// it, so an authorisation hook covers uploads too), then the route's factory gives the sink or
+/// refuses. A refusal goes through [`finish`], like any answer.
+pub(crate) fn open_upload(
+    shared: &ServerShared,
+    request: &Request<'_>,
+    factory: &UploadFactory,
+) -> Result<Box<dyn BodySink>, Box<Response>> {
+    let mut response = Response::new();
+    run_before_hooks(shared, request, &mut response);
+    if !response.is_answered() {
+        match catch_unwind(AssertUnwindSafe(|| factory(request))) {
+            Ok(Ok(sink)) => return Ok(sink),
+            Ok(Err(status)) => response.return_error_page(status, None),
+            Err(_) => {
+                shared.log(
+                    LogLevel::Error,
+                    format_args!("an upload factory panicked; answering 500"),
+                );
+                response.return_internal_server_error();
+            }
+        }
+    }
+    finish(shared, request, &mut response, false);
+    Err(Box::new(response))
 }
 
 /// Runs the `before_request` hooks until one answers.

@@ -116,8 +116,8 @@ struct HeaderIndex {
 
 /// A parsed request head: offsets into its buffer plus the framing facts, computed once.
 ///
-/// Built by [`parse_head`] or [`parse_head_into`]. Accessors that return bytes take the buffer the head was parsed
-/// from; given another buffer they return empty values and never panic.
+/// Built by [`parse_head`] or [`parse_head_into`]. Accessors that return bytes take the buffer
+/// the head was parsed from; given another buffer they return empty values and never panic.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     method: Method,
@@ -408,12 +408,6 @@ pub fn parse_head_into(
     (head.path, head.query) = split_target(target, target.get(buf));
     head.target = target;
     head.head_len = head_len;
-    head.body = BodyKind::None;
-    head.content_length = None;
-    head.keep_alive = false;
-    head.expect_continue = false;
-    head.upgrade = None;
-    head.host = None;
     head.header_count = req.headers.len();
     let mut facts = Facts::default();
     for (slot, h) in head.headers.iter_mut().zip(req.headers.iter()) {
@@ -535,6 +529,8 @@ impl Facts {
         Ok(())
     }
 
+    /// Checks the facts and sets every framing and connection field of `head` from them (a head
+    /// parsed into again keeps nothing of the previous request).
     fn apply(self, head: &mut RequestHead, limits: &Limits) -> Result<(), HttpError> {
         let http11 = head.version == Version::HTTP_11;
         // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more
@@ -566,18 +562,21 @@ impl Facts {
                 return Err(HttpError::UnknownTransferCoding);
             }
             head.body = BodyKind::Chunked;
-        } else if let Some(n) = self.content_length {
+        } else {
             // RFC 9112 §6.3 item 6: the body is exactly Content-Length bytes. Refuse an
-            // oversized one before reading it.
-            if n > limits.max_body_bytes {
+            // oversized one before reading it. Item 7: no framing field means no body.
+            if self
+                .content_length
+                .is_some_and(|n| n > limits.max_body_bytes)
+            {
                 return Err(HttpError::BodyTooLarge);
             }
-            head.content_length = Some(n);
-            if n > 0 {
-                head.body = BodyKind::Length(n);
-            }
+            head.body = match self.content_length {
+                Some(n) if n > 0 => BodyKind::Length(n),
+                _ => BodyKind::None,
+            };
         }
-        // RFC 9112 §6.3 item 7: no framing field in a request means no body.
+        head.content_length = self.content_length;
 
         // RFC 9112 §9.3: `close` wins; HTTP/1.1 persists by default, HTTP/1.0 only with
         // `keep-alive`.
@@ -586,9 +585,7 @@ impl Facts {
         head.expect_continue = http11 && self.expect_continue;
         // RFC 9110 §7.8: Upgrade is honoured only with `Connection: upgrade`, and a server MUST
         // ignore it in an HTTP/1.0 request.
-        if http11 && self.conn_upgrade {
-            head.upgrade = self.upgrade;
-        }
+        head.upgrade = self.upgrade.filter(|_| http11 && self.conn_upgrade);
         Ok(())
     }
 }

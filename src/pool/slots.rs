@@ -91,7 +91,8 @@ impl BufferSlots {
     pub fn new(count: usize, size: usize, keep_alloc: bool) -> BufferSlots {
         let free: [FreeList; FREE_LISTS] = Default::default();
         if keep_alloc {
-            // Spread over the lists, so no loop starts by taking from another's.
+            // Spread over the lists: each loop starts with a share of its own (it takes the
+            // rest from the other lists as it needs them).
             for i in 0..count {
                 free[i % FREE_LISTS]
                     .0

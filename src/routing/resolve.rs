@@ -205,7 +205,7 @@ impl<H> Router<H> {
         // depth), and it cannot find anything before it.
         if let Some(hit) = path
             .get(..end)
-            .filter(|p| !p.contains('%'))
+            .filter(|p| memchr::memchr(b'%', p.as_bytes()).is_none())
             .and_then(|p| self.exact.get(p))
             .and_then(|&node| self.nodes.get(node as usize))
             .and_then(|n| endpoint_for(n, method))

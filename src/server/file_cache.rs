@@ -29,6 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
 
+use super::mime;
+
 /// How long an entry's resolution (URL path → file, no sibling) is trusted.
 pub(crate) const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
@@ -74,12 +76,27 @@ impl Stamp {
 pub(crate) struct CachedFile {
     /// The file's real path under the root.
     pub(crate) path: PathBuf,
+    /// Its `Content-Type`, from the path's extension, looked up once ...
+    content_type: &'static str,
+    /// ... when the MIME registrations were this many (a type added since is looked up again).
+    registrations: usize,
     /// What the file was when read.
     pub(crate) stamp: Stamp,
     /// Its bytes.
     pub(crate) bytes: Arc<[u8]>,
     /// When its URL path was last resolved in full.
     resolved_at: Instant,
+}
+
+impl CachedFile {
+    /// Returns the file's `Content-Type` (looked up again if a MIME type was added since).
+    pub(crate) fn content_type(&self) -> &'static str {
+        if mime::registrations() == self.registrations {
+            self.content_type
+        } else {
+            mime::from_path(&self.path)
+        }
+    }
 }
 
 /// The cache of one server.
@@ -150,7 +167,10 @@ impl FileCache {
         stamp: Stamp,
         bytes: Vec<u8>,
     ) -> Arc<CachedFile> {
+        let registrations = mime::registrations();
         let entry = Arc::new(CachedFile {
+            content_type: mime::from_path(&path),
+            registrations,
             path,
             stamp,
             bytes: bytes.into(),
@@ -201,6 +221,20 @@ mod tests {
     fn set_age(path: &std::path::Path, age: Duration) {
         let f = fs::File::options().write(true).open(path).unwrap();
         f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn a_cached_file_takes_a_mime_type_added_after_it_was_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::new(100);
+        let (path, stamp) = file(dir.path(), "page.cachetypetest", b"x");
+        let entry = cache.insert("/page.cachetypetest", path, stamp, b"x".to_vec());
+        assert_eq!(entry.content_type(), "application/octet-stream");
+        assert!(mime::add_mime_type(
+            "cachetypetest",
+            "text/x-cache-type-test"
+        ));
+        assert_eq!(entry.content_type(), "text/x-cache-type-test");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
@@ -72,7 +73,18 @@ pub fn add_mime_type(ext: &str, mime_type: &str) -> bool {
     let mut table = added().write();
     table.retain(|(e, _)| *e != ext);
     table.push((ext, mime));
+    REGISTRATIONS.fetch_add(1, Ordering::SeqCst);
     true
+}
+
+/// How many types [`add_mime_type`] has registered: while 0 a lookup takes no lock, and a
+/// type looked up earlier still holds while it is unchanged (the static file cache keeps it).
+static REGISTRATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of registrations so far: a type found by [`from_path`] stays right while this
+/// does not change.
+pub(crate) fn registrations() -> usize {
+    REGISTRATIONS.load(Ordering::SeqCst)
 }
 
 /// Returns the MIME type of a file name from its extension, or `None` when it is unknown.
@@ -83,7 +95,8 @@ pub fn get_mime_type_from_filename(filename: &str) -> Option<&'static str> {
 }
 
 fn lookup(ext: &str) -> Option<&'static str> {
-    {
+    // Most programs add no type: then the lookup shares nothing between threads.
+    if registrations() > 0 {
         let table = added().read();
         if let Some((_, m)) = table.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)) {
             return Some(m);

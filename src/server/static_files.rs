@@ -413,13 +413,12 @@ pub(crate) fn answer_cached(
         coding: None,
         on_the_fly: false,
     };
-    let content_type = mime::from_path(&entry.path);
     let range = range_header(request);
     answer_chosen(
         request,
         response,
         &entry.path,
-        (content_type, range),
+        (entry.content_type(), range),
         chosen,
         false,
     );

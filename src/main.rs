@@ -3,9 +3,13 @@
 //! Run `cargo run --release -- --help` for the flags.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use microweb::{Pool, PoolConfig, Preset, ServerHandle, WebServer};
 
@@ -22,7 +26,8 @@ USAGE:
     microweb keygen [--help]    write a passphrase-protected secp256k1 key file
 
 OPTIONS:
-    --bind ADDR          address to listen on (repeatable; IPv6 as [::1]:8080, dual-stack [::]:8080)
+    --bind ADDR          address to listen on (repeatable; IPv6 as [::1]:8080, dual-stack [::]:8080;
+                         a host name such as localhost:8080 binds every address it resolves to)
                          [default: 127.0.0.1:8080]
     --root DIR           folder of static files [default: webroot]
     --templates DIR      folder of template pages [default: templates]
@@ -35,6 +40,7 @@ OPTIONS:
     --tls-key FILE       PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1)
     --tls-ca FILE        PEM CA certificates: HTTPS clients must present a certificate they signed
     -h, --help           print this help
+    -V, --version        print the version
 
 Ctrl-C or SIGTERM stops the server cleanly.";
 
@@ -43,6 +49,8 @@ struct Args {
     binds: Vec<SocketAddr>,
     root: PathBuf,
     templates: PathBuf,
+    /// Whether `--templates` was given (a missing folder is then an error, not a warning).
+    templates_given: bool,
     preset: Preset,
     threads: usize,
     log: log::LevelFilter,
@@ -51,24 +59,76 @@ struct Args {
 
 /// The HTTPS part of the command line.
 struct Https {
-    bind: SocketAddr,
+    binds: Vec<SocketAddr>,
     cert: PathBuf,
     key: PathBuf,
     ca: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Option<Args>, String> {
+/// What the command line asks for.
+enum Command {
+    Serve(Box<Args>),
+    Help,
+    Version,
+}
+
+/// Resolves `--bind`-style `value` (an address or `host:port`) to every address it names.
+fn resolve(flag: &str, value: &str) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(addr) = value.parse() {
+        return Ok(vec![addr]);
+    }
+    let addrs = value.to_socket_addrs().map_err(|e| {
+        format!("{flag}: cannot resolve {value} ({e}); give HOST:PORT, such as 127.0.0.1:8080")
+    })?;
+    let mut unique = Vec::new();
+    for a in addrs {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    if unique.is_empty() {
+        return Err(format!("{flag}: {value} resolves to no address"));
+    }
+    Ok(unique)
+}
+
+/// Checks that `dir`, given by `flag`, is a folder; the error is the one line a user sees.
+fn check_folder(flag: &str, dir: &Path) -> Result<(), String> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let what = if dir.exists() {
+        "is not a folder"
+    } else {
+        "does not exist"
+    };
+    let relative = if dir.is_relative() {
+        match std::env::current_dir() {
+            Ok(cwd) => format!(
+                " (relative paths are from the current directory, {})",
+                cwd.display()
+            ),
+            Err(_) => " (relative paths are from the current directory)".to_owned(),
+        }
+    } else {
+        String::new()
+    };
+    Err(format!("{flag} {}: {what}{relative}", dir.display()))
+}
+
+fn parse_args() -> Result<Command, String> {
     use lexopt::prelude::*;
     let mut args = Args {
         binds: Vec::new(),
         root: PathBuf::from("webroot"),
         templates: PathBuf::from("templates"),
+        templates_given: false,
         preset: Preset::Normal,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
     };
-    let mut https_bind: Option<SocketAddr> = None;
+    let mut https_bind: Option<Vec<SocketAddr>> = None;
     let (mut tls_cert, mut tls_key, mut tls_ca) = (None, None, None);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -81,13 +141,13 @@ fn parse_args() -> Result<Option<Args>, String> {
         match arg {
             Long("bind") => {
                 let v = value(&mut parser)?;
-                args.binds.push(
-                    v.parse()
-                        .map_err(|_| format!("--bind: not an address: {v}"))?,
-                );
+                args.binds.extend(resolve("--bind", &v)?);
             }
             Long("root") => args.root = PathBuf::from(value(&mut parser)?),
-            Long("templates") => args.templates = PathBuf::from(value(&mut parser)?),
+            Long("templates") => {
+                args.templates = PathBuf::from(value(&mut parser)?);
+                args.templates_given = true;
+            }
             Long("preset") => {
                 let v = value(&mut parser)?;
                 args.preset = Preset::from_name(&v).ok_or_else(|| {
@@ -116,15 +176,13 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             Long("https-bind") => {
                 let v = value(&mut parser)?;
-                https_bind = Some(
-                    v.parse()
-                        .map_err(|_| format!("--https-bind: not an address: {v}"))?,
-                );
+                https_bind = Some(resolve("--https-bind", &v)?);
             }
             Long("tls-cert") => tls_cert = Some(PathBuf::from(value(&mut parser)?)),
             Long("tls-key") => tls_key = Some(PathBuf::from(value(&mut parser)?)),
             Long("tls-ca") => tls_ca = Some(PathBuf::from(value(&mut parser)?)),
-            Short('h') | Long("help") => return Ok(None),
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
             _ => return Err(arg.unexpected().to_string()),
         }
     }
@@ -132,8 +190,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         args.binds.push(SocketAddr::from(([127, 0, 0, 1], 8080)));
     }
     args.https = match (https_bind, tls_cert, tls_key) {
-        (Some(bind), Some(cert), Some(key)) => Some(Https {
-            bind,
+        (Some(binds), Some(cert), Some(key)) => Some(Https {
+            binds,
             cert,
             key,
             ca: tls_ca,
@@ -143,11 +201,32 @@ fn parse_args() -> Result<Option<Args>, String> {
         (Some(_), None, _) => return Err("--https-bind needs --tls-cert".into()),
         (Some(_), _, None) => return Err("--https-bind needs --tls-key".into()),
     };
-    Ok(Some(args))
+    Ok(Command::Serve(Box::new(args)))
 }
 
-/// Writes log records to stderr, one line each.
-struct StderrLogger;
+/// Writes log records to stderr, one line each, after an RFC 3339 UTC timestamp.
+///
+/// While the servers start, an info record already written is not written again (two servers
+/// over one folder both report it compiled), and the library's `listening on` records are left
+/// out: the binary prints those on stdout, where scripts read them.
+struct StderrLogger {
+    starting: AtomicBool,
+    seen: Mutex<BTreeSet<String>>,
+}
+
+impl StderrLogger {
+    /// Returns false for a start-up record that is not worth a line.
+    fn is_new(&self, record: &log::Record<'_>) -> bool {
+        if record.level() != log::Level::Info || !self.starting.load(Ordering::Acquire) {
+            return true;
+        }
+        let text = record.args().to_string();
+        if text.starts_with("listening on ") {
+            return false;
+        }
+        self.seen.lock().map_or(true, |mut seen| seen.insert(text))
+    }
+}
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
@@ -155,19 +234,48 @@ impl log::Log for StderrLogger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            eprintln!("[{}] {}", record.level(), record.args());
+        if self.enabled(record.metadata()) && self.is_new(record) {
+            let now = time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+            let stamp = now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            // A closed stderr is no reason to stop serving.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{stamp} {:<5} {}",
+                record.level(),
+                record.args()
+            );
         }
     }
 
     fn flush(&self) {}
 }
 
+static LOGGER: StderrLogger = StderrLogger {
+    starting: AtomicBool::new(true),
+    seen: Mutex::new(BTreeSet::new()),
+};
+
 fn init_logging(level: log::LevelFilter) {
-    static LOGGER: StderrLogger = StderrLogger;
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
+}
+
+/// Ends the start-up phase of the log (see [`StderrLogger`]).
+fn started() {
+    LOGGER.starting.store(false, Ordering::Release);
+    if let Ok(mut seen) = LOGGER.seen.lock() {
+        seen.clear();
+    }
+}
+
+/// Prints `text` on stdout; a closed pipe (`microweb --help | head -1`) is not an error.
+fn print_line(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 fn main() -> ExitCode {
@@ -177,16 +285,29 @@ fn main() -> ExitCode {
         _ => {}
     }
     let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{HELP}");
+        Ok(Command::Serve(args)) => args,
+        Ok(Command::Help) => {
+            print_line(HELP);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            print_line(concat!("microweb ", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("microweb: {e}\n\n{HELP}");
+            eprintln!("microweb: {e}\nsee microweb --help");
             return ExitCode::from(2);
         }
     };
+    // A folder that is not there is one line, not a server that answers 404 to everything.
+    let folders = check_folder("--root", &args.root).and_then(|()| match args.templates_given {
+        true => check_folder("--templates", &args.templates),
+        false => Ok(()),
+    });
+    if let Err(e) = folders {
+        eprintln!("microweb: {e}");
+        return ExitCode::from(2);
+    }
     init_logging(args.log);
 
     let mut server = WebServer::new();
@@ -200,7 +321,7 @@ fn main() -> ExitCode {
     if let Some(h) = &args.https {
         let mut s = WebServer::new();
         s.set_preset(args.preset);
-        s.set_bind_address(h.bind);
+        s.set_bind_addresses(h.binds.clone());
         s.set_root_path(&args.root);
         demo::install(&mut s, &args.templates);
         if let Err(e) = s.enable_ssl(&h.cert, &h.key, h.ca.as_deref()) {
@@ -251,8 +372,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         for addr in server.local_addrs() {
-            println!("listening on http://{addr}");
+            print_line(&format!("listening on http://{addr}"));
         }
+        started();
         server.wait();
         return ExitCode::SUCCESS;
     };
@@ -264,11 +386,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     for addr in server.local_addrs() {
-        println!("listening on http://{addr}");
+        print_line(&format!("listening on http://{addr}"));
     }
     for addr in https.local_addrs() {
-        println!("listening on https://{addr}");
+        print_line(&format!("listening on https://{addr}"));
     }
+    started();
     // With --threads 0 this runs the pool on this thread until a signal stops it.
     if let Err(e) = pool.start(args.threads, None) {
         eprintln!("microweb: cannot start: {e}");

@@ -2,7 +2,7 @@
 //! `Cache-Control` directives, and the CORS preflight (as MicroWebSrv2 answered it).
 //!
 //! In scope: splitting field values by the RFC 9110 §5.6 grammar, borrowing from them.
-//! Out of scope: content negotiation decisions and the CORS policy (the server's settings
+//! Out of scope: content negotiation decisions (`negotiation.rs`) and the CORS policy (the server's settings
 //! `allow_all_origins` / `cors_allow_all` decide whether these helpers are called).
 
 use ::http::Method;

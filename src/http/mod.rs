@@ -4,7 +4,9 @@
 //! ([`BodyDecoder`]), writing responses into a caller's buffer ([`ResponseWriter`]), the
 //! connection rules ([`keep_alive`], [`should_send_continue`]), limits and errors ([`Limits`],
 //! [`HttpError`]), and the request helpers the server exposes (forms, multipart, cookies,
-//! authorization, content negotiation lists, CORS).
+//! authorization, content negotiation lists, CORS), and the RFC 9110 rules for serving a
+//! representation: conditional requests ([`Preconditions`], [`if_range_holds`]), byte ranges
+//! ([`parse_range`]) and content codings ([`preferred_coding`]).
 //! Out of scope: sockets, buffer slots, timers and threads (`pool`, `server`); routing; the
 //! `Request`/`Response` objects handed to user handlers (`server`).
 //!
@@ -41,6 +43,7 @@
 
 mod auth;
 mod body;
+mod conditional;
 mod conn;
 mod cookies;
 mod escape;
@@ -48,11 +51,14 @@ mod forms;
 mod headers;
 mod limits;
 mod multipart;
+mod negotiation;
+mod ranges;
 mod request;
 mod response;
 
 pub use auth::{check_basic_auth, check_bearer_auth};
 pub use body::{BodyDecoder, BodyEvent};
+pub use conditional::{Comparison, Precondition, Preconditions, etag_list_matches, if_range_holds};
 pub use conn::{keep_alive, response_framing, should_send_continue};
 pub use cookies::{SameSite, SetCookie, cookies};
 pub use escape::{escape_html_into, html_entity};
@@ -63,6 +69,8 @@ pub use headers::{
 };
 pub use limits::{HttpError, Limits, MAX_HEADERS};
 pub use multipart::{DEFAULT_MAX_PARTS, FormPart, Multipart, multipart_boundary};
+pub use negotiation::{coding_quality, preferred_coding};
+pub use ranges::{RangeAnswer, parse_range};
 pub(crate) use request::is_unreserved_or_sub_delim;
 pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head, parse_head_into};
 pub use response::{

@@ -8,10 +8,8 @@
 mod config;
 mod connection;
 mod deferred;
-mod file_cache;
 mod handler;
 mod hooks;
-pub(crate) mod mime;
 mod pipeline;
 mod request;
 mod response;
@@ -25,10 +23,11 @@ mod web_server;
 pub use config::ServerConfig;
 pub use deferred::DeferredResponse;
 pub use handler::{HandlerError, Html, IntoResponse, Json};
-pub use mime::{add_mime_type, get_mime_type_from_filename};
 pub use request::Request;
 pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape};
-pub use static_files::add_default_page;
+pub use static_files::{
+    add_default_page, add_mime_type, get_mime_type_from_filename, resolve_physical_path,
+};
 pub use stream::{MAX_STREAM_QUEUE_BYTES, ResponseStream, StreamError};
 pub use testing::TestRequest;
 pub use tls::{TlsError, TlsFileKind, TlsFiles};

@@ -33,7 +33,7 @@ use ::http::{Method, StatusCode};
 use super::handler::HandlerError;
 use super::request::Request;
 use super::response::{Body, Response};
-use super::static_files::{self, Resolved};
+use super::static_files::Resolved;
 use super::upload::{BodySink, UploadFactory};
 use super::web_server::{LogLevel, ServerShared};
 use crate::routing::Resolution;
@@ -254,21 +254,13 @@ fn answer_no_content(response: &mut Response) {
 
 fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Response) {
     let config = &shared.config;
+    let site = &shared.static_site;
     let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
-    if is_get && static_files::answer_cached(&shared.file_cache, request, response) {
+    if is_get && site.answer_cached(request, response) {
         return;
     }
-    match static_files::resolve(&config.root_path, request.path()) {
-        Resolved::File(path) if is_get => {
-            static_files::answer_file(
-                &config.root_path,
-                request,
-                response,
-                &path,
-                config.gzip_min_size,
-                &shared.file_cache,
-            );
-        }
+    match site.resolve(request.path()) {
+        Resolved::File(path) if is_get => site.answer_file(request, response, &path),
         Resolved::File(_) => {
             if *request.method() == Method::OPTIONS {
                 answer_no_content(response);

@@ -17,7 +17,7 @@ use ::http::StatusCode;
 use serde::Serialize;
 
 use super::deferred::DeferredResponse;
-use super::mime;
+use super::static_files;
 use super::stream::ResponseStream;
 
 /// Where a response body comes from.
@@ -482,6 +482,12 @@ impl Response {
 
     /// Answers with a file, streamed; with `attachment_name`, the client is asked to save it
     /// (`Content-Disposition: attachment`). A missing or unreadable file answers 404.
+    ///
+    /// The `Content-Type` comes from the file's extension in the process-wide table (the
+    /// built-in types and [`add_mime_type`](crate::add_mime_type)'s): a response belongs to no
+    /// one server, so a server's own additions
+    /// ([`WebServer::add_mime_type`](crate::WebServer::add_mime_type)) type the files of its
+    /// root only.
     pub fn return_file(&mut self, path: impl AsRef<Path>, attachment_name: Option<&str>) {
         let path = path.as_ref();
         let opened = File::open(path).and_then(|f| {
@@ -494,7 +500,7 @@ impl Response {
         });
         match opened {
             Ok((file, len)) => {
-                self.content_type = Some(Cow::Borrowed(mime::from_path(path)));
+                self.content_type = Some(static_files::process_content_type(path));
                 if let Some(name) = attachment_name {
                     self.headers
                         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-disposition"));

@@ -1,5 +1,6 @@
 //! `WebServer`: MicroWebSrv2's main class — configuration, routes, modules, hooks, start and stop.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,11 @@ use parking_lot::{Condvar, Mutex};
 
 use super::config::ServerConfig;
 use super::connection::HttpConnection;
-use super::file_cache::FileCache;
 use super::handler::{self, BoxedHandler, IntoResponse};
 use super::hooks::Hooks;
 use super::request::Request;
 use super::response::Response;
+use super::static_files::{StaticSite, StaticTables};
 use super::tls::TlsFiles;
 use super::upload::{BodySink, UploadFactory};
 use crate::config::Preset;
@@ -201,8 +202,8 @@ pub(crate) struct ServerShared {
     pub(crate) draining: AtomicBool,
     /// Set when the shutdown grace has passed: close at once.
     pub(crate) forced: AtomicBool,
-    /// Small static files kept in memory (`ServerConfig::static_cache_size`).
-    pub(crate) file_cache: FileCache,
+    /// The root folder's files: canonical root, MIME and default-page tables, small-file cache.
+    pub(crate) static_site: StaticSite,
 }
 
 impl ServerShared {
@@ -392,6 +393,8 @@ pub struct WebServer {
     pool_slots: Option<(Pool, usize)>,
     /// The TLS configuration loaded from `config.tls` (reloaded at start if those changed).
     tls_loaded: Option<(TlsFiles, Arc<rustls::ServerConfig>)>,
+    /// This server's own MIME types and default pages, over the process-wide ones at start.
+    static_tables: StaticTables,
 }
 
 impl fmt::Debug for WebServer {
@@ -436,6 +439,7 @@ impl WebServer {
             local_addrs: Vec::new(),
             pool_slots: None,
             tls_loaded: None,
+            static_tables: StaticTables::default(),
         }
     }
 
@@ -495,10 +499,56 @@ impl WebServer {
     }
 
     /// Resolves a URL path to the file it names under the root folder, or `None` when it names
-    /// nothing servable (MicroWebSrv2's `ResolvePhysicalPath`; traversal is refused).
+    /// nothing servable (MicroWebSrv2's `ResolvePhysicalPath`; traversal is refused). A
+    /// directory's default page is searched in this server's list (see
+    /// [`WebServer::add_default_page`]).
     #[must_use]
     pub fn resolve_physical_path(&self, url_path: &str) -> Option<PathBuf> {
-        super::static_files::resolve_physical_path(&self.config.root_path, url_path)
+        let config = ServerConfig {
+            static_cache_size: 0,
+            ..self.config.clone()
+        };
+        StaticSite::new(&config, self.static_tables.over_process_tables())
+            .resolve(url_path)
+            .into_file()
+    }
+
+    /// Adds (or replaces) the MIME type of an extension (with or without its dot) for the files
+    /// this server serves from its root, over the built-in types and the process-wide ones
+    /// ([`add_mime_type`](crate::add_mime_type)). Takes effect at the next start.
+    ///
+    /// Returns `false` (and changes nothing) when the extension or the type is empty, or the
+    /// type holds a control character.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut server = microweb::WebServer::new();
+    /// assert!(server.add_mime_type(".gmi", "text/gemini"));
+    /// assert_eq!(server.get_mime_type_from_filename("a.gmi").as_deref(), Some("text/gemini"));
+    /// assert_eq!(microweb::get_mime_type_from_filename("a.gmi"), None);
+    /// ```
+    pub fn add_mime_type(&mut self, ext: &str, mime_type: &str) -> bool {
+        self.static_tables.mime.add(ext, mime_type)
+    }
+
+    /// Returns the MIME type this server gives a file name (its own types, over the
+    /// process-wide ones as they are now, over the built-in ones), `None` when unknown.
+    #[must_use]
+    pub fn get_mime_type_from_filename(&self, filename: &str) -> Option<Cow<'static, str>> {
+        self.static_tables
+            .over_process_tables()
+            .mime
+            .of_filename(filename)
+    }
+
+    /// Adds a default page for this server's directories, searched after the built-in ones and
+    /// the process-wide ones ([`add_default_page`](crate::add_default_page)). Takes effect at
+    /// the next start.
+    ///
+    /// Returns `false` for an empty name, `..`, or a name with a separator or NUL.
+    pub fn add_default_page(&mut self, filename: &str) -> bool {
+        self.static_tables.pages.add(filename)
     }
 
     /// Sets the folder of template pages; call it before `load_module("Templates")`, which reads it.
@@ -854,7 +904,7 @@ impl WebServer {
             drained: Condvar::new(),
             draining: AtomicBool::new(false),
             forced: AtomicBool::new(false),
-            file_cache: FileCache::new(self.config.static_cache_size),
+            static_site: StaticSite::new(&self.config, self.static_tables.over_process_tables()),
         })
     }
 

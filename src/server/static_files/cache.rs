@@ -3,7 +3,7 @@
 //! In scope: which URL paths map to which cached file, the bound on the memory it holds
 //! ([`ServerConfig::static_cache_size`](super::ServerConfig::static_cache_size)), and when an
 //! entry may be used.
-//! Out of scope: resolving a URL path safely and answering a file (`static_files.rs`).
+//! Out of scope: resolving a URL path safely (`resolve.rs`) and answering a file (`answer.rs`).
 //!
 //! An entry is made only after the full, safe resolution of its URL path found a regular file
 //! with no pre-compressed sibling and no on-the-fly gzip, last modified at least
@@ -20,6 +20,7 @@
 //! A hit costs one `stat` and no open, read or close.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // file IO
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -28,8 +29,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
-
-use super::mime;
 
 /// How long an entry's resolution (URL path → file, no sibling) is trusted.
 pub(crate) const RECHECK_AFTER: Duration = Duration::from_secs(1);
@@ -76,27 +75,15 @@ impl Stamp {
 pub(crate) struct CachedFile {
     /// The file's real path under the root.
     pub(crate) path: PathBuf,
-    /// Its `Content-Type`, from the path's extension, looked up once ...
-    content_type: &'static str,
-    /// ... when the MIME registrations were this many (a type added since is looked up again).
-    registrations: usize,
+    /// Its `Content-Type`, from the path's extension in the server's table (which does not
+    /// change while the server runs).
+    pub(crate) content_type: Cow<'static, str>,
     /// What the file was when read.
     pub(crate) stamp: Stamp,
     /// Its bytes.
     pub(crate) bytes: Arc<[u8]>,
     /// When its URL path was last resolved in full.
     resolved_at: Instant,
-}
-
-impl CachedFile {
-    /// Returns the file's `Content-Type` (looked up again if a MIME type was added since).
-    pub(crate) fn content_type(&self) -> &'static str {
-        if mime::registrations() == self.registrations {
-            self.content_type
-        } else {
-            mime::from_path(&self.path)
-        }
-    }
 }
 
 /// The cache of one server.
@@ -157,20 +144,19 @@ impl FileCache {
         None
     }
 
-    /// Keeps `bytes`, read from `path` whose stamp is `stamp`, for `url_path`; returns the entry.
-    /// When the cache is full, older entries make room (any of them: the cache is small and
-    /// refills from the disk).
+    /// Keeps `bytes`, read from `path` whose stamp is `stamp` and whose type is `content_type`,
+    /// for `url_path`; returns the entry. When the cache is full, older entries make room (any
+    /// of them: the cache is small and refills from the disk).
     pub(crate) fn insert(
         &self,
         url_path: &str,
         path: PathBuf,
+        content_type: Cow<'static, str>,
         stamp: Stamp,
         bytes: Vec<u8>,
     ) -> Arc<CachedFile> {
-        let registrations = mime::registrations();
         let entry = Arc::new(CachedFile {
-            content_type: mime::from_path(&path),
-            registrations,
+            content_type,
             path,
             stamp,
             bytes: bytes.into(),
@@ -218,23 +204,11 @@ mod tests {
         (path, stamp)
     }
 
+    const TEXT: Cow<'static, str> = Cow::Borrowed("text/plain");
+
     fn set_age(path: &std::path::Path, age: Duration) {
         let f = fs::File::options().write(true).open(path).unwrap();
         f.set_modified(SystemTime::now() - age).unwrap();
-    }
-
-    #[test]
-    fn a_cached_file_takes_a_mime_type_added_after_it_was_cached() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::new(100);
-        let (path, stamp) = file(dir.path(), "page.cachetypetest", b"x");
-        let entry = cache.insert("/page.cachetypetest", path, stamp, b"x".to_vec());
-        assert_eq!(entry.content_type(), "application/octet-stream");
-        assert!(mime::add_mime_type(
-            "cachetypetest",
-            "text/x-cache-type-test"
-        ));
-        assert_eq!(entry.content_type(), "text/x-cache-type-test");
     }
 
     #[test]
@@ -258,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = FileCache::new(1024);
         let (path, stamp) = file(dir.path(), "a.txt", b"one");
-        cache.insert("/a.txt", path.clone(), stamp, b"one".to_vec());
+        cache.insert("/a.txt", path.clone(), TEXT, stamp, b"one".to_vec());
         assert_eq!(&*cache.get("/a.txt").unwrap().bytes, b"one");
         fs::write(&path, b"three").unwrap(); // another size
         assert!(cache.get("/a.txt").is_none());
@@ -270,7 +244,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = FileCache::new(1024);
         let (path, stamp) = file(dir.path(), "a.txt", b"one");
-        cache.insert("/a.txt", path.clone(), stamp, b"one".to_vec());
+        cache.insert("/a.txt", path.clone(), TEXT, stamp, b"one".to_vec());
         let (other, _) = file(dir.path(), "b.txt", b"two");
         let f = fs::File::options().write(true).open(&other).unwrap();
         f.set_modified(stamp.mtime()).unwrap();
@@ -284,7 +258,7 @@ mod tests {
         let cache = FileCache::new(10);
         for name in ["a", "b", "c", "d"] {
             let (path, stamp) = file(dir.path(), name, b"1234");
-            cache.insert(&format!("/{name}"), path, stamp, b"1234".to_vec());
+            cache.insert(&format!("/{name}"), path, TEXT, stamp, b"1234".to_vec());
             assert!(cache.bytes() <= 10);
         }
         assert_eq!(cache.bytes(), 8);

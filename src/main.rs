@@ -42,7 +42,8 @@ OPTIONS:
     -h, --help           print this help
     -V, --version        print the version
 
-Ctrl-C or SIGTERM stops the server cleanly.";
+Ctrl-C or SIGTERM stops the server: WebSockets get close 1001, event streams end, requests in
+flight finish (10 s at most); a second Ctrl-C exits at once.";
 
 /// The command line, parsed.
 struct Args {
@@ -355,14 +356,15 @@ fn main() -> ExitCode {
         }
     };
     std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            log::info!("stopping");
-            for h in &handles {
-                h.stop();
-            }
-            if let Some(pool) = stop_pool {
-                pool.stop();
-            }
+        let mut signals = signals.forever();
+        if signals.next().is_none() {
+            return;
+        }
+        log::info!("stopping (a second Ctrl-C exits at once)");
+        std::thread::spawn(move || stop_servers(&handles, stop_pool));
+        if let Some(signal) = signals.next() {
+            log::warn!("second signal: exiting without waiting for open connections");
+            std::process::exit(128 + signal);
         }
     });
 
@@ -400,4 +402,17 @@ fn main() -> ExitCode {
     server.wait();
     pool.stop();
     ExitCode::SUCCESS
+}
+
+/// Stops every server at once (each tells its WebSockets and streams to end, then waits for its
+/// connections), then the shared pool; the main thread's `wait` returns after that.
+fn stop_servers(handles: &[ServerHandle], pool: Option<Pool>) {
+    std::thread::scope(|scope| {
+        for h in handles {
+            scope.spawn(|| h.stop());
+        }
+    });
+    if let Some(pool) = pool {
+        pool.stop();
+    }
 }

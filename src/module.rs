@@ -17,6 +17,11 @@ pub trait Module: Any + Send + Sync {
     /// Runs once when the server starts, before it accepts connections (e.g. to pre-compile).
     fn on_start(&self, _server: &ServerInfo) {}
 
+    /// Runs once when the server starts to stop, after its listeners close and before it waits
+    /// for its connections: end what would otherwise keep one open (WebSockets send close 1001
+    /// "going away"). New requests may still arrive on open connections meanwhile.
+    fn on_stop(&self) {}
+
     /// Sees a request; answering through `response` takes it.
     fn on_request(&self, request: &Request<'_>, response: &mut Response);
 

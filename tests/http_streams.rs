@@ -209,3 +209,49 @@ fn a_handler_can_shut_the_server_down() {
     assert_eq!(c.read_response().unwrap().text(), "bye");
     assert!(wait_until(Duration::from_secs(5), || !server.is_running()));
 }
+
+#[test]
+fn stop_ends_an_open_event_stream_with_its_last_chunk_at_once() {
+    let producer_saw_close = Arc::new(AtomicBool::new(false));
+    let saw = producer_saw_close.clone();
+    let (server, addr) = start(move |s| {
+        s.route(Method::GET, "/forever", move |_req, resp| {
+            let stream = resp.event_stream();
+            let saw = saw.clone();
+            std::thread::spawn(move || {
+                stream
+                    .send_event("hello", Some("first"), None, None)
+                    .unwrap();
+                // Never closes the stream itself: only the server's stop can end it.
+                if wait_until(Duration::from_secs(20), || stream.is_closed()) {
+                    saw.store(true, Ordering::SeqCst);
+                }
+            });
+        })
+        .unwrap();
+    });
+    let mut c = RawClient::connect(addr);
+    c.send(b"GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(c.read_head_only().is_some());
+
+    let handle = server.handle();
+    let stopper = std::thread::spawn(move || {
+        let started = Instant::now();
+        handle.stop();
+        started.elapsed()
+    });
+    assert!(
+        c.closed_within(Duration::from_secs(5)),
+        "the stream ends and the connection closes"
+    );
+    let rest = String::from_utf8_lossy(c.pending()).into_owned();
+    assert!(rest.contains("event: first\ndata: hello"), "{rest:?}");
+    assert!(
+        rest.ends_with("0\r\n\r\n"),
+        "ends with the last chunk: {rest:?}"
+    );
+    let took = stopper.join().unwrap();
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+    assert!(wait_until(Duration::from_secs(5), || producer_saw_close
+        .load(Ordering::SeqCst)));
+}

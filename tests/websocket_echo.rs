@@ -305,6 +305,11 @@ fn refuses_bad_upgrades_with_400_or_426_and_the_reason() {
             "body {:?} lacks {reason:?}",
             resp.text()
         );
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/plain; charset=utf-8"),
+            "the reason is plain text"
+        );
         if *status == 426 {
             assert_eq!(resp.header("sec-websocket-version"), Some("13"));
         }
@@ -313,6 +318,10 @@ fn refuses_bad_upgrades_with_400_or_426_and_the_reason() {
     let resp = http_client::roundtrip(addr, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(resp.status, 426);
     assert_eq!(resp.header("upgrade"), Some("websocket"));
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     // Paths not listed are not the module's: the server answers as usual (404 here).
     let resp = http_client::roundtrip(addr, UPGRADE.replace("/ws ", "/other ").as_bytes()).unwrap();
     assert_eq!(resp.status, 404);
@@ -588,4 +597,32 @@ fn broadcasts_to_every_open_member_of_a_group() {
     for c in &mut clients {
         assert_eq!(c.read().unwrap(), Message::binary(vec![1u8, 2]));
     }
+}
+
+#[test]
+fn stopping_the_server_closes_open_sockets_with_1001_going_away() {
+    let (mut server, addr, _ws) = start(echo);
+    let (mut first, _) = connect(addr, "/ws/echo");
+    let (mut second, _) = connect(addr, "/ws/echo");
+    first.send(Message::text("one")).unwrap();
+    assert_eq!(first.read().unwrap(), Message::text("one"));
+    second.send(Message::text("two")).unwrap();
+    assert_eq!(second.read().unwrap(), Message::text("two"));
+
+    let handle = server.handle();
+    let stopping = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        handle.stop();
+        started.elapsed()
+    });
+    for client in [&mut first, &mut second] {
+        assert_eq!(read_close(client), Some(CloseCode::Away));
+        assert!(read_until_closed(client), "the server ends the connection");
+    }
+    let took = stopping.join().unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "stop waited {took:?}: the sockets were told, not waited out"
+    );
+    server.stop();
 }

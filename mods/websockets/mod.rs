@@ -36,6 +36,7 @@
 //! `tests/websocket_figures.rs`), plus the kernel's socket buffers.
 
 mod group;
+mod live;
 mod session;
 mod socket;
 mod upgrade;
@@ -53,6 +54,7 @@ pub use group::{Broadcast, WebSocketGroup};
 pub use socket::{WebSocket, WebSocketError, WebSocketRequest};
 pub use upgrade::UpgradeError;
 
+use live::LiveSockets;
 use session::{AcceptedFn, Session};
 
 type ProtocolFn = Arc<dyn Fn(&WebSocketRequest, &[String]) -> Option<String> + Send + Sync>;
@@ -85,6 +87,8 @@ pub struct WebSockets {
     settings: RwLock<Settings>,
     on_protocol: RwLock<Option<ProtocolFn>>,
     on_accepted: RwLock<Option<AcceptedFn>>,
+    /// The open sockets, told to go away when the server stops.
+    live: LiveSockets,
 }
 
 impl std::fmt::Debug for WebSockets {
@@ -124,6 +128,7 @@ impl WebSockets {
             settings: RwLock::new(Settings::new(max.max(1))),
             on_protocol: RwLock::new(None),
             on_accepted: RwLock::new(None),
+            live: LiveSockets::default(),
         }
     }
 
@@ -223,12 +228,19 @@ impl Module for WebSockets {
         "WebSockets"
     }
 
+    /// Tells every open socket the server is going away (close 1001, RFC 6455 §7.4.1) and
+    /// refuses upgrades from now on (503).
+    fn on_stop(&self) {
+        self.live.close_all();
+    }
+
     fn on_request(&self, request: &Request<'_>, response: &mut Response) {
         let Some(is_ws) = self.wants(request) else {
             return; // not ours
         };
         if !is_ws {
             // RFC 9110 §15.5.22: 426 names the protocol to switch to in `Upgrade`.
+            let _ = response.set_content_type("text/plain; charset=utf-8");
             response.return_(
                 StatusCode::UPGRADE_REQUIRED,
                 "this resource takes websocket connections\n",
@@ -244,6 +256,7 @@ impl Module for WebSockets {
         ) {
             Ok(h) => h,
             Err(e) => {
+                let _ = response.set_content_type("text/plain; charset=utf-8");
                 response.return_(e.status(), format!("{e}\n"));
                 if e == UpgradeError::UnsupportedVersion {
                     let _ = response.set_header("Sec-WebSocket-Version", "13");
@@ -251,6 +264,12 @@ impl Module for WebSockets {
                 return;
             }
         };
+        if self.live.is_stopping() {
+            let _ = response.set_content_type("text/plain; charset=utf-8");
+            response.return_(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping\n");
+            response.set_close();
+            return;
+        }
         let mut snapshot = WebSocketRequest {
             path: request.path().to_owned(),
             query_string: request.query_string().to_owned(),
@@ -287,6 +306,7 @@ impl Module for WebSockets {
         let settings = self.settings.read().clone();
         let on_accepted = self.on_accepted.read().clone();
         let socket = WebSocket::new(snapshot, &settings);
+        self.live.add(&socket);
         response.take_over(
             "websocket",
             Box::new(

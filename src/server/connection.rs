@@ -856,6 +856,10 @@ impl HttpConnection {
                         out.pending = Pending::None;
                         continue;
                     }
+                    if self.shared.is_draining() {
+                        // The server is stopping: what is queued goes out, then the last chunk.
+                        stream.close();
+                    }
                     let start = if *chunked { CHUNK_HEAD_ROOM } else { 0 };
                     let end = slot.len().saturating_sub(http::LAST_CHUNK.len() + 2);
                     let window = slot.get_mut(start..end).unwrap_or_default();

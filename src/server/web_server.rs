@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -313,6 +314,14 @@ impl Lifecycle {
                 && Instant::now() < deadline
             {
                 std::thread::sleep(Duration::from_millis(1));
+            }
+            for module in &r.shared.modules {
+                if catch_unwind(AssertUnwindSafe(|| module.on_stop())).is_err() {
+                    r.shared.log(
+                        LogLevel::Error,
+                        format_args!("module {} panicked in on_stop", module.name()),
+                    );
+                }
             }
             r.shared.drain(r.shared.config.shutdown_grace);
             if r.managed {

@@ -4,14 +4,14 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Preset {
-    /// A microcontroller: 16 slots of 1 KiB, 16 KiB bodies.
+    /// A microcontroller: 16 slots of 1 KiB, 16 KiB bodies, 64 KiB memory budget.
     Embedded,
-    /// A small board: 128 slots of 1 KiB, 512 KiB bodies.
+    /// A small board: 128 slots of 1 KiB, 512 KiB bodies, 2 MiB memory budget.
     Light,
-    /// A typical host: 512 slots of 4 KiB, 2 MiB bodies.
+    /// A typical host: 512 slots of 4 KiB, 2 MiB bodies, 32 MiB memory budget.
     #[default]
     Normal,
-    /// A large host: 2048 slots of 16 KiB, 8 MiB bodies.
+    /// A large host: 2048 slots of 16 KiB, 8 MiB bodies, 256 MiB memory budget.
     Large,
 }
 
@@ -28,17 +28,21 @@ pub(crate) struct PresetFigures {
     pub(crate) keep_alloc_buffer_slots: bool,
     /// Largest request body accepted, in bytes.
     pub(crate) max_request_content_length: u64,
+    /// Bytes the server may hold beyond its slots (bodies gathered in memory).
+    pub(crate) memory_budget: usize,
 }
 
 impl Preset {
     /// Returns the figures of this preset (the table in DESIGN.md).
     #[must_use]
     pub(crate) const fn figures(self) -> PresetFigures {
-        let (q, n, size, max) = match self {
-            Preset::Embedded => (8, 16, 1024, 16 * 1024),
-            Preset::Light => (64, 128, 1024, 512 * 1024),
-            Preset::Normal => (256, 512, 4 * 1024, 2 * 1024 * 1024),
-            Preset::Large => (512, 2048, 16 * 1024, 8 * 1024 * 1024),
+        const KIB: usize = 1024;
+        const MIB: usize = 1024 * KIB;
+        let (q, n, size, max, budget) = match self {
+            Preset::Embedded => (8, 16, KIB, 16 * KIB as u64, 64 * KIB),
+            Preset::Light => (64, 128, KIB, 512 * KIB as u64, 2 * MIB),
+            Preset::Normal => (256, 512, 4 * KIB, 2 * MIB as u64, 32 * MIB),
+            Preset::Large => (512, 2048, 16 * KIB, 8 * MIB as u64, 256 * MIB),
         };
         PresetFigures {
             conn_queue_capacity: q,
@@ -46,6 +50,7 @@ impl Preset {
             buffer_slot_size: size,
             keep_alloc_buffer_slots: true,
             max_request_content_length: max,
+            memory_budget: budget,
         }
     }
 
@@ -59,6 +64,13 @@ impl Preset {
             "large" => Some(Preset::Large),
             _ => None,
         }
+    }
+
+    /// Returns the bytes a server on this preset may hold beyond its slots (see
+    /// [`ServerConfig::memory_budget`](crate::ServerConfig::memory_budget)).
+    #[must_use]
+    pub fn memory_budget(self) -> usize {
+        self.figures().memory_budget
     }
 
     /// Returns the slot memory this preset reserves: count × size, in bytes.

@@ -32,6 +32,8 @@ OPTIONS:
     --root DIR           folder of static files [default: webroot]
     --templates DIR      folder of template pages [default: templates]
     --preset NAME        memory preset: embedded, light, normal, large [default: normal]
+    --memory-budget SIZE bytes the server may hold beyond its slots (request bodies), such as
+                         65536, 512k or 32m [default: the preset's: 64k, 2m, 32m, 256m]
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
     --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
@@ -53,6 +55,8 @@ struct Args {
     /// Whether `--templates` was given (a missing folder is then an error, not a warning).
     templates_given: bool,
     preset: Preset,
+    /// `--memory-budget`, when given (else the preset's).
+    memory_budget: Option<usize>,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -117,6 +121,18 @@ fn check_folder(flag: &str, dir: &Path) -> Result<(), String> {
     Err(format!("{flag} {}: {what}{relative}", dir.display()))
 }
 
+/// Parses a byte count with an optional binary suffix: `65536`, `512k`, `32m`, `1g`.
+fn parse_size(text: &str) -> Option<usize> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, shift) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(d) if lower.ends_with('k') => (d, 10),
+        Some(d) if lower.ends_with('m') => (d, 20),
+        Some(d) => (d, 30),
+        None => (lower.as_str(), 0),
+    };
+    digits.parse::<usize>().ok()?.checked_mul(1 << shift)
+}
+
 fn parse_args() -> Result<Command, String> {
     use lexopt::prelude::*;
     let mut args = Args {
@@ -125,6 +141,7 @@ fn parse_args() -> Result<Command, String> {
         templates: PathBuf::from("templates"),
         templates_given: false,
         preset: Preset::Normal,
+        memory_budget: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -154,6 +171,12 @@ fn parse_args() -> Result<Command, String> {
                 args.preset = Preset::from_name(&v).ok_or_else(|| {
                     format!("--preset: unknown preset {v} (embedded, light, normal, large)")
                 })?;
+            }
+            Long("memory-budget") => {
+                let v = value(&mut parser)?;
+                args.memory_budget = Some(parse_size(&v).ok_or_else(|| {
+                    format!("--memory-budget: not a size: {v} (65536, 512k, 32m)")
+                })?);
             }
             Long("threads") => {
                 let v = value(&mut parser)?;
@@ -313,6 +336,9 @@ fn main() -> ExitCode {
 
     let mut server = WebServer::new();
     server.set_preset(args.preset);
+    if let Some(bytes) = args.memory_budget {
+        server.config_mut().memory_budget = bytes;
+    }
     server.set_bind_addresses(args.binds.clone());
     server.set_root_path(&args.root);
     demo::install(&mut server, &args.templates);
@@ -322,6 +348,9 @@ fn main() -> ExitCode {
     if let Some(h) = &args.https {
         let mut s = WebServer::new();
         s.set_preset(args.preset);
+        if let Some(bytes) = args.memory_budget {
+            s.config_mut().memory_budget = bytes;
+        }
         s.set_bind_addresses(h.binds.clone());
         s.set_root_path(&args.root);
         demo::install(&mut s, &args.templates);

@@ -43,6 +43,7 @@
 //! The pool never allocates slot memory past `slots_count × slot_size`.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
+mod budget;
 mod conn;
 mod event_loop;
 mod poller;
@@ -54,6 +55,7 @@ mod tls;
 mod transport;
 mod udp;
 
+pub use budget::{BudgetStats, BudgetWaiter, MemoryBudget, Reservation};
 pub use conn::{Acceptor, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next};
 pub use slots::{BufferSlots, SlotGuard};
 pub use source::{SourceKey, Waker};

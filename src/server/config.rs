@@ -31,6 +31,17 @@ pub struct ServerConfig {
     pub keep_alloc_buffer_slots: bool,
     /// Largest request body accepted, in bytes (413 above). Default: the preset's (2 MiB).
     pub max_request_content_length: u64,
+    /// Bytes the server may hold beyond its buffer slots, summed over its connections: request
+    /// bodies gathered in memory. A connection that cannot reserve what it needs stops reading
+    /// (the client's TCP window fills) until bytes are released, in arrival order; a body
+    /// declared larger than the whole budget gets 413 before it is read. Default: the preset's
+    /// (Embedded 64 KiB, Light 2 MiB, Normal 32 MiB, Large 256 MiB). See
+    /// [`WebServer::memory_budget`](super::WebServer::memory_budget) for the figures.
+    pub memory_budget: usize,
+    /// How long a connection may wait for the memory budget before it gets
+    /// `503 Service Unavailable` with `Retry-After` (and is closed). This wait is the server's,
+    /// not the client's: it never earns a 408. Default: 30 s.
+    pub memory_wait_timeout: Duration,
     /// How long a request may stall between two receptions before 408 and close.
     /// Default: 5 s (MicroWebSrv2 used 2 s, tight for real networks).
     pub requests_timeout: Duration,
@@ -92,6 +103,8 @@ impl ServerConfig {
             buffer_slot_size: 0,
             keep_alloc_buffer_slots: true,
             max_request_content_length: 0,
+            memory_budget: 0,
+            memory_wait_timeout: Duration::from_secs(30),
             requests_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
@@ -109,7 +122,7 @@ impl ServerConfig {
         config
     }
 
-    /// Sets the five sizing figures from `preset`, and the static cache to a quarter of its
+    /// Sets the six sizing figures from `preset`, and the static cache to a quarter of its
     /// slot memory, keeping every other field.
     pub fn apply_preset(&mut self, preset: Preset) {
         let f = preset.figures();
@@ -118,6 +131,7 @@ impl ServerConfig {
         self.buffer_slot_size = f.buffer_slot_size;
         self.keep_alloc_buffer_slots = f.keep_alloc_buffer_slots;
         self.max_request_content_length = f.max_request_content_length;
+        self.memory_budget = f.memory_budget;
         self.static_cache_size = f.buffer_slots_count * f.buffer_slot_size / 4;
     }
 }
@@ -142,6 +156,7 @@ mod tests {
             (8, 16, 1024)
         );
         assert_eq!(c.max_request_content_length, 16 * 1024);
+        assert_eq!(c.memory_budget, 64 * 1024);
         assert_eq!(c.not_found_url.as_deref(), Some("/"));
     }
 }

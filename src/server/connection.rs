@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::http::{StatusCode, Version};
 
+use super::body_memory::{BodyMemory, Room};
 use super::deferred::DeferredResponse;
 use super::pipeline;
 use super::request::Request;
@@ -83,10 +84,13 @@ struct Facts {
 struct BodyRead {
     head: RequestHead,
     decoder: BodyDecoder,
-    body: Vec<u8>,
+    /// The body gathered in memory (unused by an upload), and the budget it holds.
+    body: BodyMemory,
     sink: Option<Box<dyn BodySink>>,
     /// Where undecoded body bytes start in the slot (after the head).
     pos: usize,
+    /// Set while the body waits for the memory budget (reading stopped).
+    budget_wait: bool,
 }
 
 /// The rest of a response body, after the bytes already in the slot.
@@ -302,6 +306,13 @@ impl HttpConnection {
         if head.content_length().is_some_and(|n| n > max) {
             return Some(self.fail(conn, HttpError::BodyTooLarge));
         }
+        let over_budget = head.content_length().is_some_and(|n| {
+            n > (cap.saturating_sub(head_len)) as u64 && n > self.shared.budget.limit() as u64
+        });
+        if over_budget {
+            // It could never be gathered: refused before it is read.
+            return Some(self.fail(conn, HttpError::BodyTooLarge));
+        }
         match head.body() {
             BodyKind::Length(n) if (head_len as u64).saturating_add(n) <= cap as u64 => {
                 let end = head_len + n as usize;
@@ -320,13 +331,13 @@ impl HttpConnection {
                 }
                 let limits = self.shared.limits.with_max_body_bytes(max);
                 let decoder = BodyDecoder::new(head.body(), &limits);
-                let hint = head.content_length().unwrap_or(0).min(64 * 1024) as usize;
                 self.state = State::ReadingBody(Box::new(BodyRead {
                     head: head.clone(),
                     decoder,
-                    body: Vec::with_capacity(hint),
+                    body: BodyMemory::new(head.content_length(), max),
                     sink: None,
                     pos: head_len,
+                    budget_wait: false,
                 }));
                 Some(Step::Again)
             }
@@ -375,9 +386,10 @@ impl HttpConnection {
         self.state = State::ReadingBody(Box::new(BodyRead {
             head: head.clone(),
             decoder: BodyDecoder::new(head.body(), &limits),
-            body: Vec::new(),
+            body: BodyMemory::new(Some(0), 0),
             sink: Some(sink),
             pos: head.head_len(),
+            budget_wait: false,
         }));
         Some(Step::Again)
     }
@@ -438,6 +450,21 @@ impl HttpConnection {
                 return self.fail(conn, HttpError::Malformed);
             };
             let input = slot.get(b.pos..self.len).unwrap_or_default();
+            if b.sink.is_none() {
+                // Room first (the decoder moves on once it hands out data): at most all of
+                // `input` is body.
+                let room = b
+                    .body
+                    .make_room(&self.shared.budget, input.len(), || conn.waker());
+                match room {
+                    Room::Ready => b.budget_wait = false,
+                    Room::Wait => {
+                        let first = !mem::replace(&mut b.budget_wait, true);
+                        return wait_for_budget(conn, &self.shared, first);
+                    }
+                    Room::TooLarge => return self.fail(conn, HttpError::BodyTooLarge),
+                }
+            }
             match b.decoder.decode(input) {
                 Ok((consumed, BodyEvent::Data(range))) => {
                     let data = input.get(range).unwrap_or_default();
@@ -452,7 +479,7 @@ impl HttpConnection {
                                 return self.respond_and_close(conn, response, version);
                             }
                         }
-                        None => b.body.extend_from_slice(data),
+                        None => b.body.data.extend_from_slice(data),
                     }
                     b.pos += consumed;
                 }
@@ -469,6 +496,8 @@ impl HttpConnection {
                         pos,
                         ..
                     } = *b;
+                    // The reservation is given back once the request (and its body) is done.
+                    let (body, _reserved) = body.into_parts();
                     return match sink {
                         Some(sink) => self.finish_upload(conn, &head, pos, sink),
                         None => self.dispatch(conn, &head, pos..pos, Some(body)),
@@ -1008,6 +1037,20 @@ impl HttpConnection {
     fn on_timeout(&mut self, conn: &mut Conn<'_>) -> Next {
         match &self.state {
             State::ReadingHead if self.len == 0 => Next::Close(CloseReason::Timeout),
+            State::ReadingBody(b) if b.budget_wait => {
+                let version = b.head.version();
+                self.shared.log(
+                    LogLevel::Warning,
+                    format_args!(
+                        "a request body waited too long for the memory budget; answering 503"
+                    ),
+                );
+                let mut response = Response::new();
+                response.return_service_unavailable();
+                let _ = response.set_header("Retry-After", "5");
+                let step = self.respond_and_close(conn, response, version);
+                self.after(conn, step)
+            }
             State::ReadingHead | State::ReadingBody(_) => {
                 let step = self.fail(conn, HttpError::Timeout);
                 self.after(conn, step)
@@ -1035,6 +1078,16 @@ impl HttpConnection {
             Step::Wait(next) => next,
         }
     }
+}
+
+/// Stops reading until the budget grants a body its bytes (the client's TCP window fills
+/// meanwhile), for up to `memory_wait_timeout` from the `first` call: that wait is the server's,
+/// so it ends in 503, never 408.
+fn wait_for_budget(conn: &mut Conn<'_>, shared: &ServerShared, first: bool) -> Step {
+    if first {
+        conn.set_deadline(Some(Instant::now() + shared.config.memory_wait_timeout));
+    }
+    Step::Wait(Next::Idle)
 }
 
 /// Waits for the socket to take more, bounded by the request timeout.

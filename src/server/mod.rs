@@ -5,6 +5,7 @@
 //! rules (in `http`), sockets and threads (in `pool`), route matching (in `routing`).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
+mod body_memory;
 mod config;
 mod connection;
 mod deferred;

@@ -24,7 +24,9 @@ use super::upload::{BodySink, UploadFactory};
 use crate::config::Preset;
 use crate::http::Limits;
 use crate::module::{Module, ModuleHandle};
-use crate::pool::{ConnHandler, ConnInfo, Listener, Pool, PoolConfig, TlsConfig, Waker};
+use crate::pool::{
+    BudgetStats, ConnHandler, ConnInfo, Listener, MemoryBudget, Pool, PoolConfig, TlsConfig, Waker,
+};
 use crate::routing::{ArgValue, Resolution, RouteError, Router};
 use crate::{Error, Result};
 
@@ -205,6 +207,8 @@ pub(crate) struct ServerShared {
     pub(crate) forced: AtomicBool,
     /// The root folder's files: canonical root, MIME and default-page tables, small-file cache.
     pub(crate) static_site: StaticSite,
+    /// What the connections may hold beyond their slots (`ServerConfig::memory_budget`).
+    pub(crate) budget: MemoryBudget,
 }
 
 impl ServerShared {
@@ -400,6 +404,8 @@ pub struct WebServer {
     lifecycle: Arc<Lifecycle>,
     local_addrs: Vec<SocketAddr>,
     pool_slots: Option<(Pool, usize)>,
+    /// The memory budget of the running (or last run) server.
+    budget: Option<MemoryBudget>,
     /// The TLS configuration loaded from `config.tls` (reloaded at start if those changed).
     tls_loaded: Option<(TlsFiles, Arc<rustls::ServerConfig>)>,
     /// This server's own MIME types and default pages, over the process-wide ones at start.
@@ -447,6 +453,7 @@ impl WebServer {
             lifecycle: Arc::new(Lifecycle::default()),
             local_addrs: Vec::new(),
             pool_slots: None,
+            budget: None,
             tls_loaded: None,
             static_tables: StaticTables::default(),
         }
@@ -914,6 +921,7 @@ impl WebServer {
             draining: AtomicBool::new(false),
             forced: AtomicBool::new(false),
             static_site: StaticSite::new(&self.config, self.static_tables.over_process_tables()),
+            budget: MemoryBudget::new(self.config.memory_budget),
         })
     }
 
@@ -930,6 +938,7 @@ impl WebServer {
         // Checked before anything is bound: the server never starts half-configured.
         let tls = self.tls_config()?;
         let shared = self.shared(pool.slot_size());
+        self.budget = Some(shared.budget.clone());
         let mut listeners = Vec::new();
         for addr in &self.config.bind_addresses {
             let s = shared.clone();
@@ -1052,5 +1061,13 @@ impl WebServer {
         self.pool_slots
             .as_ref()
             .map(|(pool, count)| (pool.free_slots(), *count))
+    }
+
+    /// Returns the memory budget's figures: its bound, the bytes reserved now, the most ever
+    /// reserved at once and the connections waiting for bytes (`None` before start). Every
+    /// byte is back once no request is being received.
+    #[must_use]
+    pub fn memory_budget(&self) -> Option<BudgetStats> {
+        self.budget.as_ref().map(MemoryBudget::stats)
     }
 }

@@ -1,6 +1,7 @@
-//! The templates module: the `<< >>` template language (TEMPLATES.md), parsed with nom into an AST
-//! once, cached by path and modification time, and rendered either straight into a
-//! [`RenderSink`] or pulled slot by slot through a [`RenderStream`].
+//! The templates module: the `<< >>` template language, parsed with nom into an AST once, cached
+//! by path and modification time, and rendered either straight into a [`RenderSink`] or pulled
+//! slot by slot through a [`RenderStream`]. The language reference, with an example of every
+//! instruction, expression, filter and error, is `docs/templates.md` in the repository.
 //!
 //! In scope: the [`Templates`] engine (folder, cache, global vars, registered functions, the
 //! `show_debug` switch, limits), [`Template`] (a compiled page), rendering with fuel and an
@@ -19,7 +20,7 @@
 //! `_header.html`) is a partial: it can be included, but [`Templates::is_template_path`] says no
 //! to it, so it is never served on its own.
 //!
-//! # Language decisions TEMPLATES.md leaves open
+//! # Language decisions (each also in `docs/templates.md`)
 //!
 //! - `<< null >>` prints nothing; bools print `true`/`false`; arrays and objects print as compact
 //!   JSON (escaped like any other text). `<< x | escape >>` is not escaped a second time.

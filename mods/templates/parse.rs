@@ -2,10 +2,10 @@
 //! expressions, with nom.
 //!
 //! In scope: the instructions (`raw if elif else end for set code after include`), the expression
-//! grammar with TEMPLATES.md's precedence (lowest first: `or`, `and`, `not`, comparisons, `+ -`,
-//! `* / %`, unary `-`, then filters `|`, access `.` `[]` and calls), statements, the depth bound
-//! against hostile nesting, and parse errors with positions. Out of scope: finding tags (see
-//! `scan.rs`) and evaluating anything (see `render.rs`).
+//! grammar with the precedence of `docs/templates.md` (lowest first: `or`, `and`, `not`,
+//! comparisons, `+ -`, `* / %`, unary `-`, then filters `|`, access `.` `[]` and calls),
+//! statements, the depth bound against hostile nesting, and parse errors with positions. Out of
+//! scope: finding tags (see `scan.rs`) and evaluating anything (see `render.rs`).
 //!
 //! nom rules followed here: only `complete` parsers; `cut` straight after an opener or a keyword
 //! so that errors point at the real position; a private error type ([`PErr`]) converted into a
@@ -606,7 +606,7 @@ fn must<'a, T>(r: PResult<'a, T>) -> PResult<'a, T> {
     })
 }
 
-/// Binding powers, lowest first, as TEMPLATES.md orders the operators.
+/// Binding powers, lowest first, as `docs/templates.md` orders the operators.
 const BP_OR: u8 = 1;
 const BP_AND: u8 = 2;
 const BP_NOT: u8 = 3;

@@ -39,17 +39,34 @@ fn greet(
     }
 }
 
-fn identity() -> Result<Identity, Box<dyn std::error::Error>> {
+/// The server's identity: from `MICROWEB_KEY_FILE` (opened with `MICROWEB_PASSPHRASE`), or random.
+fn identity() -> Result<Identity, String> {
     match (
         std::env::var_os("MICROWEB_KEY_FILE"),
         std::env::var("MICROWEB_PASSPHRASE"),
     ) {
-        (Some(file), Ok(passphrase)) => Ok(Identity::from_key_file(file, &passphrase)?),
-        _ => Ok(Identity::random()?),
+        (Some(file), Ok(passphrase)) => Identity::from_key_file(&file, &passphrase).map_err(|e| {
+            format!(
+                "cannot open the key file {} with MICROWEB_PASSPHRASE: {e}",
+                std::path::Path::new(&file).display()
+            )
+        }),
+        (Some(_), Err(_)) => Err("MICROWEB_KEY_FILE is set but MICROWEB_PASSPHRASE is not".into()),
+        _ => Identity::random().map_err(|e| format!("cannot make a random identity: {e}")),
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("encrypted_api: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

@@ -155,3 +155,43 @@ fn keygen_subcommand_explains_itself_and_refuses_bad_input() {
     assert_eq!(empty.status.code(), Some(2));
     assert!(!path.exists(), "no file for an empty passphrase");
 }
+
+/// The `encrypted_api` example's binary, which `cargo test` builds beside the test binaries.
+fn encrypted_api_example() -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let dir = deps.parent().unwrap().parent().unwrap();
+    dir.join("examples")
+        .join(format!("encrypted_api{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[test]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)] // test IO edge: a child process
+fn the_example_with_a_wrong_passphrase_says_so_in_one_sentence_and_fails() {
+    let example = encrypted_api_example();
+    assert!(
+        example.is_file(),
+        "{} is built by cargo test",
+        example.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.key");
+    keygen(&path, "right").unwrap();
+    let out = std::process::Command::new(&example)
+        .arg("127.0.0.1:0")
+        .env("MICROWEB_KEY_FILE", &path)
+        .env("MICROWEB_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "encrypted_api: cannot open the key file {} with MICROWEB_PASSPHRASE: wrong passphrase \
+             for key file",
+            path.display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+}

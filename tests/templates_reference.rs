@@ -59,10 +59,12 @@ fn run(example: &[&Block]) -> Result<String, String> {
     for block in example {
         let mut words = block.info.split_whitespace();
         match (words.next(), words.next()) {
-            (Some("context"), _) => context = serde_json::from_str(&block.text).unwrap(),
+            (Some("context"), _) => {
+                context = serde_json::from_str(&block.text).expect("a context block is JSON");
+            }
             (Some("globals"), _) => {
                 let globals: serde_json::Map<String, Value> =
-                    serde_json::from_str(&block.text).unwrap();
+                    serde_json::from_str(&block.text).expect("a globals block is a JSON object");
                 for (name, value) in globals {
                     templates.set_global_var(&name, value);
                 }
@@ -87,8 +89,8 @@ fn run(example: &[&Block]) -> Result<String, String> {
 
 #[test]
 fn every_example_of_the_reference_renders_as_it_says() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/templates.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/templates.md")).unwrap();
     let all = blocks(&doc);
     let mut example: Vec<&Block> = Vec::new();
     let mut checked = 0;

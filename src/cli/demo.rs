@@ -39,12 +39,24 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
             log::error!("demo route /api/echo: {e}");
         }
     }
-    if let Err(e) = server.route(Method::GET, "/events", |_req, resp| {
+    if let Err(e) = server.route(Method::GET, "/events", |req, resp| {
+        // A browser following a link asks for a page, not for the stream: show it the page that
+        // reads the stream with EventSource (which asks for text/event-stream).
+        if wants_page(req.get_header("accept").unwrap_or("")) {
+            resp.return_redirect("/clock.html");
+            return;
+        }
         clock_subscribe(resp.event_stream());
     }) {
         log::error!("demo route /events: {e}");
     }
     install_websockets(server);
+}
+
+/// Returns whether an `Accept` header asks for an HTML page rather than an event stream.
+fn wants_page(accept: &str) -> bool {
+    let accept = accept.to_ascii_lowercase();
+    accept.contains("text/html") && !accept.contains("text/event-stream")
 }
 
 /// The SSE clock's subscribers; one thread ticks for all of them.
@@ -114,8 +126,9 @@ fn install_templates(server: &mut WebServer, templates: &Path) {
 }
 
 /// The chat page's sockets: `/ws/chat` broadcasts every text message to every open chat socket
-/// (`webroot/wschat.html` connects there), `/ws/echo` sends text back as text and binary as
-/// binary.
+/// (`webroot/wschat.html` connects there) and tells the room when someone joins or leaves
+/// (`* NAME joined (N in the room)`, NAME from `?name=`); `/ws/echo` sends text back as text and
+/// binary as binary.
 fn install_websockets(server: &mut WebServer) {
     let ws = match server.load_module("WebSockets") {
         Ok(handle) => handle.downcast::<WebSockets>(),
@@ -143,7 +156,9 @@ fn install_websockets(server: &mut WebServer) {
             });
             return;
         }
+        let name = chat_name(socket.request().query_string());
         room.add(socket);
+        room.broadcast_text(&format!("* {name} joined ({} in the room)", room.len()));
         let r = room.clone();
         socket.on_text_message(move |_, text| {
             r.broadcast_text(text);
@@ -151,6 +166,26 @@ fn install_websockets(server: &mut WebServer) {
         let r = room.clone();
         socket.on_closed(move |s| {
             r.remove(s);
+            r.broadcast_text(&format!("* {name} left ({} in the room)", r.len()));
         });
     });
+}
+
+/// The name a chat socket announces: `?name=` (at most 24 letters, digits, `-`, `_` or `.`), or
+/// "a guest".
+fn chat_name(query: &str) -> String {
+    let name: String = microweb::http::form_pairs(query.as_bytes())
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| {
+            v.chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .take(24)
+                .collect()
+        })
+        .unwrap_or_default();
+    if name.is_empty() {
+        "a guest".to_owned()
+    } else {
+        name
+    }
 }

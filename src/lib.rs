@@ -49,9 +49,9 @@ pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 /// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
 pub use rustls;
 pub use server::{
-    Body, BodySink, DeferredResponse, FileSink, HandlerError, Html, IntoResponse, InvalidHeader,
-    Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response, ResponseStream, Routes,
-    ServerConfig, ServerHandle, ServerInfo, StreamError, Takeover, TestRequest, TlsError,
-    TlsFileKind, TlsFiles, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
-    html_escape, resolve_physical_path,
+    Body, BodySink, DeferredResponse, FileSink, HandlerError, Handover, Html, IntoResponse,
+    InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
+    ResponseStream, Routes, ServerConfig, ServerHandle, ServerInfo, StreamError, Takeover,
+    TestRequest, TlsError, TlsFileKind, TlsFiles, WebServer, add_default_page, add_mime_type,
+    get_mime_type_from_filename, html_escape, resolve_physical_path,
 };

@@ -310,10 +310,10 @@ impl Module for WebSockets {
         response.take_over(
             "websocket",
             Box::new(
-                move |leftover: Vec<u8>| -> Box<dyn crate::pool::ConnHandler> {
+                move |handover: crate::server::Handover| -> Box<dyn crate::pool::ConnHandler> {
                     Box::new(Session::new(
                         socket,
-                        leftover,
+                        handover,
                         on_accepted,
                         settings.ping_interval,
                     ))

@@ -17,6 +17,14 @@
 //! hold a frame being received) and writes through its own out buffer; the session reads the
 //! socket into a pool slot, borrowed only while bytes or a frame are in flight. When the socket
 //! goes idle after a large frame, the context is rebuilt so the grown buffers are freed.
+//!
+//! A message larger than `READ_BUFFER_SIZE` is paid from the server's memory budget before
+//! tungstenite sees its payload: the frame's length (and, for a fragmented message, twice what
+//! is gathered so far, as the gathering vector doubles), read from the frame header. When the
+//! budget is short the session stops reading (the peer's TCP window fills) until it is granted
+//! its bytes in turn; that wait never counts against the frame timeout, and one longer than the
+//! server's `memory_wait_timeout` closes the socket with 1013 "try again later". The bytes are
+//! given back when the grown buffers are freed.
 #![allow(clippy::disallowed_methods)] // IO edge: the session reads the clock for its deadlines
 
 use std::io::{self, Cursor, Read, Write};
@@ -33,7 +41,8 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Bytes, Message};
 
 use super::socket::{Command, WebSocket};
-use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, Next, SlotGuard};
+use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, Holding, Need, Next, SlotGuard};
+use crate::server::Handover;
 
 /// tungstenite's read buffer: allocated per socket, and the most it reads per call.
 pub(crate) const READ_BUFFER_SIZE: usize = 512;
@@ -51,7 +60,7 @@ pub(crate) type AcceptedFn = Arc<dyn Fn(&WebSocket) + Send + Sync>;
 /// Follows frame boundaries in the bytes handed to tungstenite, reading headers only, so the
 /// session knows when no frame is in progress (then it may return its slot or rebuild the
 /// context) and, after a failure, when the peer's close frame went by.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct FrameTracker {
     head: [u8; MAX_HEADER],
     head_len: usize,
@@ -60,8 +69,13 @@ struct FrameTracker {
     current_is_close: bool,
     /// A fragmented data message has started and not ended.
     in_message: bool,
-    /// The largest frame payload seen since the last `reset_largest`.
+    /// The largest frame payload seen since the context was built.
     largest: u64,
+    /// Payload bytes of the finished fragments of the data message in progress.
+    message_bytes: u64,
+    /// The most bytes tungstenite may hold for a data message seen since the context was
+    /// built: a frame's payload, plus twice the fragments gathered before it.
+    need_peak: u64,
     close_seen: bool,
     broken: bool,
 }
@@ -107,8 +121,20 @@ impl FrameTracker {
         self.largest = self.largest.max(len);
         self.current_is_close = header.opcode == OpCode::Control(Control::Close);
         match header.opcode {
-            OpCode::Data(Data::Continue) if header.is_final => self.in_message = false,
-            OpCode::Data(Data::Text | Data::Binary) => self.in_message = !header.is_final,
+            OpCode::Data(Data::Continue) => {
+                let need = self.message_bytes.saturating_mul(2).saturating_add(len);
+                self.need_peak = self.need_peak.max(need);
+                self.message_bytes = self.message_bytes.saturating_add(len);
+                if header.is_final {
+                    self.in_message = false;
+                    self.message_bytes = 0;
+                }
+            }
+            OpCode::Data(Data::Text | Data::Binary) => {
+                self.need_peak = self.need_peak.max(len);
+                self.in_message = !header.is_final;
+                self.message_bytes = if header.is_final { 0 } else { len };
+            }
             _ => {}
         }
         self.remaining = len;
@@ -142,8 +168,12 @@ struct SlotStream<'s, 'c> {
     conn: &'s mut Conn<'c>,
     slot: &'s mut Option<SlotGuard>,
     tracker: &'s mut FrameTracker,
+    /// What tungstenite's buffers hold of the memory budget; `None` when input is discarded.
+    holding: Option<&'s mut Holding>,
     /// A read wanted a slot and none was free.
     starved: bool,
+    /// A read waits for the memory budget (the session is woken when it is granted).
+    budget_wait: bool,
     /// Bytes came from the socket.
     received: bool,
 }
@@ -160,7 +190,9 @@ impl<'s, 'c> SlotStream<'s, 'c> {
             conn,
             slot,
             tracker,
+            holding: None,
             starved: false,
+            budget_wait: false,
             received: false,
         }
     }
@@ -197,8 +229,32 @@ impl Read for SlotStream<'_, '_> {
         let (Some(src), Some(dst)) = (filled.get(..n), buf.get_mut(..n)) else {
             return Ok(0);
         };
+        // The headers among these bytes say what tungstenite will hold: reserve it first.
+        let mut ahead = self.tracker.clone();
+        ahead.feed(src);
+        if let Some(holding) = self.holding.as_deref_mut() {
+            let need = usize::try_from(ahead.need_peak).unwrap_or(usize::MAX);
+            let limit = holding.budget().limit();
+            // A frame over the limit is refused by tungstenite from its header (the message
+            // bound is at most the budget, see `sync_limits`): nothing to reserve for it.
+            let refused = ahead.largest > limit as u64;
+            if need > READ_BUFFER_SIZE
+                && !refused
+                && (need > holding.held() || holding.is_waiting())
+            {
+                let want = need.saturating_add(MAX_HEADER).min(limit);
+                let conn = &*self.conn;
+                match holding.ensure(want, || conn.waker()) {
+                    Need::Ready => {}
+                    Need::Wait | Need::TooLarge => {
+                        self.budget_wait = true;
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                }
+            }
+        }
         dst.copy_from_slice(src);
-        self.tracker.feed(src);
+        *self.tracker = ahead;
         slot.consume(n);
         Ok(n)
     }
@@ -247,6 +303,12 @@ pub(crate) struct Session {
     drained: bool,
     /// A read needs a slot and none was free.
     starved: bool,
+    /// What tungstenite's grown buffers hold of the server's memory budget.
+    holding: Holding,
+    /// Since when a read waits for the memory budget (reading stopped).
+    budget_wait: Option<Instant>,
+    /// The longest wait for the budget before the socket is closed with 1013.
+    memory_wait_timeout: Duration,
     /// tungstenite's out buffer holds bytes the socket has not taken yet.
     out_blocked: bool,
     /// The most bytes written to tungstenite between two complete flushes since the context
@@ -262,11 +324,17 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(
         ws: WebSocket,
-        leftover: Vec<u8>,
+        handover: Handover,
         on_accepted: Option<AcceptedFn>,
         ping_interval: Option<Duration>,
     ) -> Session {
-        let max = ws.max_recv_message_length();
+        let Handover {
+            leftover,
+            budget,
+            memory_wait_timeout,
+            ..
+        } = handover;
+        let max = ws.max_recv_message_length().min(budget.limit().max(1));
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_SIZE)
             .write_buffer_size(WRITE_BUFFER_SIZE)
@@ -288,6 +356,9 @@ impl Session {
             read_pending: true,
             drained: false,
             starved: false,
+            holding: Holding::new(&budget),
+            budget_wait: None,
+            memory_wait_timeout,
             out_blocked: false,
             out_peak: 0,
             out_burst: 0,
@@ -310,9 +381,11 @@ impl Session {
                 }
             }
             ConnEvent::Readable | ConnEvent::SlotFree => self.read_pending = true,
+            // A wake while the budget is short may be its grant.
+            ConnEvent::Woken if self.budget_wait.is_some() => self.read_pending = true,
             ConnEvent::TimedOut => {
                 self.deadline = None;
-                if let Flow::Stop(next) = self.on_deadline(now) {
+                if let Flow::Stop(next) = self.on_deadline(conn, now) {
                     return next;
                 }
             }
@@ -329,6 +402,14 @@ impl Session {
             return next;
         }
         self.set_deadline(conn, now);
+        if self.budget_wait.is_some() {
+            // Not reading: the grant wakes the session (and the wait has its deadline).
+            return if self.out_blocked {
+                Next::Write
+            } else {
+                Next::Idle
+            };
+        }
         if self.starved {
             self.starved = false;
             return if self.out_blocked {
@@ -358,7 +439,11 @@ impl Session {
     }
 
     fn sync_limits(&mut self) {
-        let max = self.ws.max_recv_message_length();
+        // A message never needs more than the whole budget.
+        let max = self
+            .ws
+            .max_recv_message_length()
+            .min(self.holding.budget().limit().max(1));
         if self.config.max_message_size != Some(max) {
             self.config = self
                 .config
@@ -371,7 +456,16 @@ impl Session {
         }
     }
 
-    fn on_deadline(&mut self, now: Instant) -> Flow {
+    fn on_deadline(&mut self, conn: &mut Conn<'_>, now: Instant) -> Flow {
+        if let Some(since) = self.budget_wait {
+            if now >= since + self.memory_wait_timeout {
+                log::debug!("websockets: a message waited too long for the memory budget");
+                // RFC 6455 §7.4.1 (IANA registry): 1013 "try again later".
+                self.budget_wait = None;
+                self.holding.release();
+                return self.fail(conn, now, CloseCode::Again, "try again later");
+            }
+        }
         match self.phase {
             Phase::Closing(until) | Phase::Draining(until) if now >= until => {
                 return Flow::Stop(Next::Close(CloseReason::Timeout));
@@ -410,9 +504,16 @@ impl Session {
             let result = if let Phase::Draining(_) = self.phase {
                 discard(&mut stream)
             } else {
+                stream.holding = Some(&mut self.holding);
                 self.ctx.read(&mut stream)
             };
             let (starved, received) = (stream.starved, stream.received);
+            if stream.budget_wait {
+                // Reading stops until the budget grants the message its bytes.
+                self.budget_wait.get_or_insert(now);
+            } else {
+                self.budget_wait = None;
+            }
             if received {
                 self.last_recv = now;
                 self.ping_sent = None;
@@ -639,8 +740,9 @@ impl Session {
     /// input (the last read drained it and no frame is partly received), no fragment, and no
     /// output (just flushed).
     fn maybe_rebuild(&mut self) {
-        let grown =
-            self.tracker.largest > READ_BUFFER_SIZE as u64 || self.out_peak > WRITE_BUFFER_SIZE;
+        let grown = self.tracker.largest > READ_BUFFER_SIZE as u64
+            || self.out_peak > WRITE_BUFFER_SIZE
+            || self.holding.held() > 0;
         if grown
             && self.phase == Phase::Open
             && self.drained
@@ -649,12 +751,24 @@ impl Session {
         {
             self.ctx = WebSocketContext::new(Role::Server, Some(self.config));
             self.tracker.largest = 0;
+            self.tracker.need_peak = 0;
             self.out_peak = 0;
+            // The grown buffers are gone: so is what they held of the budget.
+            self.holding.release();
         }
     }
 
     fn set_deadline(&mut self, conn: &mut Conn<'_>, now: Instant) {
-        let in_frame = !self.tracker.at_boundary();
+        let in_frame = !self.tracker.at_boundary() && self.budget_wait.is_none();
+        if let Some(since) = self.budget_wait {
+            // The server's wait, not the peer's: the frame timeout starts again after it.
+            self.frame_started = None;
+            let until = since + self.memory_wait_timeout;
+            if self.deadline.is_none_or(|d| until < d) {
+                conn.set_deadline(Some(until));
+                self.deadline = Some(until);
+            }
+        }
         if !in_frame {
             self.frame_started = None;
         } else if self.frame_started.is_none() {

@@ -46,6 +46,7 @@
 mod budget;
 mod conn;
 mod event_loop;
+mod holding;
 mod poller;
 mod slots;
 mod source;
@@ -57,6 +58,7 @@ mod udp;
 
 pub use budget::{BudgetStats, BudgetWaiter, MemoryBudget, Reservation};
 pub use conn::{Acceptor, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next};
+pub use holding::{Holding, Need};
 pub use slots::{BufferSlots, SlotGuard};
 pub use source::{SourceKey, Waker};
 pub use tcp_client::{TcpClient, TcpServer};

@@ -225,6 +225,15 @@ impl Waker {
         }
     }
 
+    /// A waker of no connection (waking it does nothing), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Waker {
+        Waker {
+            source: Weak::new(),
+            shared: Weak::new(),
+        }
+    }
+
     /// Schedules a `Woken` event for the connection. Wakes that arrive while its handler runs
     /// are delivered after it returns; several wakes before it runs make one event.
     pub fn wake(&self) {

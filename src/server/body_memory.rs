@@ -6,27 +6,10 @@
 //! Out of scope: reading and decoding (the connection), and what a connection does while it waits
 //! (it stops reading from its socket, so the client's TCP window fills).
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
-
-use crate::pool::{BudgetWaiter, MemoryBudget, Reservation, Waker};
+use crate::pool::{Holding, MemoryBudget, Need, Reservation, Waker};
 
 /// The step a chunked body's reservation grows by.
 const CHUNKED_STEP: usize = 64 * 1024;
-
-/// A connection waiting for budget: the grant lands here, then the connection is woken.
-struct Grant {
-    granted: Mutex<Option<Reservation>>,
-    waker: Waker,
-}
-
-impl BudgetWaiter for Grant {
-    fn granted(&self, reservation: Reservation) {
-        *self.granted.lock() = Some(reservation);
-        self.waker.wake();
-    }
-}
 
 /// Whether a body may take more bytes now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,50 +24,36 @@ pub(crate) enum Room {
 
 /// A body's vector and the budget it holds.
 pub(crate) struct BodyMemory {
-    /// The body received so far. INVARIANT: `data.capacity()` ≤ the reservation's bytes.
+    /// The body received so far. INVARIANT: `data.capacity()` ≤ the bytes held.
     pub(crate) data: Vec<u8>,
     /// The declared length (`Content-Length`), when there is one.
     declared: Option<usize>,
     /// The most bytes the body may have (`max_request_content_length`).
     max: usize,
-    reserved: Option<Reservation>,
-    waiting: Option<Arc<Grant>>,
+    holding: Holding,
 }
 
 impl BodyMemory {
-    /// An empty body of `declared` bytes (or chunked), at most `max` bytes.
-    pub(crate) fn new(declared: Option<u64>, max: u64) -> BodyMemory {
+    /// An empty body of `declared` bytes (or chunked), at most `max` bytes, paid from `budget`.
+    pub(crate) fn new(budget: &MemoryBudget, declared: Option<u64>, max: u64) -> BodyMemory {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         BodyMemory {
             data: Vec::new(),
             declared: declared.map(|n| usize::try_from(n).unwrap_or(usize::MAX).min(max)),
             max,
-            reserved: None,
-            waiting: None,
+            holding: Holding::new(budget),
         }
     }
 
     /// Makes room for `extra` more bytes: from the reservation, by growing it, or by queueing
     /// for a grant (then [`Room::Wait`]; `waker` wakes the connection once it is granted).
-    pub(crate) fn make_room(
-        &mut self,
-        budget: &MemoryBudget,
-        extra: usize,
-        waker: impl FnOnce() -> Waker,
-    ) -> Room {
-        if let Some(grant) = &self.waiting {
-            let Some(r) = grant.granted.lock().take() else {
-                return Room::Wait;
-            };
-            self.waiting = None;
-            self.add(r);
-        }
+    pub(crate) fn make_room(&mut self, extra: usize, waker: impl FnOnce() -> Waker) -> Room {
         let want = self.data.len().saturating_add(extra);
-        let held = self.reserved.as_ref().map_or(0, Reservation::bytes);
-        if want > budget.limit() {
+        let limit = self.holding.budget().limit();
+        if want > limit {
             return Room::TooLarge;
         }
-        if want > held {
+        if want > self.holding.held() || self.holding.is_waiting() {
             let target = match self.declared {
                 Some(n) => n.max(want),
                 None => {
@@ -95,50 +64,25 @@ impl BodyMemory {
                 }
             }
             .max(want)
-            .min(budget.limit());
-            let grown = match &mut self.reserved {
-                Some(r) => r.try_grow_to(target),
-                None => match budget.try_reserve(target) {
-                    Some(r) => {
-                        self.reserved = Some(r);
-                        true
-                    }
-                    None => false,
-                },
-            };
-            if !grown {
-                let grant = Arc::new(Grant {
-                    granted: Mutex::new(None),
-                    waker: waker(),
-                });
-                let as_waiter: Arc<dyn BudgetWaiter> = grant.clone();
-                match budget.reserve_or_wait(target - held, &as_waiter) {
-                    Some(r) => self.add(r),
-                    None => {
-                        self.waiting = Some(grant);
-                        return Room::Wait;
-                    }
-                }
+            .min(limit);
+            match self.holding.ensure(target, waker) {
+                Need::Ready => {}
+                Need::Wait => return Room::Wait,
+                Need::TooLarge => return Room::TooLarge,
             }
         }
-        let held = self.reserved.as_ref().map_or(0, Reservation::bytes);
         if self.data.capacity() < want {
             // Exactly to the reservation: a doubling growth would pass it.
-            self.data.reserve_exact(held - self.data.len());
+            self.data
+                .reserve_exact(self.holding.held() - self.data.len());
         }
         Room::Ready
     }
 
-    fn add(&mut self, r: Reservation) {
-        match &mut self.reserved {
-            Some(held) => held.merge(r),
-            None => self.reserved = Some(r),
-        }
-    }
-
     /// Hands over the body and the reservation that pays for it (drop it once the body is).
-    pub(crate) fn into_parts(self) -> (Vec<u8>, Option<Reservation>) {
-        (self.data, self.reserved)
+    pub(crate) fn into_parts(mut self) -> (Vec<u8>, Option<Reservation>) {
+        let reserved = self.holding.take();
+        (self.data, reserved)
     }
 }
 
@@ -153,8 +97,8 @@ mod tests {
     #[test]
     fn a_body_of_known_length_reserves_it_all_at_once() {
         let budget = MemoryBudget::new(1 << 20);
-        let mut body = BodyMemory::new(Some(300_000), 2 << 20);
-        assert_eq!(body.make_room(&budget, 4096, no_waker), Room::Ready);
+        let mut body = BodyMemory::new(&budget, Some(300_000), 2 << 20);
+        assert_eq!(body.make_room(4096, no_waker), Room::Ready);
         assert_eq!(budget.stats().in_use, 300_000);
         assert!(body.data.capacity() <= 300_000);
         body.data.extend_from_slice(&[7; 4096]);
@@ -167,27 +111,27 @@ mod tests {
     #[test]
     fn a_body_larger_than_the_whole_budget_is_refused_not_queued() {
         let budget = MemoryBudget::new(100_000);
-        let mut known = BodyMemory::new(Some(200_000), 1 << 20);
-        assert_eq!(known.make_room(&budget, 10, no_waker), Room::Ready);
+        let mut known = BodyMemory::new(&budget, Some(200_000), 1 << 20);
+        assert_eq!(known.make_room(10, no_waker), Room::Ready);
         assert_eq!(
             budget.stats().in_use,
             100_000,
             "the body is checked against it at the head"
         );
         drop(known);
-        let mut chunked = BodyMemory::new(None, 1 << 20);
-        assert_eq!(chunked.make_room(&budget, 90_000, no_waker), Room::Ready);
+        let mut chunked = BodyMemory::new(&budget, None, 1 << 20);
+        assert_eq!(chunked.make_room(90_000, no_waker), Room::Ready);
         chunked.data.extend_from_slice(&[0; 90_000]);
-        assert_eq!(chunked.make_room(&budget, 20_000, no_waker), Room::TooLarge);
+        assert_eq!(chunked.make_room(20_000, no_waker), Room::TooLarge);
         assert_eq!(budget.stats().waiting, 0);
     }
 
     #[test]
     fn a_chunked_body_grows_in_steps_and_capacity_stays_within_the_reservation() {
         let budget = MemoryBudget::new(1 << 20);
-        let mut body = BodyMemory::new(None, 1 << 20);
+        let mut body = BodyMemory::new(&budget, None, 1 << 20);
         for _ in 0..40 {
-            assert_eq!(body.make_room(&budget, 5000, no_waker), Room::Ready);
+            assert_eq!(body.make_room(5000, no_waker), Room::Ready);
             body.data.extend_from_slice(&[1; 5000]);
             let in_use = budget.stats().in_use;
             assert!(

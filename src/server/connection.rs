@@ -33,7 +33,7 @@ use super::body_memory::{BodyMemory, Room};
 use super::deferred::DeferredResponse;
 use super::pipeline;
 use super::request::Request;
-use super::response::{Body, OnSent, Response, Takeover};
+use super::response::{Body, Handover, OnSent, Response, Takeover};
 use super::stream::ResponseStream;
 use super::upload::BodySink;
 use super::web_server::{LogLevel, ServerShared};
@@ -334,7 +334,7 @@ impl HttpConnection {
                 self.state = State::ReadingBody(Box::new(BodyRead {
                     head: head.clone(),
                     decoder,
-                    body: BodyMemory::new(head.content_length(), max),
+                    body: BodyMemory::new(&self.shared.budget, head.content_length(), max),
                     sink: None,
                     pos: head_len,
                     budget_wait: false,
@@ -386,7 +386,7 @@ impl HttpConnection {
         self.state = State::ReadingBody(Box::new(BodyRead {
             head: head.clone(),
             decoder: BodyDecoder::new(head.body(), &limits),
-            body: BodyMemory::new(Some(0), 0),
+            body: BodyMemory::new(&self.shared.budget, Some(0), 0),
             sink: Some(sink),
             pos: head.head_len(),
             budget_wait: false,
@@ -453,9 +453,7 @@ impl HttpConnection {
             if b.sink.is_none() {
                 // Room first (the decoder moves on once it hands out data): at most all of
                 // `input` is body.
-                let room = b
-                    .body
-                    .make_room(&self.shared.budget, input.len(), || conn.waker());
+                let room = b.body.make_room(input.len(), || conn.waker());
                 match room {
                     Room::Ready => b.budget_wait = false,
                     Room::Wait => {
@@ -937,7 +935,11 @@ impl HttpConnection {
             }
         }
         if let Some(takeover) = out.takeover {
-            let mut handler = takeover(mem::take(&mut self.stash));
+            let mut handler = takeover(Handover {
+                leftover: mem::take(&mut self.stash),
+                budget: self.shared.budget.clone(),
+                memory_wait_timeout: self.shared.config.memory_wait_timeout,
+            });
             self.slot = None;
             self.len = 0;
             let next = handler.on_event(conn, ConnEvent::Opened);

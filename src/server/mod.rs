@@ -25,7 +25,7 @@ pub use config::ServerConfig;
 pub use deferred::DeferredResponse;
 pub use handler::{HandlerError, Html, IntoResponse, Json};
 pub use request::Request;
-pub use response::{Body, InvalidHeader, OnSent, Response, Takeover, html_escape};
+pub use response::{Body, Handover, InvalidHeader, OnSent, Response, Takeover, html_escape};
 pub use static_files::{
     add_default_page, add_mime_type, get_mime_type_from_filename, resolve_physical_path,
 };

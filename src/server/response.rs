@@ -141,9 +141,22 @@ pub(crate) fn is_header_value(s: &str) -> bool {
 pub type OnSent = Box<dyn FnOnce() + Send>;
 
 /// Builds the handler that takes the connection over after a `101 Switching Protocols`: it is
-/// given the bytes the client sent right after its upgrade request (already read from the
-/// socket), and gets every later event of the connection.
-pub type Takeover = Box<dyn FnOnce(Vec<u8>) -> Box<dyn crate::pool::ConnHandler> + Send>;
+/// given the [`Handover`] (the bytes the client sent right after its upgrade request, the
+/// server's memory budget), and gets every later event of the connection.
+pub type Takeover = Box<dyn FnOnce(Handover) -> Box<dyn crate::pool::ConnHandler> + Send>;
+
+/// What a connection hands to the handler that takes it over.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Handover {
+    /// The bytes the client sent right after its upgrade request (already read from the socket).
+    pub leftover: Vec<u8>,
+    /// The server's memory budget: what the handler buffers beyond its slot is reserved from it.
+    pub budget: crate::pool::MemoryBudget,
+    /// How long the handler may wait for the budget before it gives up on the peer
+    /// (`ServerConfig::memory_wait_timeout`).
+    pub memory_wait_timeout: std::time::Duration,
+}
 
 /// The response to one request.
 pub struct Response {

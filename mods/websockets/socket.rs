@@ -15,7 +15,7 @@ use tungstenite::Message;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::pool::Waker;
+use crate::pool::{MemoryBudget, Reservation, Waker};
 
 /// Why a send or a close was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,9 +119,15 @@ pub(crate) struct Callbacks {
     pub(crate) on_closed: Option<ClosedFn>,
 }
 
+/// Messages longer than this are charged to the memory budget while queued (shorter ones are
+/// part of a socket's own cost).
+pub(crate) const CHARGED_MESSAGE: usize = 4096;
+
 /// What the session does next for the user, besides messages.
 pub(crate) enum Command {
-    Message(Message),
+    /// A message, and what its payload holds of the memory budget while it is queued (a copy
+    /// the socket owns; a broadcast's shared payload is not charged per socket).
+    Message(Message, Option<Reservation>),
     Close(CloseFrame),
 }
 
@@ -139,6 +145,8 @@ pub(crate) struct Shared {
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) callbacks: Mutex<Callbacks>,
     pub(crate) waker: OnceLock<Waker>,
+    /// The server's memory budget, once the session runs: queued copies are charged to it.
+    pub(crate) budget: OnceLock<MemoryBudget>,
     /// Set while a wake is scheduled or the session is running (it drains the outbox before it
     /// goes back to waiting), so a burst of sends makes one wake.
     pub(crate) wake_pending: AtomicBool,
@@ -185,6 +193,7 @@ impl WebSocket {
             outbox: Mutex::new(Outbox::default()),
             callbacks: Mutex::new(Callbacks::default()),
             waker: OnceLock::new(),
+            budget: OnceLock::new(),
             wake_pending: AtomicBool::new(true),
             closed: AtomicBool::new(false),
             max_queue_bytes: AtomicUsize::new(settings.max_send_queue_bytes),
@@ -207,7 +216,7 @@ impl WebSocket {
     /// [`WebSocketError::Closed`] once the socket is closing or closed;
     /// [`WebSocketError::QueueFull`] when the queue already holds its bound in bytes.
     pub fn send_text_message(&self, msg: impl Into<String>) -> Result<(), WebSocketError> {
-        self.send(Message::text(msg.into()))
+        self.send_owned(Message::text(msg.into()))
     }
 
     /// Queues a binary message; it is sent as soon as the socket can take it.
@@ -216,11 +225,25 @@ impl WebSocket {
     ///
     /// As [`WebSocket::send_text_message`].
     pub fn send_binary_message(&self, msg: impl Into<Vec<u8>>) -> Result<(), WebSocketError> {
-        self.send(Message::binary(msg.into()))
+        self.send_owned(Message::binary(msg.into()))
+    }
+
+    /// Queues a message whose payload this socket alone holds: a large one is charged to the
+    /// memory budget while it waits.
+    fn send_owned(&self, msg: Message) -> Result<(), WebSocketError> {
+        let charge = match self.0.budget.get() {
+            Some(budget) if msg.len() > CHARGED_MESSAGE => Some(budget.charge(msg.len())),
+            _ => None,
+        };
+        self.queue(msg, charge)
     }
 
     /// Queues any message (shared payloads are not copied: the broadcast uses this).
     pub(crate) fn send(&self, msg: Message) -> Result<(), WebSocketError> {
+        self.queue(msg, None)
+    }
+
+    fn queue(&self, msg: Message, charge: Option<Reservation>) -> Result<(), WebSocketError> {
         if self.is_closed() {
             return Err(WebSocketError::Closed);
         }
@@ -234,7 +257,7 @@ impl WebSocket {
                 return Err(WebSocketError::QueueFull { limit });
             }
             outbox.bytes += len;
-            outbox.queue.push_back(Command::Message(msg));
+            outbox.queue.push_back(Command::Message(msg, charge));
         }
         self.wake();
         Ok(())

@@ -50,6 +50,23 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
     }) {
         log::error!("demo route /events: {e}");
     }
+    let handle = server.handle();
+    if let Err(e) = server.route(Method::GET, "/api/stats", move |_req, _resp| {
+        let budget = handle.memory_budget().map(|b| {
+            serde_json::json!({
+                "limit": b.limit,
+                "in_use": b.in_use,
+                "high_water": b.high_water,
+                "waiting": b.waiting,
+            })
+        });
+        let slots = handle
+            .slots()
+            .map(|(free, total)| serde_json::json!({ "free": free, "total": total }));
+        Json(serde_json::json!({ "memory_budget": budget, "slots": slots }))
+    }) {
+        log::error!("demo route /api/stats: {e}");
+    }
     install_websockets(server);
 }
 

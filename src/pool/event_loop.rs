@@ -29,6 +29,10 @@ use super::source::{self, Source};
 use super::timers::Fired;
 use super::{LOOP_INDEX, LOOP_THREAD, POOL_THREAD, Pool, Shared, Task, builder, run_task};
 
+/// How long a loop runs ready sockets, and then queued tasks (wakes, returned slots,
+/// deadlines), before it polls its sockets again.
+const TASK_TURN_NS: u64 = 2_000_000;
+
 /// One event loop: a poller, and the queue through which other threads hand it work.
 pub(crate) struct Loop {
     /// Its place among the pool's loops (0 runs the timers).
@@ -141,6 +145,8 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
     let mut events = Events::with_capacity(1024);
     let mut fired = Vec::new();
     let mut ready: Vec<Arc<Source>> = Vec::with_capacity(1024);
+    // Ready sources whose turn did not come in the last round: they run after the new ones.
+    let mut carried: Vec<Arc<Source>> = Vec::new();
     while !sh.stop_requested.load(Ordering::SeqCst) {
         let next = if runs_timers {
             // Announce "asleep soon" before reading the heap: a deadline pushed after the read
@@ -153,7 +159,7 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         } else {
             None
         };
-        let timeout = if lp.rx.is_empty() {
+        let timeout = if lp.rx.is_empty() && carried.is_empty() {
             next.map(|at| Duration::from_nanos(at.saturating_sub(sh.now_ns())))
         } else {
             Some(Duration::ZERO)
@@ -185,9 +191,20 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         if runs_timers {
             sh.next_wake.store(0, Ordering::SeqCst);
         }
-        for src in ready.drain(..) {
-            source::run_source(pool, &src);
+        // New readiness first, then what waited from the last round, for one turn: a burst of
+        // heavy handlers cannot keep a fresh request waiting behind all of them.
+        ready.append(&mut carried);
+        let turn_ends = sh.now_ns().saturating_add(TASK_TURN_NS);
+        let mut ran = 0;
+        for src in &ready {
+            source::run_source(pool, src);
+            ran += 1;
+            if sh.now_ns() >= turn_ends {
+                break;
+            }
         }
+        carried.extend(ready.drain(ran..));
+        ready.clear();
         if next.is_some_and(|at| at <= sh.now_ns()) {
             sh.timers.lock().fire(sh.now_ns(), &mut fired);
             for f in fired.drain(..) {
@@ -197,10 +214,17 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
                 }
             }
         }
+        // The tasks queued so far, until they have had their turn: what is left waits for the
+        // next round (the poll then does not sleep), so a burst of wakes whose handlers are
+        // heavy cannot keep this loop's sockets from being looked at.
+        let turn_ends = sh.now_ns().saturating_add(TASK_TURN_NS);
         for _ in 0..lp.rx.len() {
             match lp.rx.try_recv() {
                 Ok(task) => run_task(pool, task),
                 Err(_) => break,
+            }
+            if sh.now_ns() >= turn_ends {
+                break;
             }
         }
     }

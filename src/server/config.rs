@@ -33,7 +33,10 @@ pub struct ServerConfig {
     pub max_request_content_length: u64,
     /// Bytes the server may hold beyond its buffer slots, summed over its connections: request
     /// bodies gathered in memory and WebSocket messages being received (a message never exceeds
-    /// it: the WebSockets module bounds messages by it too). A connection that cannot reserve what it needs stops reading
+    /// it: the WebSockets module bounds messages by it too); answers larger than a slot, large
+    /// WebSocket messages queued to send and pipelined stashes are charged to it while they wait
+    /// for the client (they exist already: the figure in use may then pass the limit, and no new
+    /// body is admitted until it is back under). A connection that cannot reserve what it needs stops reading
     /// (the client's TCP window fills) until bytes are released, in arrival order; a body
     /// declared larger than the whole budget gets 413 before it is read. Default: the preset's
     /// (Embedded 64 KiB, Light 2 MiB, Normal 32 MiB, Large 256 MiB). See

@@ -447,8 +447,9 @@ impl HttpConnection {
         }
     }
 
-    /// Receives a body into memory through the slot.
+    /// Receives a body into memory through the slot, at most [`BODY_READ_TURN`] bytes per turn.
     fn read_body(&mut self, conn: &mut Conn<'_>) -> Step {
+        let mut taken = 0usize;
         loop {
             let State::ReadingBody(b) = &mut self.state else {
                 return Step::Again;
@@ -523,7 +524,16 @@ impl HttpConnection {
                     };
                     match conn.read(spare) {
                         Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
-                        Ok(n) => self.len += n,
+                        Ok(n) => {
+                            self.len += n;
+                            taken += n;
+                            if taken >= BODY_READ_TURN {
+                                // Other connections of this loop get their turn; this one
+                                // goes on when its wake comes round.
+                                conn.waker().wake();
+                                return Step::Wait(Next::Idle);
+                            }
+                        }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
                             let timeout = self.shared.config.requests_timeout;
                             conn.set_deadline(Some(Instant::now() + timeout));
@@ -753,9 +763,13 @@ impl HttpConnection {
                 Pending::None
             }
             Body::Static(b) => Pending::Static(b, 0),
-            Body::Bytes(b) => {
+            Body::Bytes(mut b) => {
                 // Already allocated by the handler: accounted while a slow reader drains it, so
-                // that no new body is admitted past the budget meanwhile.
+                // that no new body is admitted past the budget meanwhile. Spare capacity left by
+                // a growing serializer is given back first (a shrink of a large block is cheap).
+                if b.capacity() - b.len() > room {
+                    b.shrink_to_fit();
+                }
                 held = Some(self.shared.budget.charge(b.capacity()));
                 Pending::Bytes(b, 0)
             }
@@ -1105,6 +1119,10 @@ impl HttpConnection {
         }
     }
 }
+
+/// The most body bytes one connection reads per turn of its event loop: a large upload from a
+/// fast client does not hold up the other connections of the loop.
+const BODY_READ_TURN: usize = 256 * 1024;
 
 /// Stops reading until the budget grants a body its bytes (the client's TCP window fills
 /// meanwhile), for up to `memory_wait_timeout` from the `first` call: that wait is the server's,

@@ -374,6 +374,27 @@ impl ServerHandle {
     pub fn is_running(&self) -> bool {
         self.0.running.lock().is_some()
     }
+
+    /// Returns the running server's memory budget figures (see [`WebServer::memory_budget`]);
+    /// `None` while it is not running. A handler can report them (the demo's `/api/stats`).
+    #[must_use]
+    pub fn memory_budget(&self) -> Option<BudgetStats> {
+        self.0
+            .running
+            .lock()
+            .as_ref()
+            .map(|r| r.shared.budget.stats())
+    }
+
+    /// Returns the running server's pool slots as (free, total); `None` while it is not running.
+    #[must_use]
+    pub fn slots(&self) -> Option<(usize, usize)> {
+        self.0
+            .running
+            .lock()
+            .as_ref()
+            .map(|r| (r.pool.free_slots(), r.pool.slots_count()))
+    }
 }
 
 /// A web server: MicroWebSrv2's `MicroWebSrv2` class.

@@ -40,7 +40,12 @@ fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
 impl Demo {
     /// Starts the demo on `127.0.0.1:0` (plus `extra` arguments) from the repository folder.
     pub(crate) fn start(extra: &[&str]) -> Demo {
-        let mut child = Command::new(BIN)
+        Demo::start_binary(std::path::Path::new(BIN), extra)
+    }
+
+    /// Starts `binary` (a `microweb` build) like [`Demo::start`].
+    pub(crate) fn start_binary(binary: &std::path::Path, extra: &[&str]) -> Demo {
+        let mut child = Command::new(binary)
             .current_dir(DIR)
             .args(["--bind", "127.0.0.1:0", "--threads", "2"])
             .args(extra)

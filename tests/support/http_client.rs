@@ -49,6 +49,15 @@ pub struct RawClient {
 }
 
 impl RawClient {
+    /// Wraps a stream that is already connected.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        RawClient {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
     /// Connects to `addr` (with a 5 s bound).
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");

@@ -51,7 +51,7 @@ pub use rustls;
 pub use server::{
     Body, BodySink, DeferredResponse, FileSink, HandlerError, Handover, Html, IntoResponse,
     InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
-    ResponseStream, Routes, ServerConfig, ServerHandle, ServerInfo, StreamError, Takeover,
-    TestRequest, TlsError, TlsFileKind, TlsFiles, WebServer, add_default_page, add_mime_type,
-    get_mime_type_from_filename, html_escape, resolve_physical_path,
+    ResponseStream, Routes, ServerConfig, ServerHandle, ServerInfo, SpoolConfig, StreamError,
+    Takeover, TestRequest, TlsError, TlsFileKind, TlsFiles, WebServer, add_default_page,
+    add_mime_type, get_mime_type_from_filename, html_escape, resolve_physical_path,
 };

@@ -32,8 +32,12 @@ OPTIONS:
     --root DIR           folder of static files [default: webroot]
     --templates DIR      folder of template pages [default: templates]
     --preset NAME        memory preset: embedded, light, normal, large [default: normal]
-    --memory-budget SIZE bytes the server may hold beyond its slots (request bodies), such as
-                         65536, 512k or 32m [default: the preset's: 64k, 2m, 32m, 256m]
+    --memory-budget SIZE bytes the server may hold beyond its slots (request bodies, WebSocket
+                         messages, answers for slow readers), such as 65536, 512k or 32m
+                         [default: the preset's: 64k, 2m, 32m, 256m]
+    --spool-dir DIR      spool request bodies over 64 KiB to unlinked files in DIR instead of
+                         memory [default: the system's temporary folder on normal and large]
+    --no-spool           keep every request body in memory (the default on embedded and light)
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
     --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
@@ -57,6 +61,8 @@ struct Args {
     preset: Preset,
     /// `--memory-budget`, when given (else the preset's).
     memory_budget: Option<usize>,
+    /// `--spool-dir` (Some(Some)), `--no-spool` (Some(None)), or the preset's (None).
+    spool: Option<Option<PathBuf>>,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -142,6 +148,7 @@ fn parse_args() -> Result<Command, String> {
         templates_given: false,
         preset: Preset::Normal,
         memory_budget: None,
+        spool: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -178,6 +185,8 @@ fn parse_args() -> Result<Command, String> {
                     format!("--memory-budget: not a size: {v} (65536, 512k, 32m)")
                 })?);
             }
+            Long("spool-dir") => args.spool = Some(Some(PathBuf::from(value(&mut parser)?))),
+            Long("no-spool") => args.spool = Some(None),
             Long("threads") => {
                 let v = value(&mut parser)?;
                 args.threads = v
@@ -297,6 +306,18 @@ fn started() {
     }
 }
 
+/// Applies `--memory-budget`, `--spool-dir` and `--no-spool` over the preset's figures.
+fn apply_memory_flags(config: &mut microweb::ServerConfig, args: &Args) {
+    if let Some(bytes) = args.memory_budget {
+        config.memory_budget = bytes;
+    }
+    match &args.spool {
+        Some(Some(dir)) => config.spool = Some(microweb::SpoolConfig::new(64 * 1024, dir)),
+        Some(None) => config.spool = None,
+        None => {}
+    }
+}
+
 /// Prints `text` on stdout; a closed pipe (`microweb --help | head -1`) is not an error.
 fn print_line(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -324,10 +345,15 @@ fn main() -> ExitCode {
         }
     };
     // A folder that is not there is one line, not a server that answers 404 to everything.
-    let folders = check_folder("--root", &args.root).and_then(|()| match args.templates_given {
-        true => check_folder("--templates", &args.templates),
-        false => Ok(()),
-    });
+    let folders = check_folder("--root", &args.root)
+        .and_then(|()| match args.templates_given {
+            true => check_folder("--templates", &args.templates),
+            false => Ok(()),
+        })
+        .and_then(|()| match &args.spool {
+            Some(Some(dir)) => check_folder("--spool-dir", dir),
+            _ => Ok(()),
+        });
     if let Err(e) = folders {
         eprintln!("microweb: {e}");
         return ExitCode::from(2);
@@ -336,9 +362,7 @@ fn main() -> ExitCode {
 
     let mut server = WebServer::new();
     server.set_preset(args.preset);
-    if let Some(bytes) = args.memory_budget {
-        server.config_mut().memory_budget = bytes;
-    }
+    apply_memory_flags(server.config_mut(), &args);
     server.set_bind_addresses(args.binds.clone());
     server.set_root_path(&args.root);
     demo::install(&mut server, &args.templates);
@@ -348,9 +372,7 @@ fn main() -> ExitCode {
     if let Some(h) = &args.https {
         let mut s = WebServer::new();
         s.set_preset(args.preset);
-        if let Some(bytes) = args.memory_budget {
-            s.config_mut().memory_budget = bytes;
-        }
+        apply_memory_flags(s.config_mut(), &args);
         s.set_bind_addresses(h.binds.clone());
         s.set_root_path(&args.root);
         demo::install(&mut s, &args.templates);

@@ -37,6 +37,8 @@ fn start(memory_wait: Duration, requests_timeout: Duration) -> (WebServer, Socke
     config.memory_wait_timeout = memory_wait;
     config.requests_timeout = requests_timeout;
     config.max_request_content_length = 4 << 20;
+    // Bodies in memory: spooling to disk is tested in tests/body_spool.rs.
+    config.spool = None;
     server
         .route(Method::POST, "/sum", |req, _resp| {
             let body = req.content();

@@ -79,10 +79,15 @@ impl BodyMemory {
         Room::Ready
     }
 
-    /// Hands over the body and the reservation that pays for it (drop it once the body is).
-    pub(crate) fn into_parts(mut self) -> (Vec<u8>, Option<Reservation>) {
-        let reserved = self.holding.take();
-        (self.data, reserved)
+    /// Hands over the body and the reservation that pays for it (drop it once the body is);
+    /// it holds nothing after.
+    pub(crate) fn take(&mut self) -> (Vec<u8>, Option<Reservation>) {
+        (std::mem::take(&mut self.data), self.holding.take())
+    }
+
+    /// Returns the budget it draws on.
+    pub(crate) fn budget(&self) -> &MemoryBudget {
+        self.holding.budget()
     }
 }
 
@@ -102,7 +107,7 @@ mod tests {
         assert_eq!(budget.stats().in_use, 300_000);
         assert!(body.data.capacity() <= 300_000);
         body.data.extend_from_slice(&[7; 4096]);
-        let (data, reserved) = body.into_parts();
+        let (data, reserved) = body.take();
         assert_eq!(data.len(), 4096);
         drop(reserved);
         assert_eq!(budget.stats().in_use, 0);

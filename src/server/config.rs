@@ -7,6 +7,37 @@ use std::time::Duration;
 use super::tls::TlsFiles;
 use crate::config::Preset;
 
+/// Where and from what size request bodies go to disk (see [`ServerConfig::spool`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolConfig {
+    /// A body longer than this many bytes is spooled. Default: 64 KiB.
+    pub threshold: usize,
+    /// The folder of the temporary files (unlinked at once: nothing is left there, even after a
+    /// crash). Default: the system's temporary folder (`TMPDIR`, else `/tmp`).
+    pub dir: PathBuf,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            threshold: 64 * 1024,
+            dir: std::env::temp_dir(),
+        }
+    }
+}
+
+impl SpoolConfig {
+    /// Spools bodies longer than `threshold` bytes into `dir`.
+    #[must_use]
+    pub fn new(threshold: usize, dir: impl Into<PathBuf>) -> SpoolConfig {
+        SpoolConfig {
+            threshold,
+            dir: dir.into(),
+        }
+    }
+}
+
 /// Everything a [`WebServer`](super::WebServer) is configured with before it starts.
 ///
 /// `Default` is the Normal preset on 127.0.0.1:8080 serving `webroot/`.
@@ -46,6 +77,13 @@ pub struct ServerConfig {
     /// `503 Service Unavailable` with `Retry-After` (and is closed). This wait is the server's,
     /// not the client's: it never earns a 408. Default: 30 s.
     pub memory_wait_timeout: Duration,
+    /// Spool request bodies past a threshold to unlinked temporary files instead of memory
+    /// (nginx's `client_body_buffer_size`): a client that trickles a large body then holds
+    /// disk, not budget; the body is read back into memory, its length reserved from the budget,
+    /// when it is complete, so `content()` and the form, JSON and multipart readers work
+    /// unchanged. Default: on for Normal and Large (64 KiB, the system's temporary folder), off
+    /// for Embedded and Light (no disk to count on). `None` keeps every body in memory.
+    pub spool: Option<SpoolConfig>,
     /// How long a request may stall between two receptions before 408 and close.
     /// Default: 5 s (MicroWebSrv2 used 2 s, tight for real networks).
     pub requests_timeout: Duration,
@@ -109,6 +147,7 @@ impl ServerConfig {
             max_request_content_length: 0,
             memory_budget: 0,
             memory_wait_timeout: Duration::from_secs(30),
+            spool: None,
             requests_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
@@ -136,6 +175,10 @@ impl ServerConfig {
         self.keep_alloc_buffer_slots = f.keep_alloc_buffer_slots;
         self.max_request_content_length = f.max_request_content_length;
         self.memory_budget = f.memory_budget;
+        self.spool = match preset {
+            Preset::Normal | Preset::Large => Some(SpoolConfig::default()),
+            _ => None,
+        };
         self.static_cache_size = f.buffer_slots_count * f.buffer_slot_size / 4;
     }
 }

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::http::{StatusCode, Version};
 
-use super::body_memory::{BodyMemory, Room};
+use super::body_memory::Room;
+use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
 use super::pipeline;
 use super::request::Request;
@@ -86,13 +87,15 @@ struct Facts {
 struct BodyRead {
     head: RequestHead,
     decoder: BodyDecoder,
-    /// The body gathered in memory (unused by an upload), and the budget it holds.
-    body: BodyMemory,
+    /// The body gathered in memory or spooled to a file (unused by an upload).
+    body: BodyStore,
     sink: Option<Box<dyn BodySink>>,
     /// Where undecoded body bytes start in the slot (after the head).
     pos: usize,
     /// Set while the body waits for the memory budget (reading stopped).
     budget_wait: bool,
+    /// The whole body has arrived (a spooled one may still wait to be read back).
+    complete: bool,
 }
 
 /// The rest of a response body, after the bytes already in the slot.
@@ -338,13 +341,20 @@ impl HttpConnection {
                 }
                 let limits = self.shared.limits.with_max_body_bytes(max);
                 let decoder = BodyDecoder::new(head.body(), &limits);
+                let spool = self.shared.config.spool.as_ref();
+                let body =
+                    match BodyStore::new(&self.shared.budget, head.content_length(), max, spool) {
+                        Ok(body) => body,
+                        Err(e) => return Some(self.spool_failed(conn, head.version(), &e)),
+                    };
                 self.state = State::ReadingBody(Box::new(BodyRead {
                     head: head.clone(),
                     decoder,
-                    body: BodyMemory::new(&self.shared.budget, head.content_length(), max),
+                    body,
                     sink: None,
                     pos: head_len,
                     budget_wait: false,
+                    complete: false,
                 }));
                 Some(Step::Again)
             }
@@ -393,10 +403,11 @@ impl HttpConnection {
         self.state = State::ReadingBody(Box::new(BodyRead {
             head: head.clone(),
             decoder: BodyDecoder::new(head.body(), &limits),
-            body: BodyMemory::new(&self.shared.budget, Some(0), 0),
+            body: BodyStore::new(&self.shared.budget, Some(0), 0, None).ok()?,
             sink: Some(sink),
             pos: head.head_len(),
             budget_wait: false,
+            complete: false,
         }));
         Some(Step::Again)
     }
@@ -457,18 +468,25 @@ impl HttpConnection {
             let Some(slot) = self.slot.as_mut() else {
                 return self.fail(conn, HttpError::Malformed);
             };
+            if b.complete {
+                return self.finish_body(conn);
+            }
             let input = slot.get(b.pos..self.len).unwrap_or_default();
             if b.sink.is_none() {
                 // Room first (the decoder moves on once it hands out data): at most all of
                 // `input` is body.
-                let room = b.body.make_room(input.len(), || conn.waker());
-                match room {
-                    Room::Ready => b.budget_wait = false,
-                    Room::Wait => {
+                let spool = self.shared.config.spool.as_ref();
+                match b.body.make_room(input.len(), spool, || conn.waker()) {
+                    Ok(Room::Ready) => b.budget_wait = false,
+                    Ok(Room::Wait) => {
                         let first = !mem::replace(&mut b.budget_wait, true);
                         return wait_for_budget(conn, &self.shared, first);
                     }
-                    Room::TooLarge => return self.fail(conn, HttpError::BodyTooLarge),
+                    Ok(Room::TooLarge) => return self.fail(conn, HttpError::BodyTooLarge),
+                    Err(e) => {
+                        let version = b.head.version();
+                        return self.spool_failed(conn, version, &e);
+                    }
                 }
             }
             match b.decoder.decode(input) {
@@ -485,29 +503,19 @@ impl HttpConnection {
                                 return self.respond_and_close(conn, response, version);
                             }
                         }
-                        None => b.body.data.extend_from_slice(data),
+                        None => {
+                            if let Err(e) = b.body.push(data) {
+                                let version = b.head.version();
+                                return self.spool_failed(conn, version, &e);
+                            }
+                        }
                     }
                     b.pos += consumed;
                 }
                 Ok((consumed, BodyEvent::Done)) => {
                     b.pos += consumed;
-                    let State::ReadingBody(b) = mem::replace(&mut self.state, State::ReadingHead)
-                    else {
-                        return Step::Again;
-                    };
-                    let BodyRead {
-                        head,
-                        body,
-                        sink,
-                        pos,
-                        ..
-                    } = *b;
-                    // The reservation is given back once the request (and its body) is done.
-                    let (body, _reserved) = body.into_parts();
-                    return match sink {
-                        Some(sink) => self.finish_upload(conn, &head, pos, sink),
-                        None => self.dispatch(conn, &head, pos..pos, Some(body)),
-                    };
+                    b.complete = true;
+                    return self.finish_body(conn);
                 }
                 Ok((consumed, _)) => {
                     // Need more: keep the head, move the undecoded tail behind it, read.
@@ -546,6 +554,53 @@ impl HttpConnection {
                 Err(e) => return self.fail(conn, e),
             }
         }
+    }
+
+    /// Hands a complete body to its upload sink or to the pipeline; a spooled body is read back
+    /// first, once the budget grants its length (until then the connection waits, as for room).
+    fn finish_body(&mut self, conn: &mut Conn<'_>) -> Step {
+        let State::ReadingBody(b) = &mut self.state else {
+            return Step::Again;
+        };
+        let (data, reserved) = if b.sink.is_none() {
+            match b.body.finish(|| conn.waker()) {
+                Ok(Finished::Ready(data, reserved)) => (data, reserved),
+                Ok(Finished::Wait) => {
+                    let first = !mem::replace(&mut b.budget_wait, true);
+                    return wait_for_budget(conn, &self.shared, first);
+                }
+                Ok(Finished::TooLarge) => return self.fail(conn, HttpError::BodyTooLarge),
+                Err(e) => {
+                    let version = b.head.version();
+                    return self.spool_failed(conn, version, &e);
+                }
+            }
+        } else {
+            (Vec::new(), None)
+        };
+        let State::ReadingBody(b) = mem::replace(&mut self.state, State::ReadingHead) else {
+            return Step::Again;
+        };
+        let BodyRead {
+            head, sink, pos, ..
+        } = *b;
+        // The reservation is given back once the request (and its body) is done.
+        let _reserved = reserved;
+        match sink {
+            Some(sink) => self.finish_upload(conn, &head, pos, sink),
+            None => self.dispatch(conn, &head, pos..pos, Some(data)),
+        }
+    }
+
+    /// A body could not be spooled (the folder is missing or full): 500, logged, and closed.
+    fn spool_failed(&mut self, conn: &mut Conn<'_>, version: Version, e: &io::Error) -> Step {
+        self.shared.log(
+            LogLevel::Error,
+            format_args!("cannot spool a request body to disk ({e}); answering 500"),
+        );
+        let mut response = Response::new();
+        response.return_internal_server_error();
+        self.respond_and_close(conn, response, version)
     }
 
     /// Runs the pipeline on a complete request and starts its response.

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 mod body_memory;
+mod body_store;
 mod config;
 mod connection;
 mod deferred;
@@ -21,7 +22,7 @@ mod tls;
 mod upload;
 mod web_server;
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, SpoolConfig};
 pub use deferred::DeferredResponse;
 pub use handler::{HandlerError, Html, IntoResponse, Json};
 pub use request::Request;

@@ -47,6 +47,14 @@ fn start(memory_wait: Duration, requests_timeout: Duration) -> (WebServer, Socke
         })
         .unwrap();
     server
+        .route(Method::POST, "/panic", |req, _resp| -> String {
+            panic!(
+                "a handler that fails on a {}-byte body",
+                req.content().len()
+            )
+        })
+        .unwrap();
+    server
         .route(Method::GET, "/big", |_req, _resp| vec![b'x'; BIG_RESPONSE])
         .unwrap();
     let ws = server
@@ -354,5 +362,33 @@ fn pipelined_requests_are_all_answered_and_leave_the_budget_free() {
         assert_eq!(resp.text(), expected_answer(b"abc"));
     }
     drop(client);
+    assert!(budget_is_free(&server), "{:?}", server.memory_budget());
+}
+
+#[test]
+fn a_stalled_body_times_out_with_408_and_a_panicking_handler_answers_500_both_leaving_nothing() {
+    let (server, addr) = start(Duration::from_secs(30), Duration::from_secs(1));
+    let b = body(11, BODY);
+    let mut stalled = RawClient::connect(addr);
+    stalled.send(head(BODY).as_bytes()).send(&b[..BODY / 2]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        server.memory_budget().unwrap().in_use == BODY
+    }));
+    let resp = stalled
+        .read_response_within(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(resp.status, 408);
+    assert!(budget_is_free(&server), "{:?}", server.memory_budget());
+
+    let mut failing = RawClient::connect(addr);
+    failing
+        .send(
+            format!("POST /panic HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n").as_bytes(),
+        )
+        .send(&b);
+    let resp = failing
+        .read_response_within(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(resp.status, 500);
     assert!(budget_is_free(&server), "{:?}", server.memory_budget());
 }

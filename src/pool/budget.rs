@@ -238,6 +238,15 @@ impl Reservation {
         }
     }
 
+    /// Gives back what this holds beyond `bytes` (nothing when it holds no more).
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            let extra = self.bytes - bytes;
+            self.bytes = bytes;
+            self.budget.release(extra);
+        }
+    }
+
     /// Adds another reservation of the same budget to this one.
     pub fn merge(&mut self, mut other: Reservation) {
         self.bytes += std::mem::take(&mut other.bytes);
@@ -390,6 +399,23 @@ mod tests {
         assert!(mailbox.0.lock().is_empty(), "80 of 100 still in use");
         drop(charged);
         assert_eq!(mailbox.0.lock().len(), 1);
+        mailbox.0.lock().clear();
+        assert_eq!(budget.stats().in_use, 0);
+    }
+
+    #[test]
+    fn shrinking_gives_back_the_difference_and_grants_waiters() {
+        let budget = MemoryBudget::new(100);
+        let mut r = budget.try_reserve(100).unwrap();
+        let (mailbox, as_waiter) = waiter();
+        assert!(budget.reserve_or_wait(30, &as_waiter).is_none());
+        r.shrink_to(80);
+        assert!(mailbox.0.lock().is_empty());
+        r.shrink_to(60);
+        assert_eq!(mailbox.0.lock().len(), 1);
+        r.shrink_to(70); // never grows
+        assert_eq!((r.bytes(), budget.stats().in_use), (60, 90));
+        drop(r);
         mailbox.0.lock().clear();
         assert_eq!(budget.stats().in_use, 0);
     }

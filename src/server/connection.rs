@@ -859,11 +859,14 @@ impl HttpConnection {
                 chunked: framing == Framing::Chunked,
                 finished: false,
             },
-            Body::Stream(stream) => Pending::Stream {
-                stream,
-                chunked: framing == Framing::Chunked,
-                finished: false,
-            },
+            Body::Stream(stream) => {
+                stream.charge_to(&self.shared.budget);
+                Pending::Stream {
+                    stream,
+                    chunked: framing == Framing::Chunked,
+                    finished: false,
+                }
+            }
         };
         response.headers_sent = true;
         self.state = State::Writing(Outgoing {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::pool::Waker;
+use crate::pool::{MemoryBudget, Reservation, Waker};
 
 /// The most bytes a stream queues before writes report back-pressure.
 pub const MAX_STREAM_QUEUE_BYTES: usize = 256 * 1024;
@@ -54,6 +54,40 @@ struct State {
     /// The connection is gone: refuse every write.
     gone: bool,
     waker: Option<Waker>,
+    /// The server's memory budget, once a connection sends the stream: what is queued beyond
+    /// [`CHARGE_STEP`] is charged to it.
+    budget: Option<MemoryBudget>,
+    /// What the queue holds of the budget (in steps of [`CHARGE_STEP`]).
+    held: Option<Reservation>,
+}
+
+/// Queued bytes are charged to the memory budget in steps of this size: a stream that keeps up
+/// costs nothing, and a queue that grows costs one budget lock per step.
+const CHARGE_STEP: usize = 16 * 1024;
+
+impl State {
+    /// Charges (or gives back) whole steps so that what is held covers `queued`.
+    fn account(&mut self) {
+        let Some(budget) = &self.budget else {
+            return;
+        };
+        let held = self.held.as_ref().map_or(0, Reservation::bytes);
+        let want = self.queued.div_ceil(CHARGE_STEP) * CHARGE_STEP;
+        if want > held {
+            let more = budget.charge(want - held);
+            match &mut self.held {
+                Some(h) => h.merge(more),
+                None => self.held = Some(more),
+            }
+        } else if want + CHARGE_STEP <= held {
+            // Given back a step late, so a queue that hovers at a step's edge does not lock
+            // the budget on every write.
+            match &mut self.held {
+                Some(h) if want > 0 => h.shrink_to(want),
+                _ => self.held = None,
+            }
+        }
+    }
 }
 
 /// A response body written over time from any thread. Clone it freely.
@@ -106,6 +140,7 @@ impl ResponseStream {
             }
             s.queue.push_back(parts.concat());
             s.queued += len;
+            s.account();
             s.waker.take()
         };
         if let Some(w) = waker {
@@ -239,6 +274,7 @@ impl ResponseStream {
             }
         }
         s.queued -= n;
+        s.account();
         let over = s.finished && s.queue.is_empty();
         if n == 0 && !over && s.waker.is_none() {
             s.waker = Some(waker());
@@ -253,6 +289,15 @@ impl ResponseStream {
         s.queue.clear();
         s.queued = 0;
         s.waker = None;
+        s.held = None;
+    }
+
+    /// Charges what this stream queues to `budget` from now on (the connection sending it calls
+    /// this).
+    pub(crate) fn charge_to(&self, budget: &MemoryBudget) {
+        let mut s = self.state.lock();
+        s.budget = Some(budget.clone());
+        s.account();
     }
 }
 
@@ -274,6 +319,33 @@ mod tests {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn what_waits_in_the_queue_is_charged_to_the_budget_in_steps() {
+        let budget = MemoryBudget::new(1 << 20);
+        let s = ResponseStream::new(None);
+        s.write(&[1; 100]).unwrap();
+        s.charge_to(&budget);
+        assert_eq!(budget.stats().in_use, CHARGE_STEP);
+        s.write(&[2; 40_000]).unwrap();
+        assert_eq!(budget.stats().in_use, 3 * CHARGE_STEP);
+        let mut buf = vec![0u8; 5_000];
+        let _ = s.take(&mut buf, || unreachable!("data is queued"));
+        assert_eq!(
+            budget.stats().in_use,
+            3 * CHARGE_STEP,
+            "35,100 queued: three steps"
+        );
+        let mut buf = vec![0u8; 30_000];
+        let _ = s.take(&mut buf, || unreachable!("data is queued"));
+        assert_eq!(budget.stats().in_use, CHARGE_STEP, "5,100 queued: one step");
+        let _ = s.take(&mut buf, || unreachable!("data is queued"));
+        assert_eq!(budget.stats().in_use, 0);
+        s.write(&[3; 20_000]).unwrap();
+        assert_eq!(budget.stats().in_use, 2 * CHARGE_STEP);
+        s.mark_gone();
+        assert_eq!(budget.stats().in_use, 0);
     }
 
     #[test]

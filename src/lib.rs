@@ -48,6 +48,13 @@ pub use pool::{
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 /// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
 pub use rustls;
+/// The access log: one record per answered request (`ServerConfig::on_access`), and a
+/// Combined Log Format writer on a thread of its own.
+pub mod access {
+    pub use crate::server::{
+        ACCESS_QUEUE_LINES, AccessHook, AccessLog, AccessRecord, AccessTarget, combined_line,
+    };
+}
 pub use server::{
     Body, BodySink, DeferredResponse, FileSink, HandlerError, Handover, Html, IntoResponse,
     InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use microweb::access::{ACCESS_QUEUE_LINES, AccessLog, AccessTarget};
 use microweb::{Pool, PoolConfig, Preset, ServerHandle, WebServer};
 
 mod cli;
@@ -38,6 +39,8 @@ OPTIONS:
     --spool-dir DIR      spool request bodies over 64 KiB to unlinked files in DIR instead of
                          memory [default: the system's temporary folder on normal and large]
     --no-spool           keep every request body in memory (the default on embedded and light)
+    --access-log PATH    one line per answered request, in the Combined Log Format with the
+                         duration in seconds last; - for stdout; reopened on SIGHUP
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
     --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
@@ -63,6 +66,8 @@ struct Args {
     memory_budget: Option<usize>,
     /// `--spool-dir` (Some(Some)), `--no-spool` (Some(None)), or the preset's (None).
     spool: Option<Option<PathBuf>>,
+    /// `--access-log PATH|-`.
+    access_log: Option<AccessTarget>,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -149,6 +154,7 @@ fn parse_args() -> Result<Command, String> {
         preset: Preset::Normal,
         memory_budget: None,
         spool: None,
+        access_log: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -187,6 +193,9 @@ fn parse_args() -> Result<Command, String> {
             }
             Long("spool-dir") => args.spool = Some(Some(PathBuf::from(value(&mut parser)?))),
             Long("no-spool") => args.spool = Some(None),
+            Long("access-log") => {
+                args.access_log = Some(AccessTarget::parse(&value(&mut parser)?));
+            }
             Long("threads") => {
                 let v = value(&mut parser)?;
                 args.threads = v
@@ -360,9 +369,20 @@ fn main() -> ExitCode {
     }
     init_logging(args.log);
 
+    let access_log = match &args.access_log {
+        None => None,
+        Some(target) => match AccessLog::open(target.clone(), ACCESS_QUEUE_LINES) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("microweb: --access-log: cannot open {target}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let mut server = WebServer::new();
     server.set_preset(args.preset);
     apply_memory_flags(server.config_mut(), &args);
+    server.config_mut().on_access = access_log.as_ref().map(AccessLog::hook);
     server.set_bind_addresses(args.binds.clone());
     server.set_root_path(&args.root);
     demo::install(&mut server, &args.templates);
@@ -373,6 +393,7 @@ fn main() -> ExitCode {
         let mut s = WebServer::new();
         s.set_preset(args.preset);
         apply_memory_flags(s.config_mut(), &args);
+        s.config_mut().on_access = access_log.as_ref().map(AccessLog::hook);
         s.set_bind_addresses(h.binds.clone());
         s.set_root_path(&args.root);
         demo::install(&mut s, &args.templates);
@@ -399,6 +420,7 @@ fn main() -> ExitCode {
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ]) {
         Ok(s) => s,
         Err(e) => {
@@ -407,15 +429,22 @@ fn main() -> ExitCode {
         }
     };
     std::thread::spawn(move || {
-        let mut signals = signals.forever();
-        if signals.next().is_none() {
-            return;
-        }
-        log::info!("stopping (a second Ctrl-C exits at once)");
-        std::thread::spawn(move || stop_servers(&handles, stop_pool));
-        if let Some(signal) = signals.next() {
-            log::warn!("second signal: exiting without waiting for open connections");
-            std::process::exit(128 + signal);
+        let mut stopping = Some((handles, stop_pool));
+        for signal in signals.forever() {
+            if signal == signal_hook::consts::SIGHUP {
+                // logrotate moved the file away: write a new one.
+                if let Some(log) = &access_log {
+                    log.reopen();
+                    log::info!("access log reopened");
+                }
+                continue;
+            }
+            let Some((handles, stop_pool)) = stopping.take() else {
+                log::warn!("second signal: exiting without waiting for open connections");
+                std::process::exit(128 + signal);
+            };
+            log::info!("stopping (a second Ctrl-C exits at once)");
+            std::thread::spawn(move || stop_servers(&handles, stop_pool));
         }
     });
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::access_log::AccessHook;
 use super::tls::TlsFiles;
 use crate::config::Preset;
 
@@ -84,6 +85,10 @@ pub struct ServerConfig {
     /// unchanged. Default: on for Normal and Large (64 KiB, the system's temporary folder), off
     /// for Embedded and Light (no disk to count on). `None` keeps every body in memory.
     pub spool: Option<SpoolConfig>,
+    /// Called once per answered request with its [`AccessRecord`](crate::access::AccessRecord), on the
+    /// connection's event loop once the answer's last byte is out; keep it short (an
+    /// [`AccessLog`](crate::access::AccessLog) hands the line to a thread of its own). Default: none.
+    pub on_access: Option<AccessHook>,
     /// How long a request may stall between two receptions before 408 and close.
     /// Default: 5 s (MicroWebSrv2 used 2 s, tight for real networks).
     pub requests_timeout: Duration,
@@ -148,6 +153,7 @@ impl ServerConfig {
             memory_budget: 0,
             memory_wait_timeout: Duration::from_secs(30),
             spool: None,
+            on_access: None,
             requests_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::http::{StatusCode, Version};
 
+use super::access_log::{AccessHook, AccessRecord};
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
@@ -193,6 +194,71 @@ pub(crate) struct HttpConnection {
     state: State,
     /// The key of this connection in the server's registry (for a graceful stop).
     registration: Option<usize>,
+    /// With an `on_access` hook: when the request being read began, and the answer being sent.
+    request_started: Option<Instant>,
+    access: Option<Box<PendingAccess>>,
+}
+
+/// The access record of the answer being sent, completed when its last byte is out.
+struct PendingAccess {
+    started: Instant,
+    method: String,
+    target: String,
+    version: &'static str,
+    referer: Option<String>,
+    user_agent: Option<String>,
+    status: u16,
+    is_head: bool,
+    /// Bytes of the response written so far, and how many of them are its head.
+    sent: u64,
+    head_len: u64,
+}
+
+impl PendingAccess {
+    fn new(head: &RequestHead, raw: &[u8], started: Instant) -> PendingAccess {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let header = |name: &str| head.header(raw, name).map(text);
+        PendingAccess {
+            started,
+            method: head.method().as_str().to_owned(),
+            target: text(head.target(raw).as_bytes()),
+            version: match head.version() {
+                Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
+            referer: header("referer"),
+            user_agent: header("user-agent"),
+            status: 0,
+            is_head: head.is_head(),
+            sent: 0,
+            head_len: 0,
+        }
+    }
+
+    fn report(&self, hook: &AccessHook, peer: std::net::SocketAddr) {
+        let duration = self.started.elapsed();
+        let record = AccessRecord {
+            peer,
+            started: SystemTime::now()
+                .checked_sub(duration)
+                .unwrap_or(SystemTime::now()),
+            method: &self.method,
+            target: &self.target,
+            version: self.version,
+            status: self.status,
+            body_bytes: if self.is_head {
+                0
+            } else {
+                self.sent.saturating_sub(self.head_len)
+            },
+            referer: self.referer.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            duration,
+        };
+        if catch_unwind(AssertUnwindSafe(|| (hook.0)(&record))).is_err() {
+            log::error!("the on_access hook panicked");
+        }
+    }
 }
 
 impl HttpConnection {
@@ -210,6 +276,8 @@ impl HttpConnection {
             drained: false,
             state: State::ReadingHead,
             registration: None,
+            request_started: None,
+            access: None,
         }
     }
 
@@ -241,6 +309,9 @@ impl HttpConnection {
         let mut head = RequestHead::default();
         loop {
             if self.len > 0 {
+                if self.request_started.is_none() && self.shared.config.on_access.is_some() {
+                    self.request_started = Some(Instant::now());
+                }
                 let Some(slot) = self.slot.as_ref() else {
                     self.len = 0;
                     continue;
@@ -667,6 +738,11 @@ impl HttpConnection {
             is_head: head.is_head(),
             keep_alive: http::keep_alive(head, self.served, &self.shared.limits, true),
         };
+        if self.shared.config.on_access.is_some() {
+            let started = self.request_started.take().unwrap_or_else(Instant::now);
+            let raw = slot.get(..head.head_len()).unwrap_or_default();
+            self.access = Some(Box::new(PendingAccess::new(head, raw, started)));
+        }
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
             self.stash.extend_from_slice(next);
             let capacity = self.stash.capacity();
@@ -772,6 +848,10 @@ impl HttpConnection {
             && framing != Framing::UntilClose
             && !self.shared.is_draining();
         let written = write_head(slot, response, &date, framing, keep_alive, facts);
+        if let (Some(access), Ok((head_len, _))) = (self.access.as_deref_mut(), &written) {
+            access.status = response.status.as_u16();
+            access.head_len = *head_len as u64;
+        }
         let (mut end, no_body) = match written {
             Ok(v) => v,
             Err(e) => {
@@ -908,6 +988,9 @@ impl HttpConnection {
                 match written {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                     Ok(n) => {
+                        if let Some(access) = self.access.as_deref_mut() {
+                            access.sent += n as u64;
+                        }
                         let of_head = n.min(out.end - out.pos);
                         out.pos += of_head;
                         out.pending.advance(n - of_head);
@@ -928,7 +1011,12 @@ impl HttpConnection {
                 }
                 match conn.write(rest) {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
-                    Ok(n) => out.pending.advance(n),
+                    Ok(n) => {
+                        if let Some(access) = self.access.as_deref_mut() {
+                            access.sent += n as u64;
+                        }
+                        out.pending.advance(n);
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         return wait_writable(conn, &self.shared);
                     }
@@ -1017,6 +1105,9 @@ impl HttpConnection {
             return Step::Again;
         };
         self.served = self.served.saturating_add(1);
+        if let (Some(access), Some(hook)) = (self.access.take(), &self.shared.config.on_access) {
+            access.report(hook, self.peer);
+        }
         if let Some(on_sent) = out.on_sent {
             if catch_unwind(AssertUnwindSafe(on_sent)).is_err() {
                 self.shared.log(

@@ -5,6 +5,7 @@
 //! rules (in `http`), sockets and threads (in `pool`), route matching (in `routing`).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
+mod access_log;
 mod body_memory;
 mod body_store;
 mod config;
@@ -22,6 +23,9 @@ mod tls;
 mod upload;
 mod web_server;
 
+pub use access_log::{
+    ACCESS_QUEUE_LINES, AccessHook, AccessLog, AccessRecord, AccessTarget, combined_line,
+};
 pub use config::{ServerConfig, SpoolConfig};
 pub use deferred::DeferredResponse;
 pub use handler::{HandlerError, Html, IntoResponse, Json};

@@ -1,0 +1,163 @@
+//! The access log over real sockets: one Combined Log Format line per answered request (GET,
+//! POST, 404, keep-alive, HEAD), from the library's `on_access` hook and from the binary's
+//! `--access-log FILE`, which is reopened on SIGHUP (logrotate).
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::unwrap_used
+)] // IO edge; test code
+
+mod cli_support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use microweb::access::{AccessHook, combined_line};
+use microweb::{Method, WebServer};
+use regex::Regex;
+
+/// nginx's `combined` format, then `$request_time`.
+fn combined() -> Regex {
+    Regex::new(
+        r#"^(?P<ip>\S+) - - \[(?P<time>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "(?P<method>[A-Z]+) (?P<target>\S+) (?P<version>HTTP/1\.[01])" (?P<status>\d{3}) (?P<bytes>\d+) "(?P<referer>[^"]*)" "(?P<agent>[^"]*)" (?P<duration>\d+\.\d{3})$"#,
+    )
+    .unwrap()
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+#[test]
+fn the_hook_sees_one_combined_line_per_answer() {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut server = WebServer::new();
+    server.set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let seen = lines.clone();
+    server.config_mut().on_access = Some(AccessHook::new(move |r| {
+        seen.lock().unwrap().push(combined_line(r));
+    }));
+    server
+        .route(Method::GET, "/hello", |_req, _resp| "hello world")
+        .unwrap();
+    server
+        .route(Method::POST, "/echo", |req, _resp| req.content().to_vec())
+        .unwrap();
+    server.start_managed(2, None).unwrap();
+    let base = format!("http://{}", server.local_addrs()[0]);
+
+    assert_eq!(
+        curl(&[
+            "-A",
+            "probe/1.0",
+            "-e",
+            "http://ref.example/",
+            &format!("{base}/hello?x=1")
+        ]),
+        "hello world"
+    );
+    assert_eq!(
+        curl(&["--data-binary", "abcdef", &format!("{base}/echo")]),
+        "abcdef"
+    );
+    curl(&[&format!("{base}/missing")]);
+    // Two requests on one keep-alive connection, then a HEAD.
+    curl(&[&format!("{base}/hello"), &format!("{base}/hello")]);
+    curl(&["-I", &format!("{base}/hello")]);
+
+    assert!(wait_for(Duration::from_secs(5), || lines
+        .lock()
+        .unwrap()
+        .len()
+        == 6));
+    let lines = lines.lock().unwrap().clone();
+    let re = combined();
+    let fields: Vec<regex::Captures<'_>> = lines
+        .iter()
+        .map(|l| {
+            re.captures(l.trim_end())
+                .unwrap_or_else(|| panic!("not combined: {l:?}"))
+        })
+        .collect();
+    let get = |i: usize, k: &str| fields[i].name(k).unwrap().as_str().to_owned();
+    assert_eq!(get(0, "ip"), "127.0.0.1");
+    assert_eq!(
+        (
+            get(0, "method"),
+            get(0, "target"),
+            get(0, "status"),
+            get(0, "bytes")
+        ),
+        ("GET".into(), "/hello?x=1".into(), "200".into(), "11".into())
+    );
+    assert_eq!(
+        (get(0, "referer"), get(0, "agent")),
+        ("http://ref.example/".into(), "probe/1.0".into())
+    );
+    assert_eq!(
+        (get(1, "method"), get(1, "status"), get(1, "bytes")),
+        ("POST".into(), "200".into(), "6".into())
+    );
+    assert_eq!(
+        (get(2, "target"), get(2, "status")),
+        ("/missing".into(), "404".into())
+    );
+    assert!(get(2, "agent").starts_with("curl/"));
+    assert_eq!(
+        (get(3, "status"), get(4, "status")),
+        ("200".into(), "200".into())
+    );
+    assert_eq!(
+        (get(5, "method"), get(5, "status"), get(5, "bytes")),
+        ("HEAD".into(), "200".into(), "0".into())
+    );
+    for f in &fields {
+        assert!(f["duration"].parse::<f64>().unwrap() < 5.0);
+    }
+}
+
+#[test]
+fn the_binary_writes_its_access_log_and_reopens_it_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let demo = cli_support::Demo::start(&["--access-log", log.to_str().unwrap()]);
+    let base = format!("http://{}", demo.http_addr());
+    curl(&[&format!("{base}/api/echo?first=1")]);
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(wait_for(Duration::from_secs(5), || read(&log)
+        .contains("/api/echo?first=1")));
+    let first = read(&log);
+    assert!(
+        combined().is_match(first.lines().next().unwrap()),
+        "{first}"
+    );
+
+    // logrotate: move the file away, then SIGHUP; the next line goes to a new file.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    demo.signal(rustix::process::Signal::HUP);
+    assert!(wait_for(Duration::from_secs(5), || log.exists()));
+    curl(&[&format!("{base}/api/echo?second=1")]);
+    assert!(wait_for(Duration::from_secs(5), || read(&log)
+        .contains("/api/echo?second=1")));
+    assert!(!read(&rotated).contains("second=1"));
+    assert!(read(&rotated).contains("first=1"));
+}

@@ -161,3 +161,65 @@ fn the_binary_writes_its_access_log_and_reopens_it_on_sighup() {
     assert!(!read(&rotated).contains("second=1"));
     assert!(read(&rotated).contains("first=1"));
 }
+
+#[test]
+fn a_log_that_cannot_keep_up_drops_lines_and_counts_them_while_the_server_answers() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    // A FIFO nobody reads past its first bytes: the writer thread blocks once the pipe is full.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stuck.log");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let log =
+        microweb::access::AccessLog::open(microweb::access::AccessTarget::File(fifo.clone()), 4)
+            .unwrap();
+    let mut server = WebServer::new();
+    server.set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)));
+    server.config_mut().on_access = Some(log.hook());
+    server
+        .route(Method::GET, "/<page>", |_req, _resp| "ok")
+        .unwrap();
+    server.start_managed(2, None).unwrap();
+    let addr = server.local_addrs()[0];
+
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let long = "x".repeat(2000);
+    let requests = 300;
+    let mut answered = 0;
+    let mut buf = vec![0u8; 4096];
+    let mut pending = Vec::new();
+    for i in 0..requests {
+        conn.write_all(format!("GET /{long}{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .unwrap();
+        // Each answer ends with its 2-byte body "ok".
+        while !pending.ends_with(b"\r\n\r\nok") {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the server closed after {answered} answers");
+            pending.extend_from_slice(&buf[..n]);
+        }
+        pending.clear();
+        answered += 1;
+    }
+    assert_eq!(answered, requests);
+    // 300 lines of 2 kB do not fit a 64 KiB pipe and a queue of 4: the rest were dropped.
+    assert!(
+        wait_for(Duration::from_secs(5), || log.dropped() >= 200),
+        "{}",
+        log.dropped()
+    );
+    assert!(log.dropped() < requests);
+}

@@ -39,6 +39,8 @@ OPTIONS:
     --spool-dir DIR      spool request bodies over 64 KiB to unlinked files in DIR instead of
                          memory [default: the system's temporary folder on normal and large]
     --no-spool           keep every request body in memory (the default on embedded and light)
+    --gzip-min-size SIZE gzip text answers and files of at least SIZE bytes for clients that
+                         accept it, such as 1k [default: off]
     --access-log PATH    one line per answered request, in the Combined Log Format with the
                          duration in seconds last; - for stdout; reopened on SIGHUP
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
@@ -68,6 +70,8 @@ struct Args {
     spool: Option<Option<PathBuf>>,
     /// `--access-log PATH|-`.
     access_log: Option<AccessTarget>,
+    /// `--gzip-min-size`: gzip text answers of at least this many bytes.
+    gzip_min_size: Option<u64>,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -155,6 +159,7 @@ fn parse_args() -> Result<Command, String> {
         memory_budget: None,
         spool: None,
         access_log: None,
+        gzip_min_size: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -193,6 +198,14 @@ fn parse_args() -> Result<Command, String> {
             }
             Long("spool-dir") => args.spool = Some(Some(PathBuf::from(value(&mut parser)?))),
             Long("no-spool") => args.spool = Some(None),
+            Long("gzip-min-size") => {
+                let v = value(&mut parser)?;
+                args.gzip_min_size = Some(
+                    parse_size(&v)
+                        .ok_or_else(|| format!("--gzip-min-size: not a size: {v} (1024, 4k)"))?
+                        as u64,
+                );
+            }
             Long("access-log") => {
                 args.access_log = Some(AccessTarget::parse(&value(&mut parser)?));
             }
@@ -315,10 +328,14 @@ fn started() {
     }
 }
 
-/// Applies `--memory-budget`, `--spool-dir` and `--no-spool` over the preset's figures.
+/// Applies `--memory-budget`, `--spool-dir`, `--no-spool` and `--gzip-min-size` over the preset's
+/// figures.
 fn apply_memory_flags(config: &mut microweb::ServerConfig, args: &Args) {
     if let Some(bytes) = args.memory_budget {
         config.memory_budget = bytes;
+    }
+    if args.gzip_min_size.is_some() {
+        config.gzip_min_size = args.gzip_min_size;
     }
     match &args.spool {
         Some(Some(dir)) => config.spool = Some(microweb::SpoolConfig::new(64 * 1024, dir)),

@@ -100,8 +100,8 @@ pub struct ServerConfig {
     pub max_requests_per_connection: u32,
     /// Where requests for missing resources are redirected, when set. Default: none (404).
     pub not_found_url: Option<String>,
-    /// Gzip static text files (`text/*`, JavaScript, JSON, XML, SVG) of at least this many bytes
-    /// on the fly for clients that accept gzip; `None` is off. Default: off. Each such response
+    /// Gzip static text files and handler answers (`text/*`, JavaScript, JSON, XML, SVG) of at
+    /// least this many bytes on the fly for clients that accept gzip; `None` is off. Default: off. Each such response
     /// holds a deflate state of a few hundred KiB while it streams — more than the whole slot
     /// budget of the Embedded and Light presets, so leave it off there. Pre-compressed siblings
     /// (`app.js.gz`, `app.js.br`) are served whatever this says.

@@ -8,6 +8,7 @@
 mod access_log;
 mod body_memory;
 mod body_store;
+mod compress;
 mod config;
 mod connection;
 mod deferred;

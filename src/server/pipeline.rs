@@ -157,6 +157,12 @@ pub(crate) fn finish(
     if shared.config.allow_all_origins && response.access_control_allow_origin().is_none() {
         response.access_control_allow_origin = Some(Cow::Borrowed("*"));
     }
+    super::compress::gzip_answer(
+        shared.config.gzip_min_size,
+        &shared.budget,
+        request,
+        response,
+    );
 }
 
 /// Answers from the routes, else from the static files; returns true when an error handler of

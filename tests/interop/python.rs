@@ -1,5 +1,6 @@
-//! Whether the Python interop peer can run: python3 with `cryptography` and `coincurve`,
-//! installed with pip on first use. Shared by the interop tests through `#[path]`.
+//! Whether the Python interop peers can run: python3 with `cryptography` and `coincurve` (the
+//! crypto client) and `requests` (an HTTP client we did not write), installed with pip on first
+//! use. Shared by the interop tests through `#[path]`.
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
@@ -10,7 +11,7 @@ pub const GCM_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop
 
 fn imports() -> bool {
     Command::new("python3")
-        .args(["-c", "import cryptography, coincurve"])
+        .args(["-c", "import cryptography, coincurve, requests"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -27,6 +28,7 @@ fn install() -> bool {
             "--disable-pip-version-check",
             "cryptography",
             "coincurve",
+            "requests",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -43,8 +45,8 @@ pub fn interop_available() -> bool {
     if *READY.get_or_init(|| imports() || (install() && imports())) {
         return true;
     }
-    let msg = "skipping Python interop: python3 with `cryptography` and `coincurve` is not \
-               available (python3 -m pip install cryptography coincurve)";
+    let msg = "skipping Python interop: python3 with `cryptography`, `coincurve` and `requests` \
+               is not available (python3 -m pip install cryptography coincurve requests)";
     assert!(
         std::env::var_os("MICROWEB_REQUIRE_INTEROP").is_none(),
         "{msg}"

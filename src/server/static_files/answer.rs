@@ -22,6 +22,7 @@
 //!   unknown): it gets the identity file, with ranges.
 //! - Without `Accept-Encoding`, the identity file is sent (see `http::preferred_coding`).
 
+use crate::server::compress::is_compressible;
 use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
@@ -435,23 +436,6 @@ fn to_seconds(t: SystemTime) -> SystemTime {
         Ok(d) => UNIX_EPOCH + Duration::from_secs(d.as_secs()),
         Err(_) => UNIX_EPOCH,
     }
-}
-
-/// Tells whether a media type is worth gzipping.
-fn is_compressible(content_type: &str) -> bool {
-    let media = crate::http::media_type(content_type);
-    media.starts_with("text/")
-        || media.ends_with("+xml")
-        || media.ends_with("+json")
-        || matches!(
-            media,
-            "application/javascript"
-                | "application/json"
-                | "application/xml"
-                | "application/wasm"
-                | "application/typescript"
-                | "application/manifest+json"
-        )
 }
 
 #[cfg(test)]

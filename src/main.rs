@@ -41,6 +41,7 @@ OPTIONS:
     --no-spool           keep every request body in memory (the default on embedded and light)
     --gzip-min-size SIZE gzip text answers and files of at least SIZE bytes for clients that
                          accept it, such as 1k [default: off]
+    --metrics-path PATH  serve Prometheus / OpenMetrics metrics at PATH, such as /metrics
     --access-log PATH    one line per answered request, in the Combined Log Format with the
                          duration in seconds last; - for stdout; reopened on SIGHUP
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
@@ -72,6 +73,8 @@ struct Args {
     access_log: Option<AccessTarget>,
     /// `--gzip-min-size`: gzip text answers of at least this many bytes.
     gzip_min_size: Option<u64>,
+    /// `--metrics-path`: serve metrics there.
+    metrics_path: Option<String>,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -160,6 +163,7 @@ fn parse_args() -> Result<Command, String> {
         spool: None,
         access_log: None,
         gzip_min_size: None,
+        metrics_path: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -205,6 +209,13 @@ fn parse_args() -> Result<Command, String> {
                         .ok_or_else(|| format!("--gzip-min-size: not a size: {v} (1024, 4k)"))?
                         as u64,
                 );
+            }
+            Long("metrics-path") => {
+                let v = value(&mut parser)?;
+                if !v.starts_with('/') {
+                    return Err(format!("--metrics-path: a path starting with /: {v}"));
+                }
+                args.metrics_path = Some(v);
             }
             Long("access-log") => {
                 args.access_log = Some(AccessTarget::parse(&value(&mut parser)?));
@@ -328,14 +339,17 @@ fn started() {
     }
 }
 
-/// Applies `--memory-budget`, `--spool-dir`, `--no-spool` and `--gzip-min-size` over the preset's
-/// figures.
+/// Applies `--memory-budget`, `--spool-dir`, `--no-spool`, `--gzip-min-size` and
+/// `--metrics-path` over the preset's figures.
 fn apply_memory_flags(config: &mut microweb::ServerConfig, args: &Args) {
     if let Some(bytes) = args.memory_budget {
         config.memory_budget = bytes;
     }
     if args.gzip_min_size.is_some() {
         config.gzip_min_size = args.gzip_min_size;
+    }
+    if args.metrics_path.is_some() {
+        config.metrics_path.clone_from(&args.metrics_path);
     }
     match &args.spool {
         Some(Some(dir)) => config.spool = Some(microweb::SpoolConfig::new(64 * 1024, dir)),

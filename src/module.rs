@@ -22,6 +22,12 @@ pub trait Module: Any + Send + Sync {
     /// "going away"). New requests may still arrive on open connections meanwhile.
     fn on_stop(&self) {}
 
+    /// Returns the module's own figures for the server's metrics, read at each scrape: (metric
+    /// name, help text, value) gauges, such as the WebSockets module's open sockets.
+    fn gauges(&self) -> Vec<(&'static str, &'static str, i64)> {
+        Vec::new()
+    }
+
     /// Sees a request; answering through `response` takes it.
     fn on_request(&self, request: &Request<'_>, response: &mut Response);
 

@@ -66,8 +66,7 @@ impl LiveSockets {
     }
 
     /// Returns how many sockets are open (closing ones excluded).
-    #[cfg(test)]
-    fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         let inner = self.inner.lock();
         inner
             .sockets

@@ -234,6 +234,11 @@ impl Module for WebSockets {
         self.live.close_all();
     }
 
+    fn gauges(&self) -> Vec<(&'static str, &'static str, i64)> {
+        let open = i64::try_from(self.live.open()).unwrap_or(i64::MAX);
+        vec![("microweb_websockets_open", "WebSockets open.", open)]
+    }
+
     fn on_request(&self, request: &Request<'_>, response: &mut Response) {
         let Some(is_ws) = self.wants(request) else {
             return; // not ours

@@ -214,6 +214,23 @@ thread_local! {
     static LOOP_INDEX: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Returns the index of the event loop running on this thread (0 off the loops): per-loop
+/// counters are kept by it.
+pub(crate) fn loop_index() -> usize {
+    LOOP_INDEX.get()
+}
+
+/// Reads a pool's slot figures without keeping the pool alive (a server's metrics hold it).
+#[derive(Clone)]
+pub(crate) struct SlotGauge(std::sync::Weak<Shared>);
+
+impl SlotGauge {
+    /// (free, total), or `None` once the pool is gone.
+    pub(crate) fn read(&self) -> Option<(usize, usize)> {
+        self.0.upgrade().map(|s| (s.slots.free(), s.slots.count()))
+    }
+}
+
 /// The state shared by every handle of a pool.
 pub(crate) struct Shared {
     config: PoolConfig,
@@ -564,6 +581,11 @@ impl Pool {
     #[must_use]
     pub fn slots_count(&self) -> usize {
         self.shared.slots.count()
+    }
+
+    /// A reader of the slot figures that does not keep the pool alive.
+    pub(crate) fn slot_gauge(&self) -> SlotGauge {
+        SlotGauge(Arc::downgrade(&self.shared))
     }
 
     /// Returns the size of one buffer slot, in bytes.

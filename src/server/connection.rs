@@ -33,6 +33,7 @@ use super::access_log::{AccessHook, AccessRecord};
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
+use super::metrics;
 use super::pipeline;
 use super::request::Request;
 use super::response::{Body, Handover, OnSent, Response, Takeover};
@@ -197,6 +198,20 @@ pub(crate) struct HttpConnection {
     /// With an `on_access` hook: when the request being read began, and the answer being sent.
     request_started: Option<Instant>,
     access: Option<Box<PendingAccess>>,
+    /// With metrics: the answer being sent, and the bytes read and written so far (a request's
+    /// share is what came since the last one was counted).
+    meter: Option<Meter>,
+    read_total: u64,
+    written_total: u64,
+    read_mark: u64,
+    written_mark: u64,
+}
+
+/// The metrics' view of the answer being sent.
+struct Meter {
+    started: Instant,
+    method_class: u8,
+    status: u16,
 }
 
 /// The access record of the answer being sent, completed when its last byte is out.
@@ -278,6 +293,11 @@ impl HttpConnection {
             registration: None,
             request_started: None,
             access: None,
+            meter: None,
+            read_total: 0,
+            written_total: 0,
+            read_mark: 0,
+            written_mark: 0,
         }
     }
 
@@ -309,7 +329,7 @@ impl HttpConnection {
         let mut head = RequestHead::default();
         loop {
             if self.len > 0 {
-                if self.request_started.is_none() && self.shared.config.on_access.is_some() {
+                if self.request_started.is_none() && self.shared.observes_requests() {
                     self.request_started = Some(Instant::now());
                 }
                 let Some(slot) = self.slot.as_ref() else {
@@ -347,6 +367,7 @@ impl HttpConnection {
                 Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                 Ok(n) => {
                     self.len += n;
+                    self.read_total += n as u64;
                     self.drained = n < room;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -605,6 +626,7 @@ impl HttpConnection {
                         Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                         Ok(n) => {
                             self.len += n;
+                            self.read_total += n as u64;
                             taken += n;
                             if taken >= BODY_READ_TURN {
                                 // Other connections of this loop get their turn; this one
@@ -738,10 +760,19 @@ impl HttpConnection {
             is_head: head.is_head(),
             keep_alive: http::keep_alive(head, self.served, &self.shared.limits, true),
         };
-        if self.shared.config.on_access.is_some() {
+        if self.shared.observes_requests() {
             let started = self.request_started.take().unwrap_or_else(Instant::now);
-            let raw = slot.get(..head.head_len()).unwrap_or_default();
-            self.access = Some(Box::new(PendingAccess::new(head, raw, started)));
+            if self.shared.config.on_access.is_some() {
+                let raw = slot.get(..head.head_len()).unwrap_or_default();
+                self.access = Some(Box::new(PendingAccess::new(head, raw, started)));
+            }
+            if self.shared.metrics.is_some() {
+                self.meter = Some(Meter {
+                    started,
+                    method_class: metrics::method_class(head.method().as_str()),
+                    status: 0,
+                });
+            }
         }
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
             self.stash.extend_from_slice(next);
@@ -851,6 +882,9 @@ impl HttpConnection {
         if let (Some(access), Ok((head_len, _))) = (self.access.as_deref_mut(), &written) {
             access.status = response.status.as_u16();
             access.head_len = *head_len as u64;
+        }
+        if let Some(meter) = &mut self.meter {
+            meter.status = response.status.as_u16();
         }
         let (mut end, no_body) = match written {
             Ok(v) => v,
@@ -988,6 +1022,7 @@ impl HttpConnection {
                 match written {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                     Ok(n) => {
+                        self.written_total += n as u64;
                         if let Some(access) = self.access.as_deref_mut() {
                             access.sent += n as u64;
                         }
@@ -1012,6 +1047,7 @@ impl HttpConnection {
                 match conn.write(rest) {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                     Ok(n) => {
+                        self.written_total += n as u64;
                         if let Some(access) = self.access.as_deref_mut() {
                             access.sent += n as u64;
                         }
@@ -1107,6 +1143,17 @@ impl HttpConnection {
         self.served = self.served.saturating_add(1);
         if let (Some(access), Some(hook)) = (self.access.take(), &self.shared.config.on_access) {
             access.report(hook, self.peer);
+        }
+        if let (Some(meter), Some(metrics)) = (self.meter.take(), &self.shared.metrics) {
+            metrics.observe(&metrics::Observed {
+                method_class: meter.method_class,
+                status: meter.status,
+                duration: meter.started.elapsed(),
+                bytes_in: self.read_total - self.read_mark,
+                bytes_out: self.written_total - self.written_mark,
+            });
+            self.read_mark = self.read_total;
+            self.written_mark = self.written_total;
         }
         if let Some(on_sent) = out.on_sent {
             if catch_unwind(AssertUnwindSafe(on_sent)).is_err() {

@@ -14,6 +14,7 @@ mod connection;
 mod deferred;
 mod handler;
 mod hooks;
+mod metrics;
 mod pipeline;
 mod request;
 mod response;

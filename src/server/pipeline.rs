@@ -31,6 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use ::http::{Method, StatusCode};
 
 use super::handler::HandlerError;
+use super::metrics;
 use super::request::Request;
 use super::response::{Body, Response};
 use super::static_files::Resolved;
@@ -70,6 +71,20 @@ pub(crate) fn answer<'a>(
         answer_preflight(request, response);
     }
     run_before_hooks(shared, request, response);
+    // The metrics path, after the hooks (which may guard it, as any other path).
+    if let (Some(path), Some(metrics), false) = (
+        &config.metrics_path,
+        &shared.metrics,
+        response.is_answered(),
+    ) {
+        if request.path() == path.as_str()
+            && matches!(*request.method(), Method::GET | Method::HEAD)
+        {
+            let text = metrics::render(metrics, gauges(shared));
+            response.return_(StatusCode::OK, Body::Bytes(text.into_bytes()));
+            let _ = response.set_content_type(metrics::CONTENT_TYPE);
+        }
+    }
     for module in &shared.modules {
         if response.is_answered() {
             break;
@@ -313,4 +328,49 @@ fn answer_preflight(request: &Request<'_>, response: &mut Response) {
     let _ = response.set_header("Access-Control-Allow-Credentials", "true");
     let _ = response.set_header("Access-Control-Max-Age", "86400");
     let _ = response.set_header("Vary", "Origin");
+}
+
+/// The figures a metrics scrape reads at its moment: connections, slots, memory budget, and
+/// what the modules report.
+fn gauges(shared: &ServerShared) -> Vec<metrics::Gauge> {
+    let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let budget = shared.budget.stats();
+    let (free, total) = shared.slot_gauge.read().unwrap_or((0, 0));
+    let mut gauges = vec![
+        (
+            "microweb_connections_open",
+            "HTTP connections open.",
+            as_i64(shared.connections.lock().len()),
+        ),
+        (
+            "microweb_slots_in_use",
+            "Buffer slots in use.",
+            as_i64(total - free),
+        ),
+        ("microweb_slots", "Buffer slots in the pool.", as_i64(total)),
+        (
+            "microweb_memory_budget_in_use_bytes",
+            "Bytes held of the memory budget.",
+            as_i64(budget.in_use),
+        ),
+        (
+            "microweb_memory_budget_high_water_bytes",
+            "The most bytes ever held of the memory budget.",
+            as_i64(budget.high_water),
+        ),
+        (
+            "microweb_memory_budget_bytes",
+            "The memory budget.",
+            as_i64(budget.limit),
+        ),
+        (
+            "microweb_memory_budget_waiting",
+            "Connections waiting for the memory budget.",
+            as_i64(budget.waiting),
+        ),
+    ];
+    for module in &shared.modules {
+        gauges.extend(module.gauges());
+    }
+    gauges
 }

@@ -1,5 +1,7 @@
 //! `WebServer`: MicroWebSrv2's main class — configuration, routes, modules, hooks, start and stop.
 
+use super::metrics::Metrics;
+use crate::pool::SlotGauge;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
@@ -209,9 +211,18 @@ pub(crate) struct ServerShared {
     pub(crate) static_site: StaticSite,
     /// What the connections may hold beyond their slots (`ServerConfig::memory_budget`).
     pub(crate) budget: MemoryBudget,
+    /// The counters of `ServerConfig::metrics_path`, when it is set.
+    pub(crate) metrics: Option<Metrics>,
+    /// The pool's slot figures, for the metrics.
+    pub(crate) slot_gauge: SlotGauge,
 }
 
 impl ServerShared {
+    /// Whether requests are timed and recorded (an access hook or metrics).
+    pub(crate) fn observes_requests(&self) -> bool {
+        self.config.on_access.is_some() || self.metrics.is_some()
+    }
+
     /// Registers an open connection; returns its key for [`ServerShared::deregister`].
     pub(crate) fn register(&self, waker: Waker) -> usize {
         self.connections.lock().insert(waker)
@@ -922,7 +933,8 @@ impl WebServer {
         ModuleHandle(module)
     }
 
-    fn shared(&self, slot_size: usize) -> Arc<ServerShared> {
+    fn shared(&self, pool: &Pool) -> Arc<ServerShared> {
+        let slot_size = pool.slot_size();
         // Bodies are bounded by the connection: buffered ones by max_request_content_length,
         // streamed uploads by their sink.
         let limits = Limits::from_preset(Preset::Normal)
@@ -943,6 +955,8 @@ impl WebServer {
             forced: AtomicBool::new(false),
             static_site: StaticSite::new(&self.config, self.static_tables.over_process_tables()),
             budget: MemoryBudget::new(self.config.memory_budget),
+            metrics: self.config.metrics_path.as_ref().map(|_| Metrics::new()),
+            slot_gauge: pool.slot_gauge(),
         })
     }
 
@@ -958,7 +972,7 @@ impl WebServer {
         }
         // Checked before anything is bound: the server never starts half-configured.
         let tls = self.tls_config()?;
-        let shared = self.shared(pool.slot_size());
+        let shared = self.shared(pool);
         self.budget = Some(shared.budget.clone());
         let mut listeners = Vec::new();
         for addr in &self.config.bind_addresses {

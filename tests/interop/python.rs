@@ -1,6 +1,6 @@
 //! Whether the Python interop peers can run: python3 with `cryptography` and `coincurve` (the
-//! crypto client) and `requests` (an HTTP client we did not write), installed with pip on first
-//! use. Shared by the interop tests through `#[path]`.
+//! crypto client), `requests` (an HTTP client we did not write) and `prometheus_client` (a
+//! metrics text parser), installed with pip on first use. Shared by the interop tests through `#[path]`.
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
@@ -11,7 +11,10 @@ pub const GCM_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop
 
 fn imports() -> bool {
     Command::new("python3")
-        .args(["-c", "import cryptography, coincurve, requests"])
+        .args([
+            "-c",
+            "import cryptography, coincurve, requests, prometheus_client",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -29,6 +32,7 @@ fn install() -> bool {
             "cryptography",
             "coincurve",
             "requests",
+            "prometheus_client",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -45,8 +49,9 @@ pub fn interop_available() -> bool {
     if *READY.get_or_init(|| imports() || (install() && imports())) {
         return true;
     }
-    let msg = "skipping Python interop: python3 with `cryptography`, `coincurve` and `requests` \
-               is not available (python3 -m pip install cryptography coincurve requests)";
+    let msg = "skipping Python interop: python3 with `cryptography`, `coincurve`, `requests` and \
+               `prometheus_client` is not available (python3 -m pip install cryptography coincurve \
+               requests prometheus_client)";
     assert!(
         std::env::var_os("MICROWEB_REQUIRE_INTEROP").is_none(),
         "{msg}"

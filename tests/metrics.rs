@@ -8,6 +8,7 @@
     clippy::unwrap_used
 )] // IO edge; test code
 
+mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
 #[path = "interop/python.rs"]
@@ -201,4 +202,64 @@ fn without_a_metrics_path_there_is_no_such_page() {
         get(addr, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").status,
         404
     );
+}
+
+#[test]
+fn the_binary_counts_tls_handshakes_completed_and_failed() {
+    let certs = tempfile::tempdir().unwrap();
+    let made = Command::new(cli_support::BIN)
+        .args(["cert", "--out"])
+        .arg(certs.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let demo = cli_support::Demo::start(&[
+        "--metrics-path",
+        "/metrics",
+        "--https-bind",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let https = demo.listening(2)[1].1;
+    let curl = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-sk", "--max-time", "10"])
+            .arg(format!("https://localhost:{}{path}", https.port()))
+            .args([
+                "--resolve",
+                &format!("localhost:{}:127.0.0.1", https.port()),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    curl("/api/echo");
+    // A client that sends garbage instead of a ClientHello: a failed handshake.
+    let mut bad = std::net::TcpStream::connect(https).unwrap();
+    std::io::Write::write_all(&mut bad, &[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = std::io::Read::read(&mut bad, &mut [0u8; 64]);
+    drop(bad);
+    // Each scrape is a completed handshake of its own.
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let text = curl("/metrics");
+            text.contains("microweb_tls_handshakes_failed_total 1\n")
+                && text.contains("microweb_tls_handshakes_completed_total ")
+        }),
+        "{}",
+        curl("/metrics")
+    );
+    let text = curl("/metrics");
+    let completed: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("microweb_tls_handshakes_completed_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(completed >= 2, "{text}");
 }

@@ -32,7 +32,7 @@ use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::poller::Interest;
@@ -48,6 +48,8 @@ pub struct TlsConfig {
     buffer_limit: Option<usize>,
     max_connections: Option<usize>,
     live: Arc<AtomicUsize>,
+    /// Handshakes completed, and given up (failed, timed out or abandoned by the client).
+    handshakes: Arc<[AtomicU64; 2]>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -82,6 +84,7 @@ impl TlsConfig {
             buffer_limit: None,
             max_connections: None,
             live: Arc::new(AtomicUsize::new(0)),
+            handshakes: Arc::default(),
         }
     }
 
@@ -98,6 +101,17 @@ impl TlsConfig {
     #[must_use]
     pub fn live_connections(&self) -> usize {
         self.live.load(Ordering::SeqCst)
+    }
+
+    /// Returns (completed, failed) handshakes of the connections accepted with this
+    /// configuration and its clones; a connection closed before its handshake completed (an
+    /// error, the timeout, a client that left) counts as failed.
+    #[must_use]
+    pub fn handshakes(&self) -> (u64, u64) {
+        (
+            self.handshakes[0].load(Ordering::Relaxed),
+            self.handshakes[1].load(Ordering::Relaxed),
+        )
     }
 
     /// Sets how long a handshake may take in all, from the accept (default 10 s).
@@ -148,6 +162,16 @@ pub struct TlsStream {
     plaintext: usize,
     /// Counts this connection among its listener's live ones.
     _live: LiveGuard,
+    /// Where its handshake is counted (see [`TlsConfig::handshakes`]).
+    handshakes: Arc<[AtomicU64; 2]>,
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        if self.handshake_deadline.is_some() {
+            self.handshakes[1].fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One open TLS connection in its configuration's count; uncounted on drop.
@@ -194,6 +218,7 @@ impl TlsStream {
             first_read: true,
             plaintext: 0,
             _live: live,
+            handshakes: Arc::clone(&config.handshakes),
         })
     }
 
@@ -268,6 +293,7 @@ impl TlsStream {
             }
             if self.handshake_deadline.is_some() && !self.tls.is_handshaking() {
                 self.handshake_deadline = None;
+                self.handshakes[0].fetch_add(1, Ordering::Relaxed);
             }
             ignore_would_block(self.push())?;
         }

@@ -91,7 +91,7 @@ pub struct ServerConfig {
     pub on_access: Option<AccessHook>,
     /// Serve metrics at this path (`/metrics`) in the OpenMetrics text Prometheus scrapes:
     /// requests by method and status class, a duration histogram, bytes in and out, open
-    /// connections, slots, the memory budget, open WebSockets. Default: none.
+    /// connections, slots, the memory budget, open WebSockets, TLS handshakes. Default: none.
     pub metrics_path: Option<String>,
     /// How long a request may stall between two receptions before 408 and close.
     /// Default: 5 s (MicroWebSrv2 used 2 s, tight for real networks).

@@ -117,11 +117,15 @@ impl Metrics {
 /// A gauge read at scrape time: name, help, value.
 pub(crate) type Gauge = (&'static str, &'static str, i64);
 
+/// A counter kept elsewhere and read at scrape time: name (without `_total`), help, value.
+pub(crate) type Counter = (&'static str, &'static str, u64);
+
 /// One scrape: the summed counters and the gauges of the moment, as a `prometheus-client`
 /// collector.
 struct Scrape<'a> {
     metrics: &'a Metrics,
     gauges: Vec<Gauge>,
+    counters: Vec<Counter>,
 }
 
 impl fmt::Debug for Scrape<'_> {
@@ -140,6 +144,7 @@ struct Snapshot {
     bytes_in: u64,
     bytes_out: u64,
     gauges: Vec<Gauge>,
+    counters: Vec<Counter>,
 }
 
 impl Scrape<'_> {
@@ -168,6 +173,7 @@ impl Scrape<'_> {
             bytes_in: m.sum(|c| &c.bytes_in),
             bytes_out: m.sum(|c| &c.bytes_out),
             gauges: self.gauges.clone(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -211,6 +217,10 @@ impl Collector for Snapshot {
             let e = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             ConstCounter::new(n).encode(e)?;
         }
+        for (name, help, value) in &self.counters {
+            let e = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(*value).encode(e)?;
+        }
         for (name, help, value) in &self.gauges {
             let e = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             ConstGauge::new(*value).encode(e)?;
@@ -219,10 +229,15 @@ impl Collector for Snapshot {
     }
 }
 
-/// The OpenMetrics text of a scrape: the counters of `metrics` and `gauges`.
-pub(crate) fn render(metrics: &Metrics, gauges: Vec<Gauge>) -> String {
+/// The OpenMetrics text of a scrape: the counters of `metrics`, `gauges` and `counters`.
+pub(crate) fn render(metrics: &Metrics, gauges: Vec<Gauge>, counters: Vec<Counter>) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Scrape { metrics, gauges }.snapshot()));
+    let scrape = Scrape {
+        metrics,
+        gauges,
+        counters,
+    };
+    registry.register_collector(Box::new(scrape.snapshot()));
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
         out.clear();
@@ -259,6 +274,7 @@ mod tests {
         let text = render(
             &m,
             vec![("microweb_open_connections", "Open connections.", 3)],
+            vec![("microweb_tls_handshakes_completed", "Handshakes.", 9)],
         );
         assert!(
             text.contains("microweb_http_requests_total{method=\"GET\",status=\"2xx\"} 2\n"),
@@ -289,6 +305,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("microweb_open_connections 3\n"), "{text}");
+        assert!(
+            text.contains("microweb_tls_handshakes_completed_total 9\n"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn answer<'a>(
         if request.path() == path.as_str()
             && matches!(*request.method(), Method::GET | Method::HEAD)
         {
-            let text = metrics::render(metrics, gauges(shared));
+            let text = metrics::render(metrics, gauges(shared), counters(shared));
             response.return_(StatusCode::OK, Body::Bytes(text.into_bytes()));
             let _ = response.set_content_type(metrics::CONTENT_TYPE);
         }
@@ -373,4 +373,25 @@ fn gauges(shared: &ServerShared) -> Vec<metrics::Gauge> {
         gauges.extend(module.gauges());
     }
     gauges
+}
+
+/// The counters a metrics scrape reads beside the per-loop ones: TLS handshakes, when the server
+/// serves TLS.
+fn counters(shared: &ServerShared) -> Vec<metrics::Counter> {
+    let Some(tls) = &shared.tls else {
+        return Vec::new();
+    };
+    let (completed, failed) = tls.handshakes();
+    vec![
+        (
+            "microweb_tls_handshakes_completed",
+            "TLS handshakes completed.",
+            completed,
+        ),
+        (
+            "microweb_tls_handshakes_failed",
+            "TLS handshakes that did not complete (an error, the timeout, a client that left).",
+            failed,
+        ),
+    ]
 }

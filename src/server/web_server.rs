@@ -215,6 +215,8 @@ pub(crate) struct ServerShared {
     pub(crate) metrics: Option<Metrics>,
     /// The pool's slot figures, for the metrics.
     pub(crate) slot_gauge: SlotGauge,
+    /// The TLS configuration of its listeners (its handshake counts, for the metrics).
+    pub(crate) tls: Option<TlsConfig>,
 }
 
 impl ServerShared {
@@ -933,7 +935,7 @@ impl WebServer {
         ModuleHandle(module)
     }
 
-    fn shared(&self, pool: &Pool) -> Arc<ServerShared> {
+    fn shared(&self, pool: &Pool, tls: Option<TlsConfig>) -> Arc<ServerShared> {
         let slot_size = pool.slot_size();
         // Bodies are bounded by the connection: buffered ones by max_request_content_length,
         // streamed uploads by their sink.
@@ -957,6 +959,7 @@ impl WebServer {
             budget: MemoryBudget::new(self.config.memory_budget),
             metrics: self.config.metrics_path.as_ref().map(|_| Metrics::new()),
             slot_gauge: pool.slot_gauge(),
+            tls,
         })
     }
 
@@ -972,7 +975,7 @@ impl WebServer {
         }
         // Checked before anything is bound: the server never starts half-configured.
         let tls = self.tls_config()?;
-        let shared = self.shared(pool);
+        let shared = self.shared(pool, tls.clone());
         self.budget = Some(shared.budget.clone());
         let mut listeners = Vec::new();
         for addr in &self.config.bind_addresses {

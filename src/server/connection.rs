@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::http::{StatusCode, Version};
 
-use super::access_log::{AccessHook, AccessRecord};
+use super::access_log::AccessRecord;
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
@@ -195,46 +195,44 @@ pub(crate) struct HttpConnection {
     state: State,
     /// The key of this connection in the server's registry (for a graceful stop).
     registration: Option<usize>,
-    /// With an `on_access` hook: when the request being read began, and the answer being sent.
+    /// With an access hook or metrics: when the request being read began, and the answer
+    /// being sent.
     request_started: Option<Instant>,
-    access: Option<Box<PendingAccess>>,
-    /// With metrics: the answer being sent, and the bytes read and written so far (a request's
-    /// share is what came since the last one was counted).
-    meter: Option<Meter>,
+    observed: Option<Box<Observation>>,
+    /// Bytes read and written on this connection, and up to where the last answer was counted
+    /// (an answer's share is what came since).
     read_total: u64,
     written_total: u64,
     read_mark: u64,
     written_mark: u64,
 }
 
-/// The metrics' view of the answer being sent.
-struct Meter {
+/// The answer being sent, as the access log and the metrics will see it once its last byte is
+/// out.
+struct Observation {
     started: Instant,
     method_class: u8,
     status: u16,
+    is_head: bool,
+    head_len: u64,
+    /// The request line's text and headers, kept only for an access hook.
+    text: Option<RequestText>,
 }
 
-/// The access record of the answer being sent, completed when its last byte is out.
-struct PendingAccess {
-    started: Instant,
+/// What the access log writes of the request.
+struct RequestText {
     method: String,
     target: String,
     version: &'static str,
     referer: Option<String>,
     user_agent: Option<String>,
-    status: u16,
-    is_head: bool,
-    /// Bytes of the response written so far, and how many of them are its head.
-    sent: u64,
-    head_len: u64,
 }
 
-impl PendingAccess {
-    fn new(head: &RequestHead, raw: &[u8], started: Instant) -> PendingAccess {
+impl RequestText {
+    fn new(head: &RequestHead, raw: &[u8]) -> RequestText {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let header = |name: &str| head.header(raw, name).map(text);
-        PendingAccess {
-            started,
+        RequestText {
             method: head.method().as_str().to_owned(),
             target: text(head.target(raw).as_bytes()),
             version: match head.version() {
@@ -243,35 +241,46 @@ impl PendingAccess {
             },
             referer: header("referer"),
             user_agent: header("user-agent"),
-            status: 0,
-            is_head: head.is_head(),
-            sent: 0,
-            head_len: 0,
         }
     }
+}
 
-    fn report(&self, hook: &AccessHook, peer: std::net::SocketAddr) {
+impl Observation {
+    /// Hands the answer to the access hook and the metrics; `bytes` are the connection's bytes
+    /// (read, written) since the last answer was counted.
+    fn report(&self, shared: &ServerShared, peer: std::net::SocketAddr, bytes: (u64, u64)) {
         let duration = self.started.elapsed();
-        let record = AccessRecord {
-            peer,
-            started: SystemTime::now()
-                .checked_sub(duration)
-                .unwrap_or(SystemTime::now()),
-            method: &self.method,
-            target: &self.target,
-            version: self.version,
-            status: self.status,
-            body_bytes: if self.is_head {
-                0
-            } else {
-                self.sent.saturating_sub(self.head_len)
-            },
-            referer: self.referer.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            duration,
+        let body_bytes = if self.is_head {
+            0
+        } else {
+            bytes.1.saturating_sub(self.head_len)
         };
-        if catch_unwind(AssertUnwindSafe(|| (hook.0)(&record))).is_err() {
-            log::error!("the on_access hook panicked");
+        if let (Some(text), Some(hook)) = (&self.text, &shared.config.on_access) {
+            let now = SystemTime::now();
+            let record = AccessRecord {
+                peer,
+                started: now.checked_sub(duration).unwrap_or(now),
+                method: &text.method,
+                target: &text.target,
+                version: text.version,
+                status: self.status,
+                body_bytes,
+                referer: text.referer.as_deref(),
+                user_agent: text.user_agent.as_deref(),
+                duration,
+            };
+            if catch_unwind(AssertUnwindSafe(|| (hook.0)(&record))).is_err() {
+                log::error!("the on_access hook panicked");
+            }
+        }
+        if let Some(metrics) = &shared.metrics {
+            metrics.observe(&metrics::Observed {
+                method_class: self.method_class,
+                status: self.status,
+                duration,
+                bytes_in: bytes.0,
+                bytes_out: bytes.1,
+            });
         }
     }
 }
@@ -292,8 +301,7 @@ impl HttpConnection {
             state: State::ReadingHead,
             registration: None,
             request_started: None,
-            access: None,
-            meter: None,
+            observed: None,
             read_total: 0,
             written_total: 0,
             read_mark: 0,
@@ -571,8 +579,7 @@ impl HttpConnection {
                 match b.body.make_room(input.len(), spool, || conn.waker()) {
                     Ok(Room::Ready) => b.budget_wait = false,
                     Ok(Room::Wait) => {
-                        let first = !mem::replace(&mut b.budget_wait, true);
-                        return wait_for_budget(conn, &self.shared, first);
+                        return wait_for_budget(conn, &self.shared, &mut b.budget_wait);
                     }
                     Ok(Room::TooLarge) => return self.fail(conn, HttpError::BodyTooLarge),
                     Err(e) => {
@@ -659,8 +666,7 @@ impl HttpConnection {
             match b.body.finish(|| conn.waker()) {
                 Ok(Finished::Ready(data, reserved)) => (data, reserved),
                 Ok(Finished::Wait) => {
-                    let first = !mem::replace(&mut b.budget_wait, true);
-                    return wait_for_budget(conn, &self.shared, first);
+                    return wait_for_budget(conn, &self.shared, &mut b.budget_wait);
                 }
                 Ok(Finished::TooLarge) => return self.fail(conn, HttpError::BodyTooLarge),
                 Err(e) => {
@@ -761,18 +767,20 @@ impl HttpConnection {
             keep_alive: http::keep_alive(head, self.served, &self.shared.limits, true),
         };
         if self.shared.observes_requests() {
-            let started = self.request_started.take().unwrap_or_else(Instant::now);
-            if self.shared.config.on_access.is_some() {
-                let raw = slot.get(..head.head_len()).unwrap_or_default();
-                self.access = Some(Box::new(PendingAccess::new(head, raw, started)));
-            }
-            if self.shared.metrics.is_some() {
-                self.meter = Some(Meter {
-                    started,
-                    method_class: metrics::method_class(head.method().as_str()),
-                    status: 0,
-                });
-            }
+            let raw = slot.get(..head.head_len()).unwrap_or_default();
+            self.observed = Some(Box::new(Observation {
+                started: self.request_started.take().unwrap_or_else(Instant::now),
+                method_class: metrics::method_class(head.method().as_str()),
+                status: 0,
+                is_head: head.is_head(),
+                head_len: 0,
+                text: self
+                    .shared
+                    .config
+                    .on_access
+                    .is_some()
+                    .then(|| RequestText::new(head, raw)),
+            }));
         }
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
             self.stash.extend_from_slice(next);
@@ -879,12 +887,9 @@ impl HttpConnection {
             && framing != Framing::UntilClose
             && !self.shared.is_draining();
         let written = write_head(slot, response, &date, framing, keep_alive, facts);
-        if let (Some(access), Ok((head_len, _))) = (self.access.as_deref_mut(), &written) {
-            access.status = response.status.as_u16();
-            access.head_len = *head_len as u64;
-        }
-        if let Some(meter) = &mut self.meter {
-            meter.status = response.status.as_u16();
+        if let (Some(observed), Ok((head_len, _))) = (self.observed.as_deref_mut(), &written) {
+            observed.status = response.status.as_u16();
+            observed.head_len = *head_len as u64;
         }
         let (mut end, no_body) = match written {
             Ok(v) => v,
@@ -1023,9 +1028,6 @@ impl HttpConnection {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                     Ok(n) => {
                         self.written_total += n as u64;
-                        if let Some(access) = self.access.as_deref_mut() {
-                            access.sent += n as u64;
-                        }
                         let of_head = n.min(out.end - out.pos);
                         out.pos += of_head;
                         out.pending.advance(n - of_head);
@@ -1048,9 +1050,6 @@ impl HttpConnection {
                     Ok(0) => return Step::Wait(Next::Close(CloseReason::ByPeer)),
                     Ok(n) => {
                         self.written_total += n as u64;
-                        if let Some(access) = self.access.as_deref_mut() {
-                            access.sent += n as u64;
-                        }
                         out.pending.advance(n);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -1141,20 +1140,15 @@ impl HttpConnection {
             return Step::Again;
         };
         self.served = self.served.saturating_add(1);
-        if let (Some(access), Some(hook)) = (self.access.take(), &self.shared.config.on_access) {
-            access.report(hook, self.peer);
+        if let Some(observed) = self.observed.take() {
+            let bytes = (
+                self.read_total - self.read_mark,
+                self.written_total - self.written_mark,
+            );
+            observed.report(&self.shared, self.peer, bytes);
         }
-        if let (Some(meter), Some(metrics)) = (self.meter.take(), &self.shared.metrics) {
-            metrics.observe(&metrics::Observed {
-                method_class: meter.method_class,
-                status: meter.status,
-                duration: meter.started.elapsed(),
-                bytes_in: self.read_total - self.read_mark,
-                bytes_out: self.written_total - self.written_mark,
-            });
-            self.read_mark = self.read_total;
-            self.written_mark = self.written_total;
-        }
+        self.read_mark = self.read_total;
+        self.written_mark = self.written_total;
         if let Some(on_sent) = out.on_sent {
             if catch_unwind(AssertUnwindSafe(on_sent)).is_err() {
                 self.shared.log(
@@ -1321,10 +1315,10 @@ impl HttpConnection {
 const BODY_READ_TURN: usize = 256 * 1024;
 
 /// Stops reading until the budget grants a body its bytes (the client's TCP window fills
-/// meanwhile), for up to `memory_wait_timeout` from the `first` call: that wait is the server's,
-/// so it ends in 503, never 408.
-fn wait_for_budget(conn: &mut Conn<'_>, shared: &ServerShared, first: bool) -> Step {
-    if first {
+/// meanwhile), for up to `memory_wait_timeout` from when `waiting` was first set: that wait is
+/// the server's, so it ends in 503, never 408.
+fn wait_for_budget(conn: &mut Conn<'_>, shared: &ServerShared, waiting: &mut bool) -> Step {
+    if !mem::replace(waiting, true) {
         conn.set_deadline(Some(Instant::now() + shared.config.memory_wait_timeout));
     }
     Step::Wait(Next::Idle)

@@ -5,10 +5,13 @@ use std::io;
 use std::net::SocketAddr;
 
 use crate::http::HttpError;
+#[cfg(feature = "crypto")]
 use crate::mods::crypto::CryptoError;
+#[cfg(feature = "templates")]
 use crate::mods::templates::TemplateError;
 use crate::pool::PoolError;
 use crate::routing::RouteError;
+#[cfg(feature = "tls")]
 use crate::server::TlsError;
 
 /// Everything that can go wrong in microweb, by layer.
@@ -24,10 +27,13 @@ pub enum Error {
     /// A route could not be registered or a path could not be built.
     Route(RouteError),
     /// A body could not be encrypted, decrypted or authenticated, or a key file was refused.
+    #[cfg(feature = "crypto")]
     Crypto(CryptoError),
     /// A template failed to load, parse or render.
+    #[cfg(feature = "templates")]
     Template(TemplateError),
     /// A TLS certificate, key or CA file could not be used.
+    #[cfg(feature = "tls")]
     Tls(TlsError),
     /// An address could not be bound.
     Bind(SocketAddr, io::Error),
@@ -35,6 +41,13 @@ pub enum Error {
     AlreadyRunning,
     /// `load_module` was given a name no built-in module has.
     UnknownModule(String),
+    /// `load_module` named a built-in module this build leaves out: it needs that cargo feature.
+    ModuleDisabled {
+        /// The module's name, as given to `load_module`.
+        module: String,
+        /// The cargo feature that builds it.
+        feature: &'static str,
+    },
 }
 
 /// The crate's result type.
@@ -47,12 +60,19 @@ impl fmt::Display for Error {
             Error::Pool(e) => write!(f, "pool error: {e}"),
             Error::Http(e) => write!(f, "http error: {e}"),
             Error::Route(e) => write!(f, "route error: {e}"),
+            #[cfg(feature = "crypto")]
             Error::Crypto(e) => write!(f, "crypto error: {e}"),
+            #[cfg(feature = "templates")]
             Error::Template(e) => write!(f, "template error: {e}"),
+            #[cfg(feature = "tls")]
             Error::Tls(e) => write!(f, "tls error: {e}"),
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::AlreadyRunning => f.write_str("the server is already running"),
             Error::UnknownModule(name) => write!(f, "no built-in module is named {name:?}"),
+            Error::ModuleDisabled { module, feature } => write!(
+                f,
+                "module {module} is not in this build: enable the cargo feature \"{feature}\""
+            ),
         }
     }
 }
@@ -64,10 +84,13 @@ impl std::error::Error for Error {
             Error::Pool(e) => Some(e),
             Error::Http(e) => Some(e),
             Error::Route(e) => Some(e),
+            #[cfg(feature = "crypto")]
             Error::Crypto(e) => Some(e),
+            #[cfg(feature = "templates")]
             Error::Template(e) => Some(e),
+            #[cfg(feature = "tls")]
             Error::Tls(e) => Some(e),
-            Error::AlreadyRunning | Error::UnknownModule(_) => None,
+            Error::AlreadyRunning | Error::UnknownModule(_) | Error::ModuleDisabled { .. } => None,
         }
     }
 }
@@ -82,4 +105,10 @@ macro_rules! from_layer {
     )*};
 }
 
-from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route, CryptoError => Crypto, TemplateError => Template, TlsError => Tls);
+from_layer!(io::Error => Io, PoolError => Pool, HttpError => Http, RouteError => Route);
+#[cfg(feature = "crypto")]
+from_layer!(CryptoError => Crypto);
+#[cfg(feature = "templates")]
+from_layer!(TemplateError => Template);
+#[cfg(feature = "tls")]
+from_layer!(TlsError => Tls);

@@ -15,6 +15,27 @@
 //! - [`http`]: the sans-IO HTTP/1.1 protocol core;
 //! - [`routing`]: named routes, the resolver and the path builder;
 //! - the server, which glues them together, and [`mods`], the loadable modules.
+//!
+//! # Cargo features
+//!
+//! All on by default. `--no-default-features` builds the pool, HTTP/1.1, routing and static
+//! files; add back what a deployment needs:
+//!
+//! | feature | what it builds | crates it brings |
+//! | --- | --- | --- |
+//! | `tls` | HTTPS listeners ([`TlsConfig`](pool::TlsConfig), `ServerConfig::tls`) | rustls (ring) |
+//! | `websockets` | the WebSockets module | tungstenite |
+//! | `templates` | the `<< >>` templates module | nom, elsa, self_cell |
+//! | `crypto` | the body encryption module (secp256k1 + AES-256-GCM), key files | k256, aes-gcm, hkdf, argon2, pbkdf2 |
+//! | `crypto-usrv` | usrv's AES-256-CTR wire mode (`CryptoConfig::with_usrv`) | aes, ctr |
+//! | `crypto-client` | the sealing client (`mods::crypto::Client`) | ureq |
+//! | `compression` | gzip of dynamic answers (`ServerConfig::gzip_min_size`) | flate2 |
+//! | `metrics` | the OpenMetrics endpoint (`ServerConfig::metrics_path`) | prometheus-client |
+//! | `pin` | pinning event loops to CPUs (`PoolConfig::pin_threads`) | core_affinity |
+//! | `cli` | the `microweb` binary (and the modules its demo serves) | lexopt, signal-hook, rcgen |
+//!
+//! A build without a module answers [`Error::ModuleDisabled`], naming the feature, to its
+//! `load_module` name.
 #![doc(test(attr(deny(warnings))))]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -31,10 +52,12 @@ mod server;
 pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
+#[cfg(feature = "templates")]
 pub use mods::templates::{
     AfterWork, PageData, RenderSink, RenderStream, SinkError, SlotSink, Template, TemplateConfig,
     TemplateError, Templates, TemplatesModule,
 };
+#[cfg(feature = "websockets")]
 pub use mods::websockets::{
     Broadcast, UpgradeError, WebSocket, WebSocketError, WebSocketGroup, WebSocketRequest,
     WebSockets,
@@ -42,11 +65,14 @@ pub use mods::websockets::{
 pub use module::{Module, ModuleHandle};
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
-    Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, TlsConfig,
-    TlsStream, Transport, UdpDatagram, Waker,
+    Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, Transport,
+    UdpDatagram, Waker,
 };
+#[cfg(feature = "tls")]
+pub use pool::{TlsConfig, TlsStream};
 pub use routing::{ArgValue, RouteArgs, RouteError, Router};
 /// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
+#[cfg(feature = "tls")]
 pub use rustls;
 /// The access log: one record per answered request (`ServerConfig::on_access`), and a
 /// Combined Log Format writer on a thread of its own.
@@ -59,6 +85,8 @@ pub use server::{
     Body, BodySink, DeferredResponse, FileSink, HandlerError, Handover, Html, IntoResponse,
     InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
     ResponseStream, Routes, ServerConfig, ServerHandle, ServerInfo, SpoolConfig, StreamError,
-    Takeover, TestRequest, TlsError, TlsFileKind, TlsFiles, WebServer, add_default_page,
-    add_mime_type, get_mime_type_from_filename, html_escape, resolve_physical_path,
+    Takeover, TestRequest, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
+    html_escape, resolve_physical_path,
 };
+#[cfg(feature = "tls")]
+pub use server::{TlsError, TlsFileKind, TlsFiles};

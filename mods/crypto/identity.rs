@@ -268,6 +268,7 @@ pub(crate) fn verify_schnorr(key: &PublicKey, msg32: &[u8; 32], sig: &[u8; 64]) 
 }
 
 /// Verifies an ECDSA signature `r ‖ s` over the digest `z`, after normalising `s` to low-S.
+#[cfg(feature = "crypto-usrv")]
 pub(crate) fn verify_ecdsa(key: &PublicKey, z: &[u8; 32], sig: &[u8; 64]) -> bool {
     use k256::ecdsa::signature::hazmat::PrehashVerifier;
     let Ok(sig) = k256::ecdsa::Signature::from_slice(sig) else {

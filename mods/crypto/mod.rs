@@ -117,6 +117,7 @@
 //! # }
 //! ```
 
+#[cfg(feature = "crypto-client")]
 mod client;
 mod error;
 mod gcm;
@@ -126,8 +127,10 @@ mod keyfile;
 mod module;
 mod replay;
 mod server;
+#[cfg(feature = "crypto-usrv")]
 mod usrv;
 
+#[cfg(feature = "crypto-client")]
 pub use client::{Client, ClientError, RequestBuilder, Response, SealedRequest};
 pub use error::CryptoError;
 pub use headers::Scheme;

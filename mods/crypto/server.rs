@@ -25,6 +25,7 @@ use super::headers::{
 };
 use super::identity::{Identity, PublicKey, sha256, verify_schnorr};
 use super::replay::ReplayStore;
+#[cfg(feature = "crypto-usrv")]
 use super::usrv;
 
 /// Configuration of the server side of the body encryption module.
@@ -35,6 +36,8 @@ pub struct CryptoConfig {
     /// Default 30 s: enough for clock skew and slow links, short enough to bound the replay store.
     pub window: Duration,
     /// Whether usrv's scheme is accepted. Default `false`: it has no MAC and weaker framing.
+    /// Needs the `crypto-usrv` feature (without it, usrv requests are refused as disabled).
+    #[cfg(feature = "crypto-usrv")]
     pub usrv: bool,
     /// The most requests the replay store remembers at once. Default 65 536 (about 6 MiB at most);
     /// past it, new requests get 503 until entries expire.
@@ -47,6 +50,7 @@ impl Default for CryptoConfig {
     fn default() -> Self {
         CryptoConfig {
             window: Duration::from_secs(30),
+            #[cfg(feature = "crypto-usrv")]
             usrv: false,
             replay_capacity: 65_536,
             allowed_senders: None,
@@ -63,6 +67,7 @@ impl CryptoConfig {
     }
 
     /// Enables or disables usrv's scheme.
+    #[cfg(feature = "crypto-usrv")]
     #[must_use]
     pub fn with_usrv(mut self, enabled: bool) -> Self {
         self.usrv = enabled;
@@ -228,6 +233,7 @@ impl ServerCrypto {
         };
         match scheme {
             Scheme::Aes256Gcm => self.open_gcm(method, target, &headers, body, now),
+            #[cfg(feature = "crypto-usrv")]
             Scheme::Usrv if self.config.usrv => self.open_usrv(&headers, body, now),
             Scheme::Usrv => Err(CryptoError::SchemeDisabled),
         }
@@ -250,6 +256,7 @@ impl ServerCrypto {
                     .ok()?,
                 in_reply_to: in_reply_to(headers(SENDER_SIGNATURE)),
             }),
+            #[cfg(feature = "crypto-usrv")]
             Scheme::Usrv if self.config.usrv => Some(ReplyTo {
                 scheme,
                 key: PublicKey::from_header(headers(SENDER_PUBLIC_KEY)?, SENDER_PUBLIC_KEY).ok()?,
@@ -293,6 +300,9 @@ impl ServerCrypto {
                     body: sealed,
                 })
             }
+            #[cfg(not(feature = "crypto-usrv"))]
+            Scheme::Usrv => Err(CryptoError::SchemeDisabled),
+            #[cfg(feature = "crypto-usrv")]
             Scheme::Usrv => {
                 let body_hex = usrv::encrypt_with(&ephemeral, &reply_to.key, body);
                 let sig = usrv::sign(&self.identity, format!("{body_hex}{eph_b64}").as_bytes())?;
@@ -365,6 +375,7 @@ impl ServerCrypto {
         })
     }
 
+    #[cfg(feature = "crypto-usrv")]
     fn open_usrv<'h>(
         &self,
         headers: &impl Fn(&str) -> Option<&'h str>,

@@ -46,6 +46,7 @@ use super::source::{
     self, Body, CLOSE_REQ, CLOSED, OPENED, READABLE, SLOT_FREE, Source, SourceKey, TIMEDOUT, WOKEN,
     WRITABLE, Waker,
 };
+#[cfg(feature = "tls")]
 use super::tls::{TlsConfig, TlsStream};
 use super::transport::Transport;
 use super::{Pool, Shared, Task};
@@ -588,6 +589,7 @@ pub(crate) struct ListenerBody {
     local: SocketAddr,
     waiting_slot: bool,
     /// Set on a TLS listener: every accepted connection starts a TLS handshake.
+    #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
 }
 
@@ -596,13 +598,14 @@ impl ListenerBody {
         listener: TcpListener,
         acceptor: Arc<dyn Acceptor>,
         local: SocketAddr,
-        tls: Option<TlsConfig>,
+        #[cfg(feature = "tls")] tls: Option<TlsConfig>,
     ) -> ListenerBody {
         ListenerBody {
             listener,
             acceptor,
             local,
             waiting_slot: false,
+            #[cfg(feature = "tls")]
             tls,
         }
     }
@@ -665,6 +668,7 @@ impl ListenerBody {
             log::warn!("pool: cannot set up a connection from {peer}: {e}");
             return;
         }
+        #[cfg(feature = "tls")]
         let transport = match &self.tls {
             None => Transport::Tcp(stream),
             Some(tls) => match TlsStream::accept(stream, tls, shared.slots.size()) {
@@ -675,6 +679,8 @@ impl ListenerBody {
                 }
             },
         };
+        #[cfg(not(feature = "tls"))]
+        let transport = Transport::Tcp(stream);
         let Ok(src) = shared.insert_dealt(SCHEDULED_OPENED) else {
             return;
         };

@@ -119,6 +119,7 @@ pub(crate) fn run_pool(pool: &Pool, io: usize, stack_size: Option<usize>) {
 }
 
 /// Pins the calling thread (loop `index`) to the `cpu`-th CPU the process may use (round-robin).
+#[cfg(feature = "pin")]
 fn pin_to_cpu(index: usize, cpu: usize) {
     let Some(cores) = core_affinity::get_core_ids().filter(|c| !c.is_empty()) else {
         log::warn!("pool: cannot list the CPUs; loop {index} is not pinned");
@@ -128,6 +129,12 @@ fn pin_to_cpu(index: usize, cpu: usize) {
     if !core_affinity::set_for_current(core) {
         log::warn!("pool: cannot pin loop {index} to CPU {}", core.id);
     }
+}
+
+/// A build without the `pin` feature cannot pin: it says so once per loop.
+#[cfg(not(feature = "pin"))]
+fn pin_to_cpu(index: usize, _cpu: usize) {
+    log::warn!("pool: loop {index} is not pinned: this build leaves out the cargo feature \"pin\"");
 }
 
 /// One loop: wait on the poller, run the ready sources, the due timers (loop 0) and the queued

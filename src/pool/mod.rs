@@ -52,6 +52,7 @@ mod slots;
 mod source;
 mod tcp_client;
 mod timers;
+#[cfg(feature = "tls")]
 mod tls;
 mod transport;
 mod udp;
@@ -63,6 +64,7 @@ pub use slots::{BufferSlots, SlotGuard};
 pub use source::{SourceKey, Waker};
 pub use tcp_client::{TcpClient, TcpServer};
 pub use timers::TimerId;
+#[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsStream};
 pub use transport::Transport;
 pub use udp::UdpDatagram;
@@ -104,7 +106,8 @@ pub struct PoolConfig {
     /// may use, round-robin; loop 0, which accepts and keeps time, stays free unless it is the
     /// only loop). Default `false`. Worth it on a host that runs little else: a loop then keeps
     /// its caches and its connections' state on one core; leave it off when several pools or
-    /// other busy threads share the CPUs.
+    /// other busy threads share the CPUs. Needs the `pin` cargo feature (a build without it logs
+    /// a warning and does not pin).
     pub pin_threads: bool,
 }
 
@@ -216,14 +219,17 @@ thread_local! {
 
 /// Returns the index of the event loop running on this thread (0 off the loops): per-loop
 /// counters are kept by it.
+#[cfg(feature = "metrics")]
 pub(crate) fn loop_index() -> usize {
     LOOP_INDEX.get()
 }
 
 /// Reads a pool's slot figures without keeping the pool alive (a server's metrics hold it).
+#[cfg(feature = "metrics")]
 #[derive(Clone)]
 pub(crate) struct SlotGauge(std::sync::Weak<Shared>);
 
+#[cfg(feature = "metrics")]
 impl SlotGauge {
     /// (free, total), or `None` once the pool is gone.
     pub(crate) fn read(&self) -> Option<(usize, usize)> {
@@ -584,6 +590,7 @@ impl Pool {
     }
 
     /// A reader of the slot figures that does not keep the pool alive.
+    #[cfg(feature = "metrics")]
     pub(crate) fn slot_gauge(&self) -> SlotGauge {
         SlotGauge(Arc::downgrade(&self.shared))
     }
@@ -619,7 +626,12 @@ impl Pool {
     ///
     /// Socket creation, bind or listen errors.
     pub fn listen(&self, addr: SocketAddr, acceptor: impl Acceptor) -> io::Result<Listener> {
-        self.listen_with(addr, Arc::new(acceptor), None)
+        self.listen_with(
+            addr,
+            Arc::new(acceptor),
+            #[cfg(feature = "tls")]
+            None,
+        )
     }
 
     /// Listens on `addr` like [`Pool::listen`], and runs TLS on every accepted connection: the
@@ -629,6 +641,7 @@ impl Pool {
     /// # Errors
     ///
     /// Socket creation, bind or listen errors.
+    #[cfg(feature = "tls")]
     pub fn listen_tls(
         &self,
         addr: SocketAddr,
@@ -642,14 +655,20 @@ impl Pool {
         &self,
         addr: SocketAddr,
         acceptor: Arc<dyn Acceptor>,
-        tls: Option<TlsConfig>,
+        #[cfg(feature = "tls")] tls: Option<TlsConfig>,
     ) -> io::Result<Listener> {
         let sh = &self.shared;
         let listener = source::bind_listener(addr, sh.config.conn_queue_capacity)?;
         let local = listener.local_addr()?;
         let src = sh.insert(0)?;
         let mut body = src.body.lock();
-        let b = conn::ListenerBody::new(listener, acceptor, local, tls);
+        let b = conn::ListenerBody::new(
+            listener,
+            acceptor,
+            local,
+            #[cfg(feature = "tls")]
+            tls,
+        );
         if let Err(e) = src.home.poller.add(b.socket(), src.key.0, Interest::READ) {
             drop(body);
             sh.remove(&src);

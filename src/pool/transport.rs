@@ -23,6 +23,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::poller::Interest;
+#[cfg(feature = "tls")]
 use super::tls::TlsStream;
 
 /// The byte stream under a connection: plain TCP, or TLS over TCP.
@@ -32,6 +33,7 @@ pub enum Transport {
     /// A plain, nonblocking TCP stream.
     Tcp(TcpStream),
     /// A TLS connection over a nonblocking TCP stream (accepted by a TLS listener).
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream>),
 }
 
@@ -44,6 +46,7 @@ impl Transport {
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.read(buf),
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.read(buf),
         }
     }
@@ -56,6 +59,7 @@ impl Transport {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.write(buf),
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.write(buf),
         }
     }
@@ -69,6 +73,7 @@ impl Transport {
     pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => match bufs.iter().find(|b| !b.is_empty()) {
                 Some(buf) => t.write(buf),
                 None => Ok(0),
@@ -84,6 +89,7 @@ impl Transport {
     pub fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.flush(),
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.flush(),
         }
     }
@@ -96,15 +102,18 @@ impl Transport {
     pub fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.shutdown(Shutdown::Write),
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.shutdown(),
         }
     }
 
     /// Returns the TLS connection, when the bytes are protected by TLS.
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {
             Transport::Tcp(_) => None,
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => Some(t),
         }
     }
@@ -114,6 +123,7 @@ impl Transport {
     pub fn is_tls(&self) -> bool {
         match self {
             Transport::Tcp(_) => false,
+            #[cfg(feature = "tls")]
             Transport::Tls(_) => true,
         }
     }
@@ -122,6 +132,7 @@ impl Transport {
     pub(crate) fn socket(&self) -> &TcpStream {
         match self {
             Transport::Tcp(s) => s,
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.socket(),
         }
     }
@@ -130,6 +141,7 @@ impl Transport {
     pub(crate) fn interest(&self, wanted: Interest) -> Interest {
         match self {
             Transport::Tcp(_) => wanted,
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.interest(wanted),
         }
     }
@@ -138,6 +150,7 @@ impl Transport {
     pub(crate) fn has_buffered_input(&self) -> bool {
         match self {
             Transport::Tcp(_) => false,
+            #[cfg(feature = "tls")]
             Transport::Tls(t) => t.has_buffered_input(),
         }
     }

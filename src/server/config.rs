@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::access_log::AccessHook;
+#[cfg(feature = "tls")]
 use super::tls::TlsFiles;
 use crate::config::Preset;
 
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     /// Serve metrics at this path (`/metrics`) in the OpenMetrics text Prometheus scrapes:
     /// requests by method and status class, a duration histogram, bytes in and out, open
     /// connections, slots, the memory budget, open WebSockets, TLS handshakes. Default: none.
+    /// Needs the `metrics` feature.
+    #[cfg(feature = "metrics")]
     pub metrics_path: Option<String>,
     /// How long a request may stall between two receptions before 408 and close.
     /// Default: 5 s (MicroWebSrv2 used 2 s, tight for real networks).
@@ -108,7 +111,8 @@ pub struct ServerConfig {
     /// least this many bytes on the fly for clients that accept gzip; `None` is off. Default: off. Each such response
     /// holds a deflate state of a few hundred KiB while it streams — more than the whole slot
     /// budget of the Embedded and Light presets, so leave it off there. Pre-compressed siblings
-    /// (`app.js.gz`, `app.js.br`) are served whatever this says.
+    /// (`app.js.gz`, `app.js.br`) are served whatever this says. Needs the `compression` feature.
+    #[cfg(feature = "compression")]
     pub gzip_min_size: Option<u64>,
     /// Bytes of small static files (up to 64 KiB each) kept in memory, so that serving one
     /// costs a `stat` instead of an open, a read and a close. The file's device, inode, size
@@ -128,10 +132,13 @@ pub struct ServerConfig {
     /// Serve HTTPS with these files (set through
     /// [`WebServer::enable_ssl`](super::WebServer::enable_ssl), which checks them at once).
     /// Default: none (plain HTTP). The TLS handshake is bounded by `requests_timeout`.
+    /// Needs the `tls` feature, as does `tls_max_connections`.
+    #[cfg(feature = "tls")]
     pub tls: Option<TlsFiles>,
     /// The most HTTPS connections open at once; more are closed before their handshake.
     /// rustls' state costs about 8 KiB per idle connection beside the slots, so this bounds that
     /// memory. Default: none (only the process' descriptor limit).
+    #[cfg(feature = "tls")]
     pub tls_max_connections: Option<usize>,
 }
 
@@ -158,18 +165,22 @@ impl ServerConfig {
             memory_wait_timeout: Duration::from_secs(30),
             spool: None,
             on_access: None,
+            #[cfg(feature = "metrics")]
             metrics_path: None,
             requests_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
             max_requests_per_connection: 1000,
             not_found_url: None,
+            #[cfg(feature = "compression")]
             gzip_min_size: None,
             static_cache_size: 0,
             pin_threads: false,
             allow_all_origins: false,
             cors_allow_all: false,
+            #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
             tls_max_connections: None,
         };
         config.apply_preset(preset);

@@ -33,6 +33,7 @@ use super::access_log::AccessRecord;
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
+#[cfg(feature = "metrics")]
 use super::metrics;
 use super::pipeline;
 use super::request::Request;
@@ -211,6 +212,7 @@ pub(crate) struct HttpConnection {
 /// out.
 struct Observation {
     started: Instant,
+    #[cfg(feature = "metrics")]
     method_class: u8,
     status: u16,
     is_head: bool,
@@ -273,6 +275,7 @@ impl Observation {
                 log::error!("the on_access hook panicked");
             }
         }
+        #[cfg(feature = "metrics")]
         if let Some(metrics) = &shared.metrics {
             metrics.observe(&metrics::Observed {
                 method_class: self.method_class,
@@ -770,6 +773,7 @@ impl HttpConnection {
             let raw = slot.get(..head.head_len()).unwrap_or_default();
             self.observed = Some(Box::new(Observation {
                 started: self.request_started.take().unwrap_or_else(Instant::now),
+                #[cfg(feature = "metrics")]
                 method_class: metrics::method_class(head.method().as_str()),
                 status: 0,
                 is_head: head.is_head(),

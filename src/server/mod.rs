@@ -8,12 +8,14 @@
 mod access_log;
 mod body_memory;
 mod body_store;
+#[cfg(feature = "compression")]
 mod compress;
 mod config;
 mod connection;
 mod deferred;
 mod handler;
 mod hooks;
+#[cfg(feature = "metrics")]
 mod metrics;
 mod pipeline;
 mod request;
@@ -21,6 +23,7 @@ mod response;
 pub(crate) mod static_files;
 mod stream;
 mod testing;
+#[cfg(feature = "tls")]
 mod tls;
 mod upload;
 mod web_server;
@@ -38,6 +41,7 @@ pub use static_files::{
 };
 pub use stream::{MAX_STREAM_QUEUE_BYTES, ResponseStream, StreamError};
 pub use testing::TestRequest;
+#[cfg(feature = "tls")]
 pub use tls::{TlsError, TlsFileKind, TlsFiles};
 pub use upload::{BodySink, FileSink};
 pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};

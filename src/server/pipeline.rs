@@ -31,6 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use ::http::{Method, StatusCode};
 
 use super::handler::HandlerError;
+#[cfg(feature = "metrics")]
 use super::metrics;
 use super::request::Request;
 use super::response::{Body, Response};
@@ -72,6 +73,7 @@ pub(crate) fn answer<'a>(
     }
     run_before_hooks(shared, request, response);
     // The metrics path, after the hooks (which may guard it, as any other path).
+    #[cfg(feature = "metrics")]
     if let (Some(path), Some(metrics), false) = (
         &config.metrics_path,
         &shared.metrics,
@@ -172,6 +174,7 @@ pub(crate) fn finish(
     if shared.config.allow_all_origins && response.access_control_allow_origin().is_none() {
         response.access_control_allow_origin = Some(Cow::Borrowed("*"));
     }
+    #[cfg(feature = "compression")]
     super::compress::gzip_answer(
         shared.config.gzip_min_size,
         &shared.budget,
@@ -332,6 +335,7 @@ fn answer_preflight(request: &Request<'_>, response: &mut Response) {
 
 /// The figures a metrics scrape reads at its moment: connections, slots, memory budget, and
 /// what the modules report.
+#[cfg(feature = "metrics")]
 fn gauges(shared: &ServerShared) -> Vec<metrics::Gauge> {
     let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let budget = shared.budget.stats();
@@ -377,21 +381,24 @@ fn gauges(shared: &ServerShared) -> Vec<metrics::Gauge> {
 
 /// The counters a metrics scrape reads beside the per-loop ones: TLS handshakes, when the server
 /// serves TLS.
+#[cfg(feature = "metrics")]
 fn counters(shared: &ServerShared) -> Vec<metrics::Counter> {
-    let Some(tls) = &shared.tls else {
-        return Vec::new();
-    };
-    let (completed, failed) = tls.handshakes();
-    vec![
-        (
-            "microweb_tls_handshakes_completed",
-            "TLS handshakes completed.",
-            completed,
-        ),
-        (
-            "microweb_tls_handshakes_failed",
-            "TLS handshakes that did not complete (an error, the timeout, a client that left).",
-            failed,
-        ),
-    ]
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &shared.tls {
+        let (completed, failed) = tls.handshakes();
+        return vec![
+            (
+                "microweb_tls_handshakes_completed",
+                "TLS handshakes completed.",
+                completed,
+            ),
+            (
+                "microweb_tls_handshakes_failed",
+                "TLS handshakes that did not complete (an error, the timeout, a client that left).",
+                failed,
+            ),
+        ];
+    }
+    let _ = shared;
+    Vec::new()
 }

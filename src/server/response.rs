@@ -178,6 +178,7 @@ pub struct Response {
     pub(crate) takeover: Option<Takeover>,
     /// The template a handler asked for with `return_template` (name, context), rendered by the
     /// Templates module once the handler returns.
+    #[cfg(feature = "templates")]
     pub(crate) template: Option<(String, serde_json::Value)>,
 }
 
@@ -220,6 +221,7 @@ impl Response {
             on_sent: None,
             deferred: None,
             takeover: None,
+            #[cfg(feature = "templates")]
             template: None,
         }
     }

@@ -1,6 +1,8 @@
 //! `WebServer`: MicroWebSrv2's main class — configuration, routes, modules, hooks, start and stop.
 
+#[cfg(feature = "metrics")]
 use super::metrics::Metrics;
+#[cfg(feature = "metrics")]
 use crate::pool::SlotGauge;
 use std::borrow::Cow;
 use std::fmt;
@@ -21,13 +23,16 @@ use super::hooks::Hooks;
 use super::request::Request;
 use super::response::Response;
 use super::static_files::{StaticSite, StaticTables};
+#[cfg(feature = "tls")]
 use super::tls::TlsFiles;
 use super::upload::{BodySink, UploadFactory};
 use crate::config::Preset;
 use crate::http::Limits;
 use crate::module::{Module, ModuleHandle};
+#[cfg(feature = "tls")]
+use crate::pool::TlsConfig;
 use crate::pool::{
-    BudgetStats, ConnHandler, ConnInfo, Listener, MemoryBudget, Pool, PoolConfig, TlsConfig, Waker,
+    BudgetStats, ConnHandler, ConnInfo, Listener, MemoryBudget, Pool, PoolConfig, Waker,
 };
 use crate::routing::{ArgValue, Resolution, RouteError, Router};
 use crate::{Error, Result};
@@ -212,17 +217,24 @@ pub(crate) struct ServerShared {
     /// What the connections may hold beyond their slots (`ServerConfig::memory_budget`).
     pub(crate) budget: MemoryBudget,
     /// The counters of `ServerConfig::metrics_path`, when it is set.
+    #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<Metrics>,
     /// The pool's slot figures, for the metrics.
+    #[cfg(feature = "metrics")]
     pub(crate) slot_gauge: SlotGauge,
     /// The TLS configuration of its listeners (its handshake counts, for the metrics).
+    #[cfg(all(feature = "tls", feature = "metrics"))]
     pub(crate) tls: Option<TlsConfig>,
 }
 
 impl ServerShared {
     /// Whether requests are timed and recorded (an access hook or metrics).
     pub(crate) fn observes_requests(&self) -> bool {
-        self.config.on_access.is_some() || self.metrics.is_some()
+        #[cfg(feature = "metrics")]
+        let metrics = self.metrics.is_some();
+        #[cfg(not(feature = "metrics"))]
+        let metrics = false;
+        self.config.on_access.is_some() || metrics
     }
 
     /// Registers an open connection; returns its key for [`ServerShared::deregister`].
@@ -441,6 +453,7 @@ pub struct WebServer {
     /// The memory budget of the running (or last run) server.
     budget: Option<MemoryBudget>,
     /// The TLS configuration loaded from `config.tls` (reloaded at start if those changed).
+    #[cfg(feature = "tls")]
     tls_loaded: Option<(TlsFiles, Arc<rustls::ServerConfig>)>,
     /// This server's own MIME types and default pages, over the process-wide ones at start.
     static_tables: StaticTables,
@@ -488,6 +501,7 @@ impl WebServer {
             local_addrs: Vec::new(),
             pool_slots: None,
             budget: None,
+            #[cfg(feature = "tls")]
             tls_loaded: None,
             static_tables: StaticTables::default(),
         }
@@ -651,6 +665,7 @@ impl WebServer {
 
     /// Gzips static text files of at least `min_size` bytes on the fly (`None`: off, the
     /// default; see [`ServerConfig::gzip_min_size`]).
+    #[cfg(feature = "compression")]
     pub fn set_gzip_on_the_fly(&mut self, min_size: Option<u64>) -> &mut Self {
         self.config.gzip_min_size = min_size;
         self
@@ -676,6 +691,7 @@ impl WebServer {
     ///
     /// # Errors
     /// [`Error::Tls`] naming the file and the problem; the configuration is left unchanged.
+    #[cfg(feature = "tls")]
     pub fn enable_ssl(
         &mut self,
         cert_file: impl AsRef<Path>,
@@ -699,6 +715,7 @@ impl WebServer {
 
     /// Serves plain HTTP from the next start on (MicroWebSrv2's `DisableSSL`); a bind address
     /// on port 443 moves back to 80.
+    #[cfg(feature = "tls")]
     pub fn disable_ssl(&mut self) -> &mut Self {
         self.config.tls = None;
         self.tls_loaded = None;
@@ -713,11 +730,15 @@ impl WebServer {
     /// Returns whether the server serves HTTPS (MicroWebSrv2's `IsSSLEnabled`).
     #[must_use]
     pub fn is_ssl_enabled(&self) -> bool {
-        self.config.tls.is_some()
+        #[cfg(feature = "tls")]
+        return self.config.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The TLS configuration to listen with: the one loaded by `enable_ssl`, or loaded now when
     /// the files were set (or changed) through the configuration.
+    #[cfg(feature = "tls")]
     fn tls_config(&mut self) -> Result<Option<TlsConfig>> {
         let Some(files) = &self.config.tls else {
             return Ok(None);
@@ -918,10 +939,11 @@ impl WebServer {
     /// Loads a built-in module by name (MicroWebSrv2's `LoadModule`).
     ///
     /// # Errors
-    /// [`Error::UnknownModule`] when no built-in module has that name.
+    /// [`Error::UnknownModule`] when no built-in module has that name,
+    /// [`Error::ModuleDisabled`] when this build leaves the module out (it names the cargo
+    /// feature), and the module's own error when it cannot be set up (Crypto: no randomness).
     pub fn load_module(&mut self, name: &str) -> Result<ModuleHandle> {
-        let module = crate::mods::by_name(name, &self.config)
-            .ok_or_else(|| Error::UnknownModule(name.to_owned()))?;
+        let module = crate::mods::by_name(name, &self.config)?;
         let module: Arc<dyn Module> = Arc::from(module);
         self.modules.push(module.clone());
         Ok(ModuleHandle(module))
@@ -935,7 +957,11 @@ impl WebServer {
         ModuleHandle(module)
     }
 
-    fn shared(&self, pool: &Pool, tls: Option<TlsConfig>) -> Arc<ServerShared> {
+    fn shared(
+        &self,
+        pool: &Pool,
+        #[cfg(all(feature = "tls", feature = "metrics"))] tls: Option<TlsConfig>,
+    ) -> Arc<ServerShared> {
         let slot_size = pool.slot_size();
         // Bodies are bounded by the connection: buffered ones by max_request_content_length,
         // streamed uploads by their sink.
@@ -957,8 +983,11 @@ impl WebServer {
             forced: AtomicBool::new(false),
             static_site: StaticSite::new(&self.config, self.static_tables.over_process_tables()),
             budget: MemoryBudget::new(self.config.memory_budget),
+            #[cfg(feature = "metrics")]
             metrics: self.config.metrics_path.as_ref().map(|_| Metrics::new()),
+            #[cfg(feature = "metrics")]
             slot_gauge: pool.slot_gauge(),
+            #[cfg(all(feature = "tls", feature = "metrics"))]
             tls,
         })
     }
@@ -974,8 +1003,13 @@ impl WebServer {
             )));
         }
         // Checked before anything is bound: the server never starts half-configured.
+        #[cfg(feature = "tls")]
         let tls = self.tls_config()?;
-        let shared = self.shared(pool, tls.clone());
+        let shared = self.shared(
+            pool,
+            #[cfg(all(feature = "tls", feature = "metrics"))]
+            tls.clone(),
+        );
         self.budget = Some(shared.budget.clone());
         let mut listeners = Vec::new();
         for addr in &self.config.bind_addresses {
@@ -983,10 +1017,13 @@ impl WebServer {
             let acceptor = move |info: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
                 Some(Box::new(HttpConnection::new(s.clone(), info)))
             };
+            #[cfg(feature = "tls")]
             let listening = match &tls {
                 Some(tls) => pool.listen_tls(*addr, tls.clone(), acceptor),
                 None => pool.listen(*addr, acceptor),
             };
+            #[cfg(not(feature = "tls"))]
+            let listening = pool.listen(*addr, acceptor);
             match listening {
                 Ok(l) => listeners.push(l),
                 Err(e) => {
@@ -1005,7 +1042,11 @@ impl WebServer {
         for module in &self.modules {
             module.on_start(&info);
         }
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let scheme = if self.is_ssl_enabled() {
+            "https"
+        } else {
+            "http"
+        };
         for addr in &self.local_addrs {
             shared.log(
                 LogLevel::Info,

@@ -22,6 +22,7 @@
 //!   unknown): it gets the identity file, with ranges.
 //! - Without `Accept-Encoding`, the identity file is sent (see `http::preferred_coding`).
 
+#[cfg(feature = "compression")]
 use crate::server::compress::is_compressible;
 use std::borrow::Cow;
 use std::fs::{self, File};
@@ -181,7 +182,10 @@ fn choose(
     if !meta.is_file() {
         return None;
     }
+    #[cfg(feature = "compression")]
     let fly_eligible = site.gzip_min.is_some() && is_compressible(&content_type);
+    #[cfg(not(feature = "compression"))]
+    let fly_eligible = false;
     let on_the_fly = fly_eligible
         && site.gzip_min.is_some_and(|min| meta.len() >= min)
         && range_header(request).is_none()
@@ -402,6 +406,7 @@ fn answer_part(response: &mut Response, path: &Path, chosen: Chosen, first: u64,
 /// Answers `200` with the whole representation.
 fn answer_whole(response: &mut Response, chosen: Chosen) {
     match chosen.content {
+        #[cfg(feature = "compression")]
         Content::File(file) if chosen.on_the_fly => {
             let encoder = flate2::read::GzEncoder::new(file, flate2::Compression::default());
             response.return_stream(StatusCode::OK, encoder, None);
@@ -455,6 +460,7 @@ mod tests {
         assert!(make_etag(1, t, "gzip", true).starts_with("W/\""));
     }
 
+    #[cfg(feature = "compression")]
     #[test]
     fn text_and_structured_types_are_compressible_media_is_not() {
         for (content_type, want) in [

@@ -68,7 +68,7 @@ pub(crate) struct StaticSite {
     /// after the start is still served), then kept: a root does not move while it is served.
     real_root: OnceLock<PathBuf>,
     tables: StaticTables,
-    /// `ServerConfig::gzip_min_size`.
+    /// `ServerConfig::gzip_min_size` (`None` in a build without the `compression` feature).
     gzip_min: Option<u64>,
     cache: FileCache,
 }
@@ -80,7 +80,10 @@ impl StaticSite {
             root: config.root_path.clone(),
             real_root: OnceLock::new(),
             tables,
+            #[cfg(feature = "compression")]
             gzip_min: config.gzip_min_size,
+            #[cfg(not(feature = "compression"))]
+            gzip_min: None,
             cache: FileCache::new(config.static_cache_size),
         }
     }

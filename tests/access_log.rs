@@ -223,3 +223,90 @@ fn a_log_that_cannot_keep_up_drops_lines_and_counts_them_while_the_server_answer
     );
     assert!(log.dropped() < requests);
 }
+
+/// Sends `bytes` on a fresh connection and reads until the server closes it.
+fn send_raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn requests_refused_before_a_handler_are_logged_too() {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut server = WebServer::new();
+    server.set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)));
+    server.config_mut().requests_timeout = Duration::from_millis(300);
+    server.config_mut().max_request_content_length = 1000;
+    let seen = lines.clone();
+    server.config_mut().on_access = Some(AccessHook::new(move |r| {
+        seen.lock().unwrap().push(combined_line(r));
+    }));
+    server
+        .route(Method::POST, "/echo", |req, _resp| req.content().to_vec())
+        .unwrap();
+    server.start_managed(2, None).unwrap();
+    let addr = server.local_addrs()[0];
+
+    let cases: [(&[u8], &str, &str); 5] = [
+        // A malformed request line: logged as received, escaped as nginx does.
+        (
+            b"GET /a\"b HTTP/9\r\n\r\n",
+            "400",
+            r#""GET /a\x22b HTTP/9""#,
+        ),
+        // Binary garbage (a TLS hello on a plain port).
+        (
+            b"\x16\x03\x01\x02\x00\x01\r\n\r\n",
+            "400",
+            r#""\x16\x03\x01\x02\x00\x01""#,
+        ),
+        // A head larger than the slot.
+        (
+            &[b"GET /".as_slice(), &[b'x'; 9000], b" HTTP/1.1\r\n\r\n"].concat(),
+            "431",
+            "\"GET /xxx",
+        ),
+        // A declared body over the limit: refused at the head, which is logged whole.
+        (
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nUser-Agent: big/1\r\nContent-Length: 5000\r\n\r\n",
+            "413",
+            r#""POST /echo HTTP/1.1" 413"#,
+        ),
+        // A head that stops halfway: 408 once the head timeout passes.
+        (
+            b"GET /slow HTTP/1.1\r\nHost:",
+            "408",
+            r#""GET /slow HTTP/1.1" 408"#,
+        ),
+    ];
+    for (i, (bytes, status, request)) in cases.iter().enumerate() {
+        let answer = send_raw(addr, bytes);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "case {i}: {answer:?}"
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || lines.lock().unwrap().len()
+                == i + 1),
+            "case {i}: no line"
+        );
+        let line = lines.lock().unwrap()[i].clone();
+        assert!(line.starts_with("127.0.0.1 - - ["), "case {i}: {line}");
+        assert!(line.contains(request), "case {i}: {line}");
+        assert!(line.contains(&format!("\" {status} ")), "case {i}: {line}");
+    }
+    // A connection that sends nothing and is closed idle is no request: nothing logged.
+    drop(std::net::TcpStream::connect(addr).unwrap());
+    assert_eq!(send_raw(addr, b""), "");
+    assert!(
+        !wait_for(Duration::from_millis(500), || lines.lock().unwrap().len()
+            > 5),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+}

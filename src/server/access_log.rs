@@ -26,11 +26,14 @@ pub struct AccessRecord<'a> {
     pub peer: SocketAddr,
     /// When the request's first byte was read.
     pub started: SystemTime,
-    /// The method, as sent (`GET`).
+    /// The method, as sent (`GET`); empty for a request refused before its head was complete
+    /// (a malformed or oversized head, a head timeout).
     pub method: &'a str,
-    /// The request target, as sent (`/a%20b?x=1`).
+    /// The request target, as sent (`/a%20b?x=1`); for a request refused before its head was
+    /// complete, the first line received as it came (up to 1 KiB; empty when nothing came).
     pub target: &'a str,
-    /// The protocol version (`HTTP/1.1`).
+    /// The protocol version (`HTTP/1.1`); empty for a request refused before its head was
+    /// complete.
     pub version: &'a str,
     /// The status answered.
     pub status: u16,
@@ -233,11 +236,16 @@ pub fn combined_line(r: &AccessRecord<'_>) -> String {
     let _ = write!(line, "{} - - [", r.peer.ip());
     clf_time(&mut line, r.started);
     line.push_str("] \"");
-    escaped(&mut line, r.method);
-    line.push(' ');
-    escaped(&mut line, r.target);
-    line.push(' ');
-    escaped(&mut line, r.version);
+    if r.method.is_empty() {
+        // Refused before its head was complete: the line as received, as nginx logs `$request`.
+        escaped(&mut line, if r.target.is_empty() { "-" } else { r.target });
+    } else {
+        escaped(&mut line, r.method);
+        line.push(' ');
+        escaped(&mut line, r.target);
+        line.push(' ');
+        escaped(&mut line, r.version);
+    }
     let _ = write!(line, "\" {} {} \"", r.status, r.body_bytes);
     escaped(&mut line, r.referer.unwrap_or("-"));
     line.push_str("\" \"");

@@ -247,6 +247,26 @@ impl RequestText {
     }
 }
 
+impl RequestText {
+    /// What is known of a request refused before its head was complete: its first line as
+    /// received (at most [`REFUSED_LINE_BYTES`]), no method or version.
+    fn refused(received: &[u8]) -> RequestText {
+        let line = received.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = line.get(..REFUSED_LINE_BYTES).unwrap_or(line);
+        RequestText {
+            method: String::new(),
+            target: String::from_utf8_lossy(line).into_owned(),
+            version: "",
+            referer: None,
+            user_agent: None,
+        }
+    }
+}
+
+/// The most bytes of a refused request's first line the access log keeps.
+const REFUSED_LINE_BYTES: usize = 1024;
+
 impl Observation {
     /// Hands the answer to the access hook and the metrics; `bytes` are the connection's bytes
     /// (read, written) since the last answer was counted.
@@ -1251,6 +1271,7 @@ impl HttpConnection {
         mut response: Response,
         version: Version,
     ) -> Step {
+        self.observe_refusal();
         self.state = State::ReadingHead;
         self.stash.clear();
         self.len = 0;
@@ -1266,6 +1287,38 @@ impl HttpConnection {
             keep_alive: false,
         };
         self.serialize(&mut response, facts)
+    }
+
+    /// Starts the observation of an answer to a request refused before it reached a handler
+    /// (400, 408, 413, 431, 503 while reading): with its head's text when the head was read,
+    /// else with the first line received.
+    fn observe_refusal(&mut self) {
+        if self.observed.is_some() || !self.shared.observes_requests() {
+            return;
+        }
+        let received = self
+            .slot
+            .as_ref()
+            .map_or(&[][..], |s| s.get(..).unwrap_or_default());
+        let (head, text) = match &self.state {
+            State::ReadingBody(b) => {
+                let raw = received.get(..b.head.head_len()).unwrap_or_default();
+                (Some(&b.head), RequestText::new(&b.head, raw))
+            }
+            _ => (
+                None,
+                RequestText::refused(received.get(..self.len).unwrap_or_default()),
+            ),
+        };
+        self.observed = Some(Box::new(Observation {
+            started: self.request_started.take().unwrap_or_else(Instant::now),
+            #[cfg(feature = "metrics")]
+            method_class: metrics::method_class(head.map_or("", |h| h.method().as_str())),
+            status: 0,
+            is_head: head.is_some_and(RequestHead::is_head),
+            head_len: 0,
+            text: self.shared.config.on_access.is_some().then_some(text),
+        }));
     }
 
     fn on_timeout(&mut self, conn: &mut Conn<'_>) -> Next {

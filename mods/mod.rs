@@ -1,7 +1,7 @@
 //! Loadable modules: each sees every request in load order and may take it.
 //!
 //! Each module is a cargo feature (`templates`, `websockets`, `crypto`); a build without one
-//! answers [`Error::ModuleDisabled`](crate::Error::ModuleDisabled) to its `load_module` name.
+//! answers [`Error::ModuleDisabled`] to its `load_module` name.
 
 #[cfg(feature = "crypto")]
 pub mod crypto;

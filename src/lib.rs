@@ -23,7 +23,7 @@
 //!
 //! | feature | what it builds | crates it brings |
 //! | --- | --- | --- |
-//! | `tls` | HTTPS listeners ([`TlsConfig`](pool::TlsConfig), `ServerConfig::tls`) | rustls (ring) |
+//! | `tls` | HTTPS listeners ([`TlsConfig`], `ServerConfig::tls`) | rustls (ring) |
 //! | `websockets` | the WebSockets module | tungstenite |
 //! | `templates` | the `<< >>` templates module | nom, elsa, self_cell |
 //! | `crypto` | the body encryption module (secp256k1 + AES-256-GCM), key files | k256, aes-gcm, hkdf, argon2, pbkdf2 |

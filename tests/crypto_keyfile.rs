@@ -2,6 +2,9 @@
 //! it back, and a wrong passphrase is a clear error.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+#[path = "support/cargo_build.rs"]
+mod cargo_build;
+
 use microweb::mods::crypto::{CryptoError, Identity, ServerIdentity, keygen, write_key_file};
 
 #[test]
@@ -158,24 +161,12 @@ fn keygen_subcommand_explains_itself_and_refuses_bad_input() {
 
 /// The `encrypted_api` example's binary, built by cargo from this test (`cargo test` builds
 /// examples as test targets under hashed names, so the plain binary may not be there).
-#[allow(clippy::disallowed_methods)] // test IO edge: cargo as a child process
 fn encrypted_api_example() -> std::path::PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "--example", "encrypted_api"])
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build --example encrypted_api failed"
-    );
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-        Into::into,
-    );
-    dir.join("debug")
-        .join("examples")
-        .join(format!("encrypted_api{}", std::env::consts::EXE_SUFFIX))
+    cargo_build::cargo_build(
+        &["--example", "encrypted_api"],
+        "debug",
+        "examples/encrypted_api",
+    )
 }
 
 #[test]

@@ -13,6 +13,8 @@
 )] // IO edge; test code
 #![cfg(target_os = "linux")]
 
+#[path = "support/cargo_build.rs"]
+mod cargo_build;
 mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -125,20 +127,7 @@ fn release_binary() -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let status = std::process::Command::new(env!("CARGO"))
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .args(["build", "--release", "--quiet", "--bin", "microweb"])
-                .status()
-                .expect("cargo runs");
-            assert!(
-                status.success(),
-                "cargo build --release --bin microweb failed"
-            );
-            let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-                || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-                Into::into,
-            );
-            dir.join("release").join("microweb")
+            cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb")
         })
         .clone()
 }

@@ -23,6 +23,7 @@
 //!
 //! | feature | what it builds | crates it brings |
 //! | --- | --- | --- |
+//! | `activation` | serving systemd's socket-activated listeners ([`activation`]) | listenfd |
 //! | `tls` | HTTPS listeners ([`TlsConfig`], `ServerConfig::tls`) | rustls (ring) |
 //! | `websockets` | the WebSockets module | tungstenite |
 //! | `templates` | the `<< >>` templates module | nom, elsa, self_cell |
@@ -46,6 +47,7 @@ pub mod http;
 pub mod mods;
 mod module;
 pub mod pool;
+pub mod proxy;
 pub mod routing;
 mod server;
 
@@ -63,6 +65,8 @@ pub use mods::websockets::{
     WebSockets,
 };
 pub use module::{Module, ModuleHandle};
+#[cfg(feature = "activation")]
+pub use pool::activation;
 pub use pool::{
     Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
     Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, Transport,

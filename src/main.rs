@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use microweb::access::{ACCESS_QUEUE_LINES, AccessLog, AccessTarget};
+use microweb::proxy::TrustedProxies;
 use microweb::{Pool, PoolConfig, Preset, ServerHandle, WebServer};
 
 mod cli;
@@ -44,6 +45,12 @@ OPTIONS:
     --metrics-path PATH  serve Prometheus / OpenMetrics metrics at PATH, such as /metrics
     --access-log PATH    one line per answered request, in the Combined Log Format with the
                          duration in seconds last; - for stdout; reopened on SIGHUP
+    --trusted-proxy CIDR a proxy whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers (or
+                         PROXY protocol header) give the client's address and scheme, such as
+                         127.0.0.1 or 10.0.0.0/8 (repeatable) [default: none trusted]
+    --proxy-protocol     every connection starts with a PROXY protocol header (HAProxy's v1 or
+                         v2, send-proxy / send-proxy-v2) from a --trusted-proxy; others are closed
+    --reuse-port         set SO_REUSEPORT on the listeners: several processes share one port
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
     --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
@@ -53,6 +60,9 @@ OPTIONS:
     --tls-ca FILE        PEM CA certificates: HTTPS clients must present a certificate they signed
     -h, --help           print this help
     -V, --version        print the version
+
+Started by systemd socket activation (LISTEN_FDS), the server listens on the inherited sockets
+instead of --bind.
 
 Ctrl-C or SIGTERM stops the server: WebSockets get close 1001, event streams end, requests in
 flight finish (10 s at most); a second Ctrl-C exits at once.";
@@ -75,6 +85,12 @@ struct Args {
     gzip_min_size: Option<u64>,
     /// `--metrics-path`: serve metrics there.
     metrics_path: Option<String>,
+    /// `--trusted-proxy`, every one given.
+    trusted_proxies: TrustedProxies,
+    /// `--proxy-protocol`.
+    proxy_protocol: bool,
+    /// `--reuse-port`.
+    reuse_port: bool,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -164,6 +180,9 @@ fn parse_args() -> Result<Command, String> {
         access_log: None,
         gzip_min_size: None,
         metrics_path: None,
+        trusted_proxies: TrustedProxies::new(),
+        proxy_protocol: false,
+        reuse_port: false,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -220,6 +239,14 @@ fn parse_args() -> Result<Command, String> {
             Long("access-log") => {
                 args.access_log = Some(AccessTarget::parse(&value(&mut parser)?));
             }
+            Long("trusted-proxy") => {
+                let v = value(&mut parser)?;
+                args.trusted_proxies
+                    .add_str(&v)
+                    .map_err(|e| format!("--trusted-proxy: {e}"))?;
+            }
+            Long("proxy-protocol") => args.proxy_protocol = true,
+            Long("reuse-port") => args.reuse_port = true,
             Long("threads") => {
                 let v = value(&mut parser)?;
                 args.threads = v
@@ -251,6 +278,11 @@ fn parse_args() -> Result<Command, String> {
             Short('V') | Long("version") => return Ok(Command::Version),
             _ => return Err(arg.unexpected().to_string()),
         }
+    }
+    if args.proxy_protocol && args.trusted_proxies.is_empty() {
+        return Err(
+            "--proxy-protocol needs --trusted-proxy: the proxies allowed to send it".into(),
+        );
     }
     if args.binds.is_empty() {
         args.binds.push(SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -339,9 +371,13 @@ fn started() {
     }
 }
 
-/// Applies `--memory-budget`, `--spool-dir`, `--no-spool`, `--gzip-min-size` and
-/// `--metrics-path` over the preset's figures.
-fn apply_memory_flags(config: &mut microweb::ServerConfig, args: &Args) {
+/// Applies `--memory-budget`, `--spool-dir`, `--no-spool`, `--gzip-min-size`,
+/// `--metrics-path`, `--trusted-proxy`, `--proxy-protocol` and `--reuse-port` over the preset's
+/// figures.
+fn apply_flags(config: &mut microweb::ServerConfig, args: &Args) {
+    config.trusted_proxies.clone_from(&args.trusted_proxies);
+    config.proxy_protocol = args.proxy_protocol;
+    config.reuse_port = args.reuse_port;
     if let Some(bytes) = args.memory_budget {
         config.memory_budget = bytes;
     }
@@ -412,9 +448,20 @@ fn main() -> ExitCode {
     };
     let mut server = WebServer::new();
     server.set_preset(args.preset);
-    apply_memory_flags(server.config_mut(), &args);
+    apply_flags(server.config_mut(), &args);
     server.config_mut().on_access = access_log.as_ref().map(AccessLog::hook);
     server.set_bind_addresses(args.binds.clone());
+    match microweb::activation::inherited_listeners() {
+        Ok(inherited) => {
+            for listener in inherited {
+                server.adopt_listener(listener);
+            }
+        }
+        Err(e) => {
+            eprintln!("microweb: socket activation: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     server.set_root_path(&args.root);
     demo::install(&mut server, &args.templates);
 
@@ -423,7 +470,7 @@ fn main() -> ExitCode {
     if let Some(h) = &args.https {
         let mut s = WebServer::new();
         s.set_preset(args.preset);
-        apply_memory_flags(s.config_mut(), &args);
+        apply_flags(s.config_mut(), &args);
         s.config_mut().on_access = access_log.as_ref().map(AccessLog::hook);
         s.set_bind_addresses(h.binds.clone());
         s.set_root_path(&args.root);

@@ -26,6 +26,8 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
             "headers": headers,
             "body": String::from_utf8_lossy(req.content()),
             "user_address": req.user_address().to_string(),
+            "peer_address": req.peer_address().to_string(),
+            "is_ssl": req.is_ssl(),
         }))
     };
     for method in [

@@ -40,7 +40,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use super::listen::{ListenOptions, ProxyProtocol};
 use super::poller::{Interest, Poller};
+use super::proxied::ProxiedBody;
 use super::slots::SlotGuard;
 use super::source::{
     self, Body, CLOSE_REQ, CLOSED, OPENED, READABLE, SLOT_FREE, Source, SourceKey, TIMEDOUT, WOKEN,
@@ -140,6 +142,9 @@ pub struct ConnInfo {
     pub listener: SourceKey,
     /// The peer's address.
     pub peer_addr: SocketAddr,
+    /// On a PROXY protocol listener, the client's address the header gave (`None` for a v2
+    /// `LOCAL` or v1 `UNKNOWN` header, and on other listeners); `peer_addr` is the proxy's.
+    pub proxied_source: Option<SocketAddr>,
     /// The listener's bound address (may be unspecified, like `[::]:80`).
     pub local_addr: SocketAddr,
 }
@@ -349,7 +354,7 @@ impl io::Write for Conn<'_> {
 }
 
 /// Takes the deadline if it has passed (so `TimedOut` fires once).
-fn take_due_deadline(shared: &Shared, src: &Source) -> bool {
+pub(crate) fn take_due_deadline(shared: &Shared, src: &Source) -> bool {
     let d = src.deadline.load(Ordering::SeqCst);
     d != 0
         && d <= shared.now_ns()
@@ -428,6 +433,13 @@ impl ConnBody {
             waiting_slot: false,
             last: Next::Idle,
         }
+    }
+
+    /// Marks the socket as already in the poller for both directions (a connection that read
+    /// its PROXY header there first).
+    pub(crate) fn already_registered(mut self) -> ConnBody {
+        self.registered = true;
+        self
     }
 
     /// An outgoing connection, already in the poller (both directions).
@@ -582,31 +594,93 @@ impl ConnBody {
 /// How long a listener pauses when the process is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The pool's side of a TCP listener.
-pub(crate) struct ListenerBody {
-    listener: TcpListener,
+/// What a listener gives each connection it accepts: its acceptor, and TLS when it runs it.
+/// Shared with the connections still reading their PROXY header.
+pub(crate) struct Admission {
     acceptor: Arc<dyn Acceptor>,
+    listener: SourceKey,
     local: SocketAddr,
-    waiting_slot: bool,
     /// Set on a TLS listener: every accepted connection starts a TLS handshake.
     #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
 }
 
+impl Admission {
+    /// Makes the connection of a stream from `peer` in `src` (for `proxied_source`, see
+    /// [`ConnInfo`]): its transport and its handler; `None` when the TLS setup fails or the
+    /// acceptor refuses it.
+    pub(crate) fn connection(
+        &self,
+        shared: &Shared,
+        src: &Source,
+        stream: TcpStream,
+        peer: SocketAddr,
+        proxied_source: Option<SocketAddr>,
+    ) -> Option<ConnBody> {
+        #[cfg(feature = "tls")]
+        let transport = match &self.tls {
+            None => Transport::Tcp(stream),
+            Some(tls) => match TlsStream::accept(stream, tls, shared.slots.size()) {
+                Ok(t) => Transport::Tls(Box::new(t)),
+                Err(e) => {
+                    log::debug!("pool: refused a TLS connection from {peer}: {e}");
+                    return None;
+                }
+            },
+        };
+        #[cfg(not(feature = "tls"))]
+        let transport = {
+            let _ = shared;
+            Transport::Tcp(stream)
+        };
+        let info = ConnInfo {
+            key: src.key,
+            listener: self.listener,
+            peer_addr: peer,
+            proxied_source,
+            local_addr: self.local,
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.acceptor.accept(&info))) {
+            Ok(Some(handler)) => Some(ConnBody::accepted(transport, peer, handler)),
+            Ok(None) => None,
+            Err(_) => {
+                log::error!("pool: an acceptor panicked");
+                None
+            }
+        }
+    }
+}
+
+/// The pool's side of a TCP listener.
+pub(crate) struct ListenerBody {
+    listener: TcpListener,
+    admission: Arc<Admission>,
+    local: SocketAddr,
+    waiting_slot: bool,
+    /// Set when every connection must start with a PROXY protocol header.
+    proxy: Option<ProxyProtocol>,
+}
+
 impl ListenerBody {
     pub(crate) fn new(
         listener: TcpListener,
+        key: SourceKey,
         acceptor: Arc<dyn Acceptor>,
         local: SocketAddr,
-        #[cfg(feature = "tls")] tls: Option<TlsConfig>,
+        options: ListenOptions,
     ) -> ListenerBody {
         ListenerBody {
             listener,
-            acceptor,
+            admission: Arc::new(Admission {
+                acceptor,
+                listener: key,
+                local,
+                #[cfg(feature = "tls")]
+                tls: options.tls,
+            }),
             local,
             waiting_slot: false,
-            #[cfg(feature = "tls")]
-            tls,
+            proxy: options.proxy_protocol,
         }
     }
 
@@ -640,7 +714,7 @@ impl ListenerBody {
                 return None;
             }
             match self.listener.accept() {
-                Ok((stream, peer)) => self.open(pool, src, stream, peer),
+                Ok((stream, peer)) => self.open(pool, stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e)
                     if matches!(
@@ -659,7 +733,7 @@ impl ListenerBody {
         }
     }
 
-    fn open(&self, pool: &Pool, listener: &Source, stream: TcpStream, peer: SocketAddr) {
+    fn open(&self, pool: &Pool, stream: TcpStream, peer: SocketAddr) {
         let shared = &pool.shared;
         if let Err(e) = stream
             .set_nonblocking(true)
@@ -668,43 +742,32 @@ impl ListenerBody {
             log::warn!("pool: cannot set up a connection from {peer}: {e}");
             return;
         }
-        #[cfg(feature = "tls")]
-        let transport = match &self.tls {
-            None => Transport::Tcp(stream),
-            Some(tls) => match TlsStream::accept(stream, tls, shared.slots.size()) {
-                Ok(t) => Transport::Tls(Box::new(t)),
-                Err(e) => {
-                    log::debug!("pool: refused a TLS connection from {peer}: {e}");
-                    return;
-                }
-            },
-        };
-        #[cfg(not(feature = "tls"))]
-        let transport = Transport::Tcp(stream);
-        let Ok(src) = shared.insert_dealt(SCHEDULED_OPENED) else {
-            return;
-        };
-        let info = ConnInfo {
-            key: src.key,
-            listener: listener.key,
-            peer_addr: peer,
-            local_addr: self.local,
-        };
-        let handler = match catch_unwind(AssertUnwindSafe(|| self.acceptor.accept(&info))) {
-            Ok(Some(h)) => h,
-            Ok(None) => {
+        let src = if let Some(proxy) = &self.proxy {
+            // The connection's first bytes must say whom the proxy relays: read them first,
+            // without a slot, then admit it with the address they give.
+            if !proxy.trusted.contains(peer.ip()) {
+                log::debug!("pool: closed a connection from {peer}, not a trusted proxy");
+                return;
+            }
+            let Ok(src) = shared.insert_dealt(source::SCHEDULED | READABLE) else {
+                return;
+            };
+            let body = ProxiedBody::new(stream, peer, Arc::clone(&self.admission));
+            *src.body.lock() = Some(Body::Proxied(body));
+            shared.set_deadline(&src, Some(Instant::now() + proxy.header_timeout));
+            src
+        } else {
+            let Ok(src) = shared.insert_dealt(SCHEDULED_OPENED) else {
+                return;
+            };
+            let Some(body) = self.admission.connection(shared, &src, stream, peer, None) else {
                 src.state.fetch_or(CLOSED, Ordering::SeqCst);
                 shared.remove(&src);
                 return;
-            }
-            Err(_) => {
-                log::error!("pool: an acceptor panicked");
-                src.state.fetch_or(CLOSED, Ordering::SeqCst);
-                shared.remove(&src);
-                return;
-            }
+            };
+            *src.body.lock() = Some(Body::Conn(body));
+            src
         };
-        *src.body.lock() = Some(Body::Conn(ConnBody::accepted(transport, peer, handler)));
         if src.home.is_current(shared) {
             source::run_source(pool, &src);
         } else {

@@ -43,11 +43,15 @@
 //! The pool never allocates slot memory past `slots_count × slot_size`.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
+#[cfg(feature = "activation")]
+pub mod activation;
 mod budget;
 mod conn;
 mod event_loop;
 mod holding;
+mod listen;
 mod poller;
+mod proxied;
 mod slots;
 mod source;
 mod tcp_client;
@@ -60,6 +64,7 @@ mod udp;
 pub use budget::{BudgetStats, BudgetWaiter, MemoryBudget, Reservation};
 pub use conn::{Acceptor, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next};
 pub use holding::{Holding, Need};
+pub use listen::{ListenOptions, ProxyProtocol};
 pub use slots::{BufferSlots, SlotGuard};
 pub use source::{SourceKey, Waker};
 pub use tcp_client::{TcpClient, TcpServer};
@@ -626,12 +631,7 @@ impl Pool {
     ///
     /// Socket creation, bind or listen errors.
     pub fn listen(&self, addr: SocketAddr, acceptor: impl Acceptor) -> io::Result<Listener> {
-        self.listen_with(
-            addr,
-            Arc::new(acceptor),
-            #[cfg(feature = "tls")]
-            None,
-        )
+        self.listen_with_options(addr, ListenOptions::new(), acceptor)
     }
 
     /// Listens on `addr` like [`Pool::listen`], and runs TLS on every accepted connection: the
@@ -648,27 +648,48 @@ impl Pool {
         tls: impl Into<TlsConfig>,
         acceptor: impl Acceptor,
     ) -> io::Result<Listener> {
-        self.listen_with(addr, Arc::new(acceptor), Some(tls.into()))
+        self.listen_with_options(addr, ListenOptions::new().tls(tls), acceptor)
     }
 
-    fn listen_with(
+    /// Listens on `addr` like [`Pool::listen`], with `options`: `SO_REUSEPORT`, TLS, the PROXY
+    /// protocol.
+    ///
+    /// # Errors
+    ///
+    /// Socket creation, bind or listen errors.
+    pub fn listen_with_options(
         &self,
         addr: SocketAddr,
-        acceptor: Arc<dyn Acceptor>,
-        #[cfg(feature = "tls")] tls: Option<TlsConfig>,
+        options: ListenOptions,
+        acceptor: impl Acceptor,
+    ) -> io::Result<Listener> {
+        let listener = source::bind_listener(
+            addr,
+            self.shared.config.conn_queue_capacity,
+            options.reuse_port,
+        )?;
+        self.adopt_listener(listener, options, acceptor)
+    }
+
+    /// Serves a listening socket made elsewhere (inherited through socket activation, say):
+    /// it is made nonblocking and accepted from as if [`Pool::listen_with_options`] had bound
+    /// it (`options.reuse_port` is ignored: the socket is bound already).
+    ///
+    /// # Errors
+    ///
+    /// The socket's address cannot be read or it cannot be made nonblocking.
+    pub fn adopt_listener(
+        &self,
+        listener: std::net::TcpListener,
+        options: ListenOptions,
+        acceptor: impl Acceptor,
     ) -> io::Result<Listener> {
         let sh = &self.shared;
-        let listener = source::bind_listener(addr, sh.config.conn_queue_capacity)?;
+        listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         let src = sh.insert(0)?;
         let mut body = src.body.lock();
-        let b = conn::ListenerBody::new(
-            listener,
-            acceptor,
-            local,
-            #[cfg(feature = "tls")]
-            tls,
-        );
+        let b = conn::ListenerBody::new(listener, src.key, Arc::new(acceptor), local, options);
         if let Err(e) = src.home.poller.add(b.socket(), src.key.0, Interest::READ) {
             drop(body);
             sh.remove(&src);

@@ -33,6 +33,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::conn::{CloseReason, ConnBody, ListenerBody};
 use super::event_loop::Loop;
 use super::poller::Poller;
+use super::proxied::ProxiedBody;
 use super::udp::UdpBody;
 use super::{Pool, Shared};
 
@@ -114,6 +115,8 @@ pub(crate) enum Body {
     Listener(ListenerBody),
     /// A TCP connection with its handler.
     Conn(ConnBody),
+    /// A TCP connection still reading its PROXY protocol header, before it has a handler.
+    Proxied(ProxiedBody),
     /// A UDP socket with its receive callback.
     Udp(UdpBody),
 }
@@ -125,6 +128,16 @@ impl Body {
             Body::Listener(b) => b.handle(pool, src, bits),
             Body::Conn(b) => b.handle(pool, src, bits),
             Body::Udp(b) => b.handle(pool, src, bits),
+            Body::Proxied(b) => match b.handle(pool, src, bits) {
+                Ok(None) => None,
+                Ok(Some(connection)) => {
+                    // Admitted: from now on it is a connection, opened on the next turn.
+                    *self = Body::Conn(connection);
+                    src.state.fetch_or(OPENED, Ordering::SeqCst);
+                    None
+                }
+                Err(reason) => Some(reason),
+            },
         }
     }
 
@@ -134,6 +147,7 @@ impl Body {
             Body::Listener(b) => b.deregister(poller),
             Body::Conn(b) => b.deregister(poller),
             Body::Udp(b) => b.deregister(poller),
+            Body::Proxied(b) => b.deregister(poller),
         }
     }
 
@@ -141,7 +155,7 @@ impl Body {
     fn close(self, reason: CloseReason) {
         match self {
             Body::Conn(b) => b.close(reason),
-            Body::Listener(_) | Body::Udp(_) => {}
+            Body::Listener(_) | Body::Udp(_) | Body::Proxied(_) => {}
         }
     }
 }
@@ -258,10 +272,26 @@ fn new_socket(addr: &SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket
     Ok(socket)
 }
 
-/// Creates a nonblocking TCP listener: `SO_REUSEADDR`, dual stack on `[::]`, the given backlog.
-pub(crate) fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+/// Creates a nonblocking TCP listener: `SO_REUSEADDR` (and `SO_REUSEPORT` when asked), dual
+/// stack on `[::]`, the given backlog.
+pub(crate) fn bind_listener(
+    addr: SocketAddr,
+    backlog: u32,
+    reuse_port: bool,
+) -> io::Result<TcpListener> {
     let socket = new_socket(&addr, Type::STREAM, Protocol::TCP)?;
     socket.set_reuse_address(true)?;
+    #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(all(unix, not(target_os = "solaris"), not(target_os = "illumos"))))]
+    if reuse_port {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this platform",
+        ));
+    }
     socket.bind(&addr.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;

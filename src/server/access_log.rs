@@ -22,7 +22,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AccessRecord<'a> {
-    /// The client's address.
+    /// The client's address: the peer's, or behind a trusted proxy the client it names (as
+    /// nginx's realip module logs it).
     pub peer: SocketAddr,
     /// When the request's first byte was read.
     pub started: SystemTime,

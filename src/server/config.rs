@@ -8,6 +8,7 @@ use super::access_log::AccessHook;
 #[cfg(feature = "tls")]
 use super::tls::TlsFiles;
 use crate::config::Preset;
+use crate::proxy::TrustedProxies;
 
 /// Where and from what size request bodies go to disk (see [`ServerConfig::spool`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +126,22 @@ pub struct ServerConfig {
     /// Pin each event loop thread of a managed start to its own CPU (see
     /// [`PoolConfig::pin_threads`](crate::pool::PoolConfig::pin_threads)). Default: off.
     pub pin_threads: bool,
+    /// The proxies whose word about the client is believed (CIDR blocks). Only for a peer in
+    /// this list does [`Request::user_address`](super::Request::user_address) come from its
+    /// `Forwarded: for=` (RFC 7239), else from the right-most untrusted hop of `X-Forwarded-For`,
+    /// and [`Request::is_ssl`](super::Request::is_ssl) from `Forwarded: proto=` or
+    /// `X-Forwarded-Proto`; a PROXY protocol header is accepted only from them. From any other
+    /// peer these headers change nothing. Default: empty (nobody is trusted).
+    pub trusted_proxies: TrustedProxies,
+    /// Expect a PROXY protocol header (HAProxy's, version 1 or 2) before the first byte of every
+    /// connection, and take the client's address from it. A connection without one, with a
+    /// malformed one, from a peer not in `trusted_proxies`, or whose header does not arrive
+    /// within `requests_timeout` is closed; no buffer slot or budget is held while it is read.
+    /// A v2 `LOCAL` header (a health check) keeps the peer's address. Default: off.
+    pub proxy_protocol: bool,
+    /// Set `SO_REUSEPORT` on the listening sockets, so that several processes can listen on one
+    /// port and the kernel spreads connections over them. Default: off.
+    pub reuse_port: bool,
     /// Add `Access-Control-Allow-Origin: *` to every response. Default: off.
     pub allow_all_origins: bool,
     /// Answer every CORS preflight `OPTIONS` with the asked-for methods and headers. Default: off.
@@ -176,6 +193,9 @@ impl ServerConfig {
             gzip_min_size: None,
             static_cache_size: 0,
             pin_threads: false,
+            trusted_proxies: TrustedProxies::new(),
+            proxy_protocol: false,
+            reuse_port: false,
             allow_all_origins: false,
             cors_allow_all: false,
             #[cfg(feature = "tls")]

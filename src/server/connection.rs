@@ -36,7 +36,7 @@ use super::deferred::DeferredResponse;
 #[cfg(feature = "metrics")]
 use super::metrics;
 use super::pipeline;
-use super::request::Request;
+use super::request::{Origin, Request};
 use super::response::{Body, Handover, OnSent, Response, Takeover};
 use super::stream::ResponseStream;
 use super::upload::BodySink;
@@ -179,6 +179,8 @@ enum Step {
 pub(crate) struct HttpConnection {
     shared: Arc<ServerShared>,
     peer: SocketAddr,
+    /// The client's address a PROXY protocol header gave.
+    proxied_source: Option<SocketAddr>,
     is_ssl: bool,
     /// INVARIANT: `len > 0` implies `slot.is_some()`.
     slot: Option<SlotGuard>,
@@ -223,6 +225,8 @@ struct Observation {
 
 /// What the access log writes of the request.
 struct RequestText {
+    /// The client's address (behind a trusted proxy, the one it names).
+    client: SocketAddr,
     method: String,
     target: String,
     version: &'static str,
@@ -231,10 +235,11 @@ struct RequestText {
 }
 
 impl RequestText {
-    fn new(head: &RequestHead, raw: &[u8]) -> RequestText {
+    fn new(head: &RequestHead, raw: &[u8], client: SocketAddr) -> RequestText {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let header = |name: &str| head.header(raw, name).map(text);
         RequestText {
+            client,
             method: head.method().as_str().to_owned(),
             target: text(head.target(raw).as_bytes()),
             version: match head.version() {
@@ -250,11 +255,12 @@ impl RequestText {
 impl RequestText {
     /// What is known of a request refused before its head was complete: its first line as
     /// received (at most [`REFUSED_LINE_BYTES`]), no method or version.
-    fn refused(received: &[u8]) -> RequestText {
+    fn refused(received: &[u8], peer: SocketAddr) -> RequestText {
         let line = received.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = line.get(..REFUSED_LINE_BYTES).unwrap_or(line);
         RequestText {
+            client: peer,
             method: String::new(),
             target: String::from_utf8_lossy(line).into_owned(),
             version: "",
@@ -270,7 +276,7 @@ const REFUSED_LINE_BYTES: usize = 1024;
 impl Observation {
     /// Hands the answer to the access hook and the metrics; `bytes` are the connection's bytes
     /// (read, written) since the last answer was counted.
-    fn report(&self, shared: &ServerShared, peer: std::net::SocketAddr, bytes: (u64, u64)) {
+    fn report(&self, shared: &ServerShared, bytes: (u64, u64)) {
         let duration = self.started.elapsed();
         let body_bytes = if self.is_head {
             0
@@ -280,7 +286,7 @@ impl Observation {
         if let (Some(text), Some(hook)) = (&self.text, &shared.config.on_access) {
             let now = SystemTime::now();
             let record = AccessRecord {
-                peer,
+                peer: text.client,
                 started: now.checked_sub(duration).unwrap_or(now),
                 method: &text.method,
                 target: &text.target,
@@ -309,10 +315,23 @@ impl Observation {
 }
 
 impl HttpConnection {
+    /// Who sent the request `head`: the peer, or the client a trusted proxy names.
+    fn origin(&self, head: &RequestHead, raw: &[u8]) -> Origin {
+        Origin::of(
+            &self.shared.config.trusted_proxies,
+            self.peer,
+            self.proxied_source,
+            self.is_ssl,
+            head,
+            raw,
+        )
+    }
+
     pub(crate) fn new(shared: Arc<ServerShared>, info: &ConnInfo) -> HttpConnection {
         HttpConnection {
             shared,
             peer: info.peer_addr,
+            proxied_source: info.proxied_source,
             is_ssl: false,
             slot: None,
             len: 0,
@@ -497,16 +516,8 @@ impl HttpConnection {
         };
         let made = match http::decode_path(raw_path) {
             Ok(path) => {
-                let request = Request {
-                    head,
-                    raw,
-                    body: &[],
-                    raw_path,
-                    path,
-                    peer: self.peer,
-                    is_ssl: self.is_ssl,
-                    args: found.args,
-                };
+                let origin = self.origin(head, raw);
+                let request = Request::new(head, raw, &[], Some(path), origin, found.args);
                 pipeline::open_upload(shared, &request, found.handler)
             }
             Err(e) => {
@@ -544,17 +555,8 @@ impl HttpConnection {
         if let Some(check) = &self.shared.hooks.expect {
             let slot = self.slot.as_ref()?;
             let raw = slot.get(..head.head_len()).unwrap_or_default();
-            let raw_path = head.path(raw);
-            let request = Request {
-                head,
-                raw,
-                body: &[],
-                raw_path,
-                path: http::decode_path(raw_path).unwrap_or_default(),
-                peer: self.peer,
-                is_ssl: self.is_ssl,
-                args: RouteArgs::default(),
-            };
+            let origin = self.origin(head, raw);
+            let request = Request::new(head, raw, &[], None, origin, RouteArgs::default());
             let refusal = catch_unwind(AssertUnwindSafe(|| check(&request)))
                 .unwrap_or(Some(StatusCode::INTERNAL_SERVER_ERROR));
             if let Some(status) = refusal {
@@ -757,16 +759,15 @@ impl HttpConnection {
             Some(v) => v,
             None => slot.get(body).unwrap_or_default(),
         };
-        let mut request = Request {
+        let origin = self.origin(head, raw);
+        let mut request = Request::new(
             head,
             raw,
-            body: body_bytes,
-            raw_path,
-            path,
-            peer: self.peer,
-            is_ssl: self.is_ssl,
-            args: RouteArgs::default(),
-        };
+            body_bytes,
+            Some(path),
+            origin,
+            RouteArgs::default(),
+        );
         // One response, filled and sent in place: it is not moved between the steps.
         let mut response = Response::new();
         pipeline::answer(&self.shared, &mut request, &mut response);
@@ -803,7 +804,7 @@ impl HttpConnection {
                     .config
                     .on_access
                     .is_some()
-                    .then(|| RequestText::new(head, raw)),
+                    .then(|| RequestText::new(head, raw, self.origin(head, raw).client)),
             }));
         }
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
@@ -838,16 +839,8 @@ impl HttpConnection {
             Resolution::Found(found) => found.args,
             _ => RouteArgs::default(),
         };
-        let request = Request {
-            head,
-            raw,
-            body: &[],
-            raw_path,
-            path: http::decode_path(raw_path).unwrap_or_default(),
-            peer: self.peer,
-            is_ssl: self.is_ssl,
-            args,
-        };
+        let origin = self.origin(head, raw);
+        let request = Request::new(head, raw, &[], None, origin, args);
         let mut response = Response::new();
         if catch_unwind(AssertUnwindSafe(|| sink.finish(&request, &mut response))).is_err() {
             shared.log(
@@ -1169,7 +1162,7 @@ impl HttpConnection {
                 self.read_total - self.read_mark,
                 self.written_total - self.written_mark,
             );
-            observed.report(&self.shared, self.peer, bytes);
+            observed.report(&self.shared, bytes);
         }
         self.read_mark = self.read_total;
         self.written_mark = self.written_total;
@@ -1303,11 +1296,15 @@ impl HttpConnection {
         let (head, text) = match &self.state {
             State::ReadingBody(b) => {
                 let raw = received.get(..b.head.head_len()).unwrap_or_default();
-                (Some(&b.head), RequestText::new(&b.head, raw))
+                let client = self.origin(&b.head, raw).client;
+                (Some(&b.head), RequestText::new(&b.head, raw, client))
             }
             _ => (
                 None,
-                RequestText::refused(received.get(..self.len).unwrap_or_default()),
+                RequestText::refused(
+                    received.get(..self.len).unwrap_or_default(),
+                    self.proxied_source.unwrap_or(self.peer),
+                ),
             ),
         };
         self.observed = Some(Box::new(Observation {

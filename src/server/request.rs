@@ -13,6 +13,7 @@ use ::http::{Method, Version};
 use serde::de::DeserializeOwned;
 
 use crate::http::{self, FormPart, HttpError, Multipart, QualityItem, RequestHead};
+use crate::proxy::{TrustedProxies, forwarded};
 use crate::routing::{Binding, RouteArgs};
 
 /// One request, borrowed from the connection for the duration of a handler call.
@@ -23,9 +24,61 @@ pub struct Request<'a> {
     /// The raw path (`head.path(raw)`), taken once: it is read on every request.
     pub(crate) raw_path: &'a str,
     pub(crate) path: Cow<'a, str>,
-    pub(crate) peer: SocketAddr,
-    pub(crate) is_ssl: bool,
+    pub(crate) origin: Origin,
     pub(crate) args: RouteArgs<'a>,
+}
+
+/// Who sent a request: the connection's peer, and the client behind it when the peer is a
+/// trusted proxy that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The connection's other end (behind a PROXY protocol header, the proxy).
+    pub(crate) peer: SocketAddr,
+    /// The client: `peer`, or what a trusted proxy's forwarding headers say.
+    pub(crate) client: SocketAddr,
+    /// Whether the client's connection is protected by TLS (here, or to a trusted proxy).
+    pub(crate) is_ssl: bool,
+}
+
+impl Origin {
+    /// A request that came straight from `peer`.
+    pub(crate) fn direct(peer: SocketAddr, is_ssl: bool) -> Origin {
+        Origin {
+            peer,
+            client: peer,
+            is_ssl,
+        }
+    }
+
+    /// The origin of the request `head` received from `peer`, for the client `proxied_source`
+    /// when a PROXY protocol header named one: the forwarding headers are read only when that
+    /// client (else `peer`) is one of the `trusted` proxies.
+    pub(crate) fn of(
+        trusted: &TrustedProxies,
+        peer: SocketAddr,
+        proxied_source: Option<SocketAddr>,
+        is_ssl: bool,
+        head: &RequestHead,
+        raw: &[u8],
+    ) -> Origin {
+        let mut origin = Origin::direct(peer, is_ssl);
+        if let Some(source) = proxied_source {
+            origin.client = source;
+        }
+        if trusted.is_empty() {
+            return origin;
+        }
+        let hop = origin.client.ip();
+        if let Some(said) = forwarded::resolve(trusted, hop, head.headers(raw)) {
+            if let Some(client) = said.client {
+                origin.client = client;
+            }
+            if let Some(https) = said.https {
+                origin.is_ssl = https;
+            }
+        }
+        origin
+    }
 }
 
 impl fmt::Debug for Request<'_> {
@@ -34,23 +87,57 @@ impl fmt::Debug for Request<'_> {
             .field("method", self.method())
             .field("path", &self.path())
             .field("query", &self.query_string())
-            .field("peer", &self.peer)
+            .field("peer", &self.origin.peer)
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> Request<'a> {
-    /// Returns the client's address (MicroWebSrv2's `UserAddress`).
-    #[must_use]
-    pub fn user_address(&self) -> SocketAddr {
-        self.peer
+    /// One request, as the connection hands it to a handler; `path` is the decoded
+    /// `head.path(raw)` (`None`: decode it here, empty when it does not decode).
+    pub(crate) fn new(
+        head: &'a RequestHead,
+        raw: &'a [u8],
+        body: &'a [u8],
+        path: Option<Cow<'a, str>>,
+        origin: Origin,
+        args: RouteArgs<'a>,
+    ) -> Request<'a> {
+        let raw_path = head.path(raw);
+        Request {
+            head,
+            raw,
+            body,
+            raw_path,
+            path: path.unwrap_or_else(|| http::decode_path(raw_path).unwrap_or_default()),
+            origin,
+            args,
+        }
     }
 
-    /// Returns true when the connection is protected by TLS.
+    /// Returns the client's address (MicroWebSrv2's `UserAddress`): the connection's peer, or,
+    /// when the peer is one of [`ServerConfig::trusted_proxies`](super::ServerConfig::trusted_proxies),
+    /// the client its `Forwarded` or `X-Forwarded-For` header names (port 0 when the proxy
+    /// gives none).
+    #[must_use]
+    pub fn user_address(&self) -> SocketAddr {
+        self.origin.client
+    }
+
+    /// Returns the address of the connection's other end, proxy or not (after a PROXY protocol
+    /// header, the address that header gave).
+    #[must_use]
+    pub fn peer_address(&self) -> SocketAddr {
+        self.origin.peer
+    }
+
+    /// Returns true when the client's connection is protected by TLS: this one, or, behind a
+    /// trusted proxy, the client's to the proxy (`Forwarded: proto=https`,
+    /// `X-Forwarded-Proto: https`).
     #[must_use]
     pub fn is_ssl(&self) -> bool {
-        self.is_ssl
+        self.origin.is_ssl
     }
 
     /// Returns the protocol version as MicroWebSrv2 spelled it: `"1.0"` or `"1.1"`.
@@ -366,8 +453,9 @@ impl<'a> Request<'a> {
             "query": query,
             "headers": headers,
             "cookies": cookies,
-            "user_address": self.peer.to_string(),
-            "is_ssl": self.is_ssl,
+            "user_address": self.origin.client.to_string(),
+            "peer_address": self.origin.peer.to_string(),
+            "is_ssl": self.origin.is_ssl,
         })
     }
 }

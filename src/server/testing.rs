@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use ::http::Method;
 
 use super::handler::IntoResponse;
-use super::request::Request;
+use super::request::{Origin, Request};
 use super::response::Response;
 use crate::http::{self, Limits, Status};
 use crate::routing::{Resolution, RouteArgs, Router};
@@ -114,16 +114,14 @@ impl TestRequest {
             },
             None => RouteArgs::default(),
         };
-        let request = Request {
-            head: &head,
-            raw: raw_bytes,
-            body: &self.body,
-            raw_path,
-            path: http::decode_path(raw_path).unwrap_or_default(),
-            peer: self.peer,
-            is_ssl: false,
+        let request = Request::new(
+            &head,
+            raw_bytes,
+            &self.body,
+            None,
+            Origin::direct(self.peer, false),
             args,
-        };
+        );
         let mut response = Response::new();
         handler(&request, &mut response).into_response(&mut response);
         response

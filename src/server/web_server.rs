@@ -32,7 +32,8 @@ use crate::module::{Module, ModuleHandle};
 #[cfg(feature = "tls")]
 use crate::pool::TlsConfig;
 use crate::pool::{
-    BudgetStats, ConnHandler, ConnInfo, Listener, MemoryBudget, Pool, PoolConfig, Waker,
+    BudgetStats, ConnHandler, ConnInfo, ListenOptions, Listener, MemoryBudget, Pool, PoolConfig,
+    ProxyProtocol, Waker,
 };
 use crate::routing::{ArgValue, Resolution, RouteError, Router};
 use crate::{Error, Result};
@@ -457,6 +458,15 @@ pub struct WebServer {
     tls_loaded: Option<(TlsFiles, Arc<rustls::ServerConfig>)>,
     /// This server's own MIME types and default pages, over the process-wide ones at start.
     static_tables: StaticTables,
+    /// Listening sockets made elsewhere (socket activation), served instead of
+    /// `config.bind_addresses` when there are any.
+    adopted: Vec<std::net::TcpListener>,
+}
+
+/// A socket the server listens on: an address to bind, or a socket made elsewhere.
+enum Listening<'a> {
+    Bind(SocketAddr),
+    Adopt(&'a std::net::TcpListener),
 }
 
 impl fmt::Debug for WebServer {
@@ -504,6 +514,7 @@ impl WebServer {
             #[cfg(feature = "tls")]
             tls_loaded: None,
             static_tables: StaticTables::default(),
+            adopted: Vec::new(),
         }
     }
 
@@ -553,6 +564,15 @@ impl WebServer {
     /// Sets every address to listen on.
     pub fn set_bind_addresses(&mut self, addrs: Vec<SocketAddr>) -> &mut Self {
         self.config.bind_addresses = addrs;
+        self
+    }
+
+    /// Serves a listening socket made elsewhere — inherited from systemd's socket activation,
+    /// say (see [`crate::activation`]) — instead of binding `bind_addresses`: once one is
+    /// adopted, the server listens on its adopted sockets only. TLS, the PROXY protocol and the
+    /// other listener settings apply to it as to a bound one.
+    pub fn adopt_listener(&mut self, listener: std::net::TcpListener) -> &mut Self {
+        self.adopted.push(listener);
         self
     }
 
@@ -996,7 +1016,7 @@ impl WebServer {
         if self.is_running() {
             return Err(Error::AlreadyRunning);
         }
-        if self.config.bind_addresses.is_empty() {
+        if self.config.bind_addresses.is_empty() && self.adopted.is_empty() {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "no address to listen on",
@@ -1012,25 +1032,47 @@ impl WebServer {
         );
         self.budget = Some(shared.budget.clone());
         let mut listeners = Vec::new();
-        for addr in &self.config.bind_addresses {
+        let mut options = ListenOptions::new().reuse_port(self.config.reuse_port);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &tls {
+            options = options.tls(tls.clone());
+        }
+        if self.config.proxy_protocol {
+            options = options.proxy_protocol(ProxyProtocol::new(
+                self.config.trusted_proxies.clone(),
+                self.config.requests_timeout,
+            ));
+        }
+        let sockets: Vec<Listening> = if self.adopted.is_empty() {
+            self.config
+                .bind_addresses
+                .iter()
+                .map(|a| Listening::Bind(*a))
+                .collect()
+        } else {
+            self.adopted.iter().map(Listening::Adopt).collect()
+        };
+        for socket in sockets {
             let s = shared.clone();
             let acceptor = move |info: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
                 Some(Box::new(HttpConnection::new(s.clone(), info)))
             };
-            #[cfg(feature = "tls")]
-            let listening = match &tls {
-                Some(tls) => pool.listen_tls(*addr, tls.clone(), acceptor),
-                None => pool.listen(*addr, acceptor),
+            let listening = match socket {
+                Listening::Bind(addr) => pool
+                    .listen_with_options(addr, options.clone(), acceptor)
+                    .map_err(|e| Error::Bind(addr, e)),
+                Listening::Adopt(l) => l
+                    .try_clone()
+                    .and_then(|l| pool.adopt_listener(l, options.clone(), acceptor))
+                    .map_err(Error::Io),
             };
-            #[cfg(not(feature = "tls"))]
-            let listening = pool.listen(*addr, acceptor);
             match listening {
                 Ok(l) => listeners.push(l),
                 Err(e) => {
                     for l in &listeners {
                         l.close();
                     }
-                    return Err(Error::Bind(*addr, e));
+                    return Err(e);
                 }
             }
         }

@@ -29,8 +29,10 @@ USAGE:
 
 OPTIONS:
     --bind ADDR          address to listen on (repeatable; IPv6 as [::1]:8080, dual-stack [::]:8080;
-                         a host name such as localhost:8080 binds every address it resolves to)
+                         a host name such as localhost:8080 binds every address it resolves to;
+                         unix:/path/to.sock listens on a Unix socket, for a proxy on this host)
                          [default: 127.0.0.1:8080]
+    --unix-socket-mode MODE  permissions of the unix: socket files, in octal, such as 660
     --root DIR           folder of static files [default: webroot]
     --templates DIR      folder of template pages [default: templates]
     --preset NAME        memory preset: embedded, light, normal, large [default: normal]
@@ -47,7 +49,8 @@ OPTIONS:
                          duration in seconds last; - for stdout; reopened on SIGHUP
     --trusted-proxy CIDR a proxy whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers (or
                          PROXY protocol header) give the client's address and scheme, such as
-                         127.0.0.1 or 10.0.0.0/8 (repeatable) [default: none trusted]
+                         127.0.0.1 or 10.0.0.0/8, or unix for peers on the Unix sockets
+                         (repeatable) [default: none trusted]
     --proxy-protocol     every connection starts with a PROXY protocol header (HAProxy's v1 or
                          v2, send-proxy / send-proxy-v2) from a --trusted-proxy; others are closed
     --reuse-port         set SO_REUSEPORT on the listeners: several processes share one port
@@ -70,6 +73,10 @@ flight finish (10 s at most); a second Ctrl-C exits at once.";
 /// The command line, parsed.
 struct Args {
     binds: Vec<SocketAddr>,
+    /// `--bind unix:PATH`, every one given.
+    unix_binds: Vec<PathBuf>,
+    /// `--unix-socket-mode`.
+    unix_socket_mode: Option<u32>,
     root: PathBuf,
     templates: PathBuf,
     /// Whether `--templates` was given (a missing folder is then an error, not a warning).
@@ -171,6 +178,8 @@ fn parse_args() -> Result<Command, String> {
     use lexopt::prelude::*;
     let mut args = Args {
         binds: Vec::new(),
+        unix_binds: Vec::new(),
+        unix_socket_mode: None,
         root: PathBuf::from("webroot"),
         templates: PathBuf::from("templates"),
         templates_given: false,
@@ -200,7 +209,24 @@ fn parse_args() -> Result<Command, String> {
         match arg {
             Long("bind") => {
                 let v = value(&mut parser)?;
-                args.binds.extend(resolve("--bind", &v)?);
+                match v.strip_prefix("unix:") {
+                    Some("") => {
+                        return Err("--bind unix: needs a path: unix:/run/microweb.sock".into());
+                    }
+                    Some(path) => args.unix_binds.push(PathBuf::from(path)),
+                    None => args.binds.extend(resolve("--bind", &v)?),
+                }
+            }
+            Long("unix-socket-mode") => {
+                let v = value(&mut parser)?;
+                args.unix_socket_mode = Some(
+                    u32::from_str_radix(&v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777)
+                        .ok_or_else(|| {
+                            format!("--unix-socket-mode: not an octal mode: {v} (660)")
+                        })?,
+                );
             }
             Long("root") => args.root = PathBuf::from(value(&mut parser)?),
             Long("templates") => {
@@ -284,7 +310,7 @@ fn parse_args() -> Result<Command, String> {
             "--proxy-protocol needs --trusted-proxy: the proxies allowed to send it".into(),
         );
     }
-    if args.binds.is_empty() {
+    if args.binds.is_empty() && args.unix_binds.is_empty() {
         args.binds.push(SocketAddr::from(([127, 0, 0, 1], 8080)));
     }
     args.https = match (https_bind, tls_cert, tls_key) {
@@ -394,6 +420,16 @@ fn apply_flags(config: &mut microweb::ServerConfig, args: &Args) {
     }
 }
 
+/// Prints the `listening on` lines of a started server: `SCHEME://ADDR`, then `unix:PATH`.
+fn print_listening(server: &WebServer, scheme: &str) {
+    for addr in server.local_addrs() {
+        print_line(&format!("listening on {scheme}://{addr}"));
+    }
+    for path in server.unix_paths() {
+        print_line(&format!("listening on unix:{}", path.display()));
+    }
+}
+
 /// Prints `text` on stdout; a closed pipe (`microweb --help | head -1`) is not an error.
 fn print_line(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -451,6 +487,8 @@ fn main() -> ExitCode {
     apply_flags(server.config_mut(), &args);
     server.config_mut().on_access = access_log.as_ref().map(AccessLog::hook);
     server.set_bind_addresses(args.binds.clone());
+    server.config_mut().unix_binds.clone_from(&args.unix_binds);
+    server.config_mut().unix_socket_mode = args.unix_socket_mode;
     match microweb::activation::inherited_listeners() {
         Ok(inherited) => {
             for listener in inherited {
@@ -531,9 +569,7 @@ fn main() -> ExitCode {
             eprintln!("microweb: cannot start: {e}");
             return ExitCode::FAILURE;
         }
-        for addr in server.local_addrs() {
-            print_line(&format!("listening on http://{addr}"));
-        }
+        print_listening(&server, "http");
         started();
         server.wait();
         return ExitCode::SUCCESS;
@@ -545,12 +581,8 @@ fn main() -> ExitCode {
         eprintln!("microweb: cannot start: {e}");
         return ExitCode::FAILURE;
     }
-    for addr in server.local_addrs() {
-        print_line(&format!("listening on http://{addr}"));
-    }
-    for addr in https.local_addrs() {
-        print_line(&format!("listening on https://{addr}"));
-    }
+    print_listening(&server, "http");
+    print_listening(https, "https");
     started();
     // With --threads 0 this runs the pool on this thread until a signal stops it.
     if let Err(e) = pool.start(args.threads, None) {

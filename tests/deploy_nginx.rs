@@ -1,6 +1,6 @@
 //! Two microweb instances behind a real nginx (Debian's), started by the test with a generated
 //! configuration: both get requests, the client's address comes through `X-Forwarded-For`, and a
-//! WebSocket echo works through the proxy. Skipped when nginx is not installed, unless
+//! WebSocket echo works through the proxy, also to an instance on a Unix socket. Skipped when nginx is not installed, unless
 //! `MICROWEB_REQUIRE_PEERS=1`.
 #![allow(
     clippy::disallowed_types,
@@ -27,9 +27,18 @@ use tungstenite::Message;
 /// Starts an instance named `id` on 127.0.0.1:0 that trusts the proxy on 127.0.0.1: `/who`
 /// answers its name and the request's addresses, `/ws/echo` echoes.
 fn instance(id: &'static str) -> (WebServer, SocketAddr) {
+    let server = instance_with(id, |server| {
+        server.set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)));
+        server.config_mut().trusted_proxies = TrustedProxies::from_list(["127.0.0.1"]).unwrap();
+    });
+    let addr = server.local_addrs()[0];
+    (server, addr)
+}
+
+/// Starts an instance named `id` with `/who` and `/ws/echo`, listening where `listen` says.
+fn instance_with(id: &'static str, listen: impl FnOnce(&mut WebServer)) -> WebServer {
     let mut server = WebServer::new();
-    server.set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)));
-    server.config_mut().trusted_proxies = TrustedProxies::from_list(["127.0.0.1"]).unwrap();
+    listen(&mut server);
     server
         .route(Method::GET, "/who", move |req, _| {
             Json(serde_json::json!({
@@ -52,8 +61,7 @@ fn instance(id: &'static str) -> (WebServer, SocketAddr) {
         });
     });
     server.start_managed(1, None).unwrap();
-    let addr = server.local_addrs()[0];
-    (server, addr)
+    server
 }
 
 /// The nginx site of the README's "Deploying" section, over `upstreams`, listening on `port`.
@@ -163,4 +171,35 @@ fn two_instances_behind_nginx_see_the_clients_address_and_carry_websockets() {
         assert_eq!(ws.read().unwrap(), Message::text(text));
     }
     ws.close(None).unwrap();
+}
+
+#[test]
+fn nginx_reaches_an_instance_on_a_unix_socket() {
+    if !available("nginx") {
+        return;
+    }
+    let dir = ScratchDir::new("nginx-unix");
+    let socket = dir.path().join("microweb.sock");
+    let _server = instance_with("unix", |server| {
+        server.set_bind_addresses(Vec::new());
+        let config = server.config_mut();
+        config.unix_binds = vec![socket.clone()];
+        config.trusted_proxies = TrustedProxies::from_list(["unix"]).unwrap();
+    });
+    let (nginx, front) = start_nginx(&dir, &[format!("unix:{}", socket.display())]);
+    let body = curl_from("127.0.0.2", &format!("http://{front}/who"), &[]);
+    let got: serde_json::Value = serde_json::from_str(&body)
+        .unwrap_or_else(|_| panic!("{body}; nginx: {}", nginx.stderr_text()));
+    assert_eq!(got["instance"], "unix");
+    assert_eq!(got["user_address"], "127.0.0.2:0");
+    assert_eq!(got["peer_address"], "unix");
+
+    let stream = TcpStream::connect(front).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{front}/ws/echo").as_str(), stream)
+        .expect("the upgrade passes nginx to the Unix socket");
+    ws.send(Message::text("over a unix socket")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("over a unix socket"));
 }

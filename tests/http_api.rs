@@ -47,7 +47,7 @@ fn the_request_exposes_what_the_client_sent() {
                 "upgrade": req.is_upgrade(),
                 "x_custom": req.get_header("X-CUSTOM"),
                 "form": req.get_posted_url_encoded_form().map(|f| f.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
-                "peer_is_loopback": req.user_address().ip().is_loopback(),
+                "peer_is_loopback": req.user_address().ip().is_some_and(|ip| ip.is_loopback()),
                 "is_ssl": req.is_ssl(),
             }))
         })

@@ -87,7 +87,7 @@ mod tests {
             path: "/ws".into(),
             query_string: String::new(),
             headers: Vec::new(),
-            peer: "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!()),
+            peer: crate::pool::Endpoint::Unix,
             is_ssl: false,
             protocol: None,
         };

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -15,7 +15,7 @@ use tungstenite::Message;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::pool::{MemoryBudget, Reservation, Waker};
+use crate::pool::{Endpoint, MemoryBudget, Reservation, Waker};
 
 /// Why a send or a close was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub struct WebSocketRequest {
     pub(crate) path: String,
     pub(crate) query_string: String,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: Endpoint,
     pub(crate) is_ssl: bool,
     pub(crate) protocol: Option<String>,
 }
@@ -91,7 +91,7 @@ impl WebSocketRequest {
 
     /// Returns the client's address (MicroWebSrv2's `UserAddress`).
     #[must_use]
-    pub fn user_address(&self) -> SocketAddr {
+    pub fn user_address(&self) -> Endpoint {
         self.peer
     }
 

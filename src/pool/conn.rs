@@ -35,11 +35,15 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use super::endpoint::Endpoint;
 use super::listen::{ListenOptions, ProxyProtocol};
 use super::poller::{Interest, Poller};
 use super::proxied::ProxiedBody;
@@ -51,6 +55,7 @@ use super::source::{
 #[cfg(feature = "tls")]
 use super::tls::{TlsConfig, TlsStream};
 use super::transport::Transport;
+use super::unix::UnixSocketFile;
 use super::{Pool, Shared, Task};
 
 /// Why a connection (or any source) closed.
@@ -140,13 +145,13 @@ pub struct ConnInfo {
     pub key: SourceKey,
     /// The listener that accepted it.
     pub listener: SourceKey,
-    /// The peer's address.
-    pub peer_addr: SocketAddr,
+    /// The peer's address (`Endpoint::Unix` on a Unix socket listener).
+    pub peer_addr: Endpoint,
     /// On a PROXY protocol listener, the client's address the header gave (`None` for a v2
     /// `LOCAL` or v1 `UNKNOWN` header, and on other listeners); `peer_addr` is the proxy's.
     pub proxied_source: Option<SocketAddr>,
     /// The listener's bound address (may be unspecified, like `[::]:80`).
-    pub local_addr: SocketAddr,
+    pub local_addr: Endpoint,
 }
 
 /// Creates the handler of each connection a listener accepts.
@@ -212,7 +217,7 @@ pub struct Conn<'a> {
     ready: &'a mut Readiness,
     source: &'a Arc<Source>,
     pool: &'a Pool,
-    peer: SocketAddr,
+    peer: Endpoint,
 }
 
 impl fmt::Debug for Conn<'_> {
@@ -288,19 +293,23 @@ impl Conn<'_> {
         self.transport.is_tls()
     }
 
-    /// Returns the peer's address.
+    /// Returns the peer's address (`Endpoint::Unix` on a Unix socket).
     #[must_use]
-    pub fn peer_addr(&self) -> SocketAddr {
+    pub fn peer_addr(&self) -> Endpoint {
         self.peer
     }
 
-    /// Returns the local address of the connection (one syscall).
+    /// Returns the local address of the connection (one syscall; `Endpoint::Unix` on a Unix
+    /// socket).
     ///
     /// # Errors
     ///
     /// Any socket error.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.transport.socket().local_addr()
+    pub fn local_addr(&self) -> io::Result<Endpoint> {
+        match self.transport.tcp() {
+            Some(socket) => socket.local_addr().map(Endpoint::Ip),
+            None => Ok(Endpoint::Unix),
+        }
     }
 
     /// Returns the connection's key.
@@ -380,11 +389,11 @@ pub(crate) fn wait_for_slot(shared: &Arc<Shared>, src: &Arc<Source>, taker: bool
     );
 }
 
-/// The pool's side of a TCP connection.
+/// The pool's side of a connection (TCP, TLS or a Unix socket).
 pub(crate) struct ConnBody {
     transport: Transport,
     handler: Box<dyn ConnHandler>,
-    peer: SocketAddr,
+    peer: Endpoint,
     /// What the socket is known to be ready for (see the module doc).
     ready: Readiness,
     registered: bool,
@@ -416,7 +425,7 @@ impl ConnBody {
     /// An accepted connection, not yet in the poller.
     pub(crate) fn accepted(
         transport: Transport,
-        peer: SocketAddr,
+        peer: Endpoint,
         handler: Box<dyn ConnHandler>,
     ) -> ConnBody {
         ConnBody {
@@ -451,7 +460,7 @@ impl ConnBody {
         ConnBody {
             transport: Transport::Tcp(stream),
             handler,
-            peer,
+            peer: Endpoint::Ip(peer),
             ready: Readiness {
                 read: false,
                 write: false,
@@ -464,8 +473,8 @@ impl ConnBody {
     }
 
     /// The socket, to register it.
-    pub(crate) fn socket(&self) -> &TcpStream {
-        self.transport.socket()
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.transport.fd()
     }
 
     pub(crate) fn handle(
@@ -502,8 +511,8 @@ impl ConnBody {
             if bits & TIMEDOUT != 0 && take_due_deadline(shared, src) {
                 return Some(CloseReason::Timeout);
             }
-            if bits & (READABLE | WRITABLE) != 0 {
-                let socket = self.transport.socket();
+            if let (true, Some(socket)) = (bits & (READABLE | WRITABLE) != 0, self.transport.tcp())
+            {
                 match socket.take_error() {
                     Ok(None) => {}
                     Ok(Some(e)) | Err(e) => return Some(CloseReason::from_io(&e)),
@@ -569,8 +578,11 @@ impl ConnBody {
             return None; // the next edge tells
         }
         self.registered = true;
-        let socket = self.transport.socket();
-        match src.home.poller.add(socket, src.key.0, Interest::BOTH) {
+        match src
+            .home
+            .poller
+            .add(&self.transport.fd(), src.key.0, Interest::BOTH)
+        {
             Ok(()) => None,
             Err(e) => Some(CloseReason::Error(e.kind())),
         }
@@ -578,7 +590,7 @@ impl ConnBody {
 
     pub(crate) fn deregister(&self, poller: &Poller) {
         if self.registered {
-            let _ = poller.delete(self.transport.socket());
+            let _ = poller.delete(&self.transport.fd());
         }
     }
 
@@ -599,7 +611,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub(crate) struct Admission {
     acceptor: Arc<dyn Acceptor>,
     listener: SourceKey,
-    local: SocketAddr,
+    local: Endpoint,
     /// Set on a TLS listener: every accepted connection starts a TLS handshake.
     #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
@@ -613,25 +625,28 @@ impl Admission {
         &self,
         shared: &Shared,
         src: &Source,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: Accepted,
+        peer: Endpoint,
         proxied_source: Option<SocketAddr>,
     ) -> Option<ConnBody> {
-        #[cfg(feature = "tls")]
-        let transport = match &self.tls {
-            None => Transport::Tcp(stream),
-            Some(tls) => match TlsStream::accept(stream, tls, shared.slots.size()) {
-                Ok(t) => Transport::Tls(Box::new(t)),
-                Err(e) => {
-                    log::debug!("pool: refused a TLS connection from {peer}: {e}");
-                    return None;
-                }
+        let transport = match stream {
+            Accepted::Unix(s) => Transport::Unix(s),
+            #[cfg(feature = "tls")]
+            Accepted::Tcp(s) => match &self.tls {
+                None => Transport::Tcp(s),
+                Some(tls) => match TlsStream::accept(s, tls, shared.slots.size()) {
+                    Ok(t) => Transport::Tls(Box::new(t)),
+                    Err(e) => {
+                        log::debug!("pool: refused a TLS connection from {peer}: {e}");
+                        return None;
+                    }
+                },
             },
-        };
-        #[cfg(not(feature = "tls"))]
-        let transport = {
-            let _ = shared;
-            Transport::Tcp(stream)
+            #[cfg(not(feature = "tls"))]
+            Accepted::Tcp(s) => {
+                let _ = shared;
+                Transport::Tcp(s)
+            }
         };
         let info = ConnInfo {
             key: src.key,
@@ -651,11 +666,48 @@ impl Admission {
     }
 }
 
-/// The pool's side of a TCP listener.
+/// A stream a listener accepted.
+pub(crate) enum Accepted {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A bound listening socket: TCP, or a Unix socket with the file it made (removed when the
+/// listener is dropped).
+pub(crate) enum Bound {
+    Tcp(TcpListener),
+    Unix {
+        listener: UnixListener,
+        /// Held for its drop, which removes the socket file.
+        _file: UnixSocketFile,
+    },
+}
+
+impl Bound {
+    fn accept(&self) -> io::Result<(Accepted, Endpoint)> {
+        match self {
+            Bound::Tcp(l) => l
+                .accept()
+                .map(|(s, peer)| (Accepted::Tcp(s), Endpoint::Ip(peer))),
+            Bound::Unix { listener: l, .. } => {
+                l.accept().map(|(s, _)| (Accepted::Unix(s), Endpoint::Unix))
+            }
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Bound::Tcp(l) => l.as_fd(),
+            Bound::Unix { listener: l, .. } => l.as_fd(),
+        }
+    }
+}
+
+/// The pool's side of a listener (TCP or Unix socket).
 pub(crate) struct ListenerBody {
-    listener: TcpListener,
+    listener: Bound,
     admission: Arc<Admission>,
-    local: SocketAddr,
+    local: Endpoint,
     waiting_slot: bool,
     /// Set when every connection must start with a PROXY protocol header.
     proxy: Option<ProxyProtocol>,
@@ -663,10 +715,10 @@ pub(crate) struct ListenerBody {
 
 impl ListenerBody {
     pub(crate) fn new(
-        listener: TcpListener,
+        listener: Bound,
         key: SourceKey,
         acceptor: Arc<dyn Acceptor>,
-        local: SocketAddr,
+        local: Endpoint,
         options: ListenOptions,
     ) -> ListenerBody {
         ListenerBody {
@@ -685,8 +737,8 @@ impl ListenerBody {
     }
 
     /// The socket, to register it.
-    pub(crate) fn socket(&self) -> &TcpListener {
-        &self.listener
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.listener.fd()
     }
 
     pub(crate) fn handle(
@@ -733,40 +785,45 @@ impl ListenerBody {
         }
     }
 
-    fn open(&self, pool: &Pool, stream: TcpStream, peer: SocketAddr) {
+    fn open(&self, pool: &Pool, stream: Accepted, peer: Endpoint) {
         let shared = &pool.shared;
-        if let Err(e) = stream
-            .set_nonblocking(true)
-            .and_then(|()| stream.set_nodelay(true))
-        {
+        let set_up = match &stream {
+            Accepted::Tcp(s) => s.set_nonblocking(true).and_then(|()| s.set_nodelay(true)),
+            Accepted::Unix(s) => s.set_nonblocking(true),
+        };
+        if let Err(e) = set_up {
             log::warn!("pool: cannot set up a connection from {peer}: {e}");
             return;
         }
-        let src = if let Some(proxy) = &self.proxy {
+        let src = match (&self.proxy, stream, peer) {
             // The connection's first bytes must say whom the proxy relays: read them first,
-            // without a slot, then admit it with the address they give.
-            if !proxy.trusted.contains(peer.ip()) {
-                log::debug!("pool: closed a connection from {peer}, not a trusted proxy");
-                return;
+            // without a slot, then admit it with the address they give. (A Unix socket
+            // listener never has the PROXY protocol: see `Pool::listen_unix`.)
+            (Some(proxy), Accepted::Tcp(stream), Endpoint::Ip(peer)) => {
+                if !proxy.trusted.contains(peer.ip()) {
+                    log::debug!("pool: closed a connection from {peer}, not a trusted proxy");
+                    return;
+                }
+                let Ok(src) = shared.insert_dealt(source::SCHEDULED | READABLE) else {
+                    return;
+                };
+                let body = ProxiedBody::new(stream, peer, Arc::clone(&self.admission));
+                *src.body.lock() = Some(Body::Proxied(body));
+                shared.set_deadline(&src, Some(Instant::now() + proxy.header_timeout));
+                src
             }
-            let Ok(src) = shared.insert_dealt(source::SCHEDULED | READABLE) else {
-                return;
-            };
-            let body = ProxiedBody::new(stream, peer, Arc::clone(&self.admission));
-            *src.body.lock() = Some(Body::Proxied(body));
-            shared.set_deadline(&src, Some(Instant::now() + proxy.header_timeout));
-            src
-        } else {
-            let Ok(src) = shared.insert_dealt(SCHEDULED_OPENED) else {
-                return;
-            };
-            let Some(body) = self.admission.connection(shared, &src, stream, peer, None) else {
-                src.state.fetch_or(CLOSED, Ordering::SeqCst);
-                shared.remove(&src);
-                return;
-            };
-            *src.body.lock() = Some(Body::Conn(body));
-            src
+            (_, stream, peer) => {
+                let Ok(src) = shared.insert_dealt(SCHEDULED_OPENED) else {
+                    return;
+                };
+                let Some(body) = self.admission.connection(shared, &src, stream, peer, None) else {
+                    src.state.fetch_or(CLOSED, Ordering::SeqCst);
+                    shared.remove(&src);
+                    return;
+                };
+                *src.body.lock() = Some(Body::Conn(body));
+                src
+            }
         };
         if src.home.is_current(shared) {
             source::run_source(pool, &src);
@@ -778,17 +835,19 @@ impl ListenerBody {
     }
 
     pub(crate) fn deregister(&self, poller: &Poller) {
-        let _ = poller.delete(&self.listener);
+        let _ = poller.delete(&self.listener.fd());
     }
 }
 
 const SCHEDULED_OPENED: u32 = source::SCHEDULED | OPENED;
 
-/// A listening TCP socket of a pool, as returned by [`Pool::listen`].
+/// A listening socket of a pool, as returned by [`Pool::listen`] (TCP) or
+/// [`Pool::listen_unix`](super::Pool::listen_unix).
 #[derive(Debug, Clone)]
 pub struct Listener {
     key: SourceKey,
     local: SocketAddr,
+    unix_path: Option<Arc<Path>>,
     source: Weak<Source>,
     shared: Weak<Shared>,
 }
@@ -798,15 +857,30 @@ impl Listener {
         Listener {
             key: src.key,
             local,
+            unix_path: None,
             source: Arc::downgrade(src),
             shared: Arc::downgrade(shared),
         }
     }
 
-    /// Returns the bound address (with the real port when bound to port 0).
+    pub(crate) fn new_unix(src: &Arc<Source>, shared: &Arc<Shared>, path: &Path) -> Listener {
+        Listener {
+            unix_path: Some(Arc::from(path)),
+            ..Listener::new(src, shared, SocketAddr::from(([0, 0, 0, 0], 0)))
+        }
+    }
+
+    /// Returns the bound address (with the real port when bound to port 0); `0.0.0.0:0` for a
+    /// Unix socket listener (see [`Listener::unix_path`]).
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Returns the socket file of a Unix socket listener; `None` for TCP.
+    #[must_use]
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
     }
 
     /// Returns the listener's key.

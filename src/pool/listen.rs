@@ -16,8 +16,10 @@ pub struct ListenOptions {
     /// Run TLS on every accepted connection.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
-    /// Read a PROXY protocol header before admitting each connection.
+    /// Read a PROXY protocol header before admitting each connection (TCP listeners only).
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// The permissions of a Unix socket listener's file, such as `0o660` (else the umask's).
+    pub unix_mode: Option<u32>,
 }
 
 impl ListenOptions {
@@ -42,6 +44,13 @@ impl ListenOptions {
         self
     }
 
+    /// Sets the permissions of a Unix socket listener's file.
+    #[must_use]
+    pub fn unix_mode(mut self, mode: u32) -> ListenOptions {
+        self.unix_mode = Some(mode);
+        self
+    }
+
     /// Requires a PROXY protocol header on every connection.
     #[must_use]
     pub fn proxy_protocol(mut self, proxy: ProxyProtocol) -> ListenOptions {
@@ -54,7 +63,7 @@ impl ListenOptions {
 ///
 /// Each accepted connection must start with a header: it is read before the connection is
 /// handed to the acceptor, without a buffer slot, and the acceptor sees the client's address it
-/// gives ([`ConnInfo::peer_addr`](super::ConnInfo)); a `LOCAL` (health check) or `UNKNOWN`
+/// gives ([`ConnInfo::proxied_source`](super::ConnInfo)); a `LOCAL` (health check) or `UNKNOWN`
 /// header keeps the peer's. A connection from a peer outside `trusted` is closed at once; one
 /// whose header is missing, malformed or longer than
 /// [`MAX_HEADER`](crate::proxy::protocol::MAX_HEADER), or not complete within

@@ -47,6 +47,7 @@
 pub mod activation;
 mod budget;
 mod conn;
+mod endpoint;
 mod event_loop;
 mod holding;
 mod listen;
@@ -60,9 +61,11 @@ mod timers;
 mod tls;
 mod transport;
 mod udp;
+mod unix;
 
 pub use budget::{BudgetStats, BudgetWaiter, MemoryBudget, Reservation};
 pub use conn::{Acceptor, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next};
+pub use endpoint::Endpoint;
 pub use holding::{Holding, Need};
 pub use listen::{ListenOptions, ProxyProtocol};
 pub use slots::{BufferSlots, SlotGuard};
@@ -684,20 +687,79 @@ impl Pool {
         options: ListenOptions,
         acceptor: impl Acceptor,
     ) -> io::Result<Listener> {
-        let sh = &self.shared;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
+        let src = self.add_listener(
+            conn::Bound::Tcp(listener),
+            Endpoint::Ip(local),
+            options,
+            Arc::new(acceptor),
+        )?;
+        Ok(Listener::new(&src, &self.shared, local))
+    }
+
+    /// Listens on a Unix stream socket at `path` (backlog = `conn_queue_capacity`); the socket
+    /// file gets `options.unix_mode` as its permissions when set, and is removed when the
+    /// listener closes. A socket file already there is replaced only when nothing listens on
+    /// it; any other file there is an error. Accepted connections have
+    /// [`Endpoint::Unix`] as their peer.
+    ///
+    /// # Errors
+    ///
+    /// Something listens at `path`, or a file that is not a socket is there; bind or listen
+    /// errors; `InvalidInput` when `options` ask for TLS or the PROXY protocol, which a Unix
+    /// socket listener does not run.
+    pub fn listen_unix(
+        &self,
+        path: &std::path::Path,
+        options: ListenOptions,
+        acceptor: impl Acceptor,
+    ) -> io::Result<Listener> {
+        #[cfg(feature = "tls")]
+        let tls = options.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        if tls || options.proxy_protocol.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Unix socket listener runs neither TLS nor the PROXY protocol",
+            ));
+        }
+        let mode = options.unix_mode;
+        let (listener, file) = unix::bind_unix(path, self.shared.config.conn_queue_capacity, mode)?;
+        let path = file.path().to_path_buf();
+        let src = self.add_listener(
+            conn::Bound::Unix {
+                listener,
+                _file: file,
+            },
+            Endpoint::Unix,
+            options,
+            Arc::new(acceptor),
+        )?;
+        Ok(Listener::new_unix(&src, &self.shared, &path))
+    }
+
+    /// Registers a bound listener as a source of the pool.
+    fn add_listener(
+        &self,
+        listener: conn::Bound,
+        local: Endpoint,
+        options: ListenOptions,
+        acceptor: Arc<dyn Acceptor>,
+    ) -> io::Result<Arc<Source>> {
+        let sh = &self.shared;
         let src = sh.insert(0)?;
         let mut body = src.body.lock();
-        let b = conn::ListenerBody::new(listener, src.key, Arc::new(acceptor), local, options);
-        if let Err(e) = src.home.poller.add(b.socket(), src.key.0, Interest::READ) {
+        let b = conn::ListenerBody::new(listener, src.key, acceptor, local, options);
+        if let Err(e) = src.home.poller.add(&b.fd(), src.key.0, Interest::READ) {
             drop(body);
             sh.remove(&src);
             return Err(e);
         }
         *body = Some(Body::Listener(b));
         drop(body);
-        Ok(Listener::new(&src, sh, local))
+        Ok(src)
     }
 
     /// Connects to `addr` without blocking; `handler` gets `Opened` once connected, or
@@ -717,7 +779,7 @@ impl Pool {
         let src = sh.insert_dealt(0)?;
         let mut body = src.body.lock();
         let b = conn::ConnBody::connecting(stream, addr, handler);
-        if let Err(e) = src.home.poller.add(b.socket(), src.key.0, Interest::BOTH) {
+        if let Err(e) = src.home.poller.add(&b.fd(), src.key.0, Interest::BOTH) {
             drop(body);
             sh.remove(&src);
             return Err(e);

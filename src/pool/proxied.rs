@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Pool;
-use super::conn::{Admission, CloseReason, ConnBody, take_due_deadline};
+use super::conn::{Accepted, Admission, CloseReason, ConnBody, take_due_deadline};
+use super::endpoint::Endpoint;
 use super::poller::{Interest, Poller};
 use super::source::{CLOSE_REQ, Source, TIMEDOUT};
 use crate::proxy::protocol::{self, Header, MAX_HEADER, Parsed};
@@ -82,7 +83,13 @@ impl ProxiedBody {
         let registered = self.registered;
         let connection = self
             .admission
-            .connection(shared, src, stream, self.peer, source)
+            .connection(
+                shared,
+                src,
+                Accepted::Tcp(stream),
+                Endpoint::Ip(self.peer),
+                source,
+            )
             .ok_or(CloseReason::ByHost)?;
         if registered {
             Ok(Some(connection.already_registered()))

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::conn::{CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next};
+use super::endpoint::Endpoint;
 use super::slots::SlotGuard;
 use super::source::{SourceKey, Waker};
 use super::{Pool, PoolError};
@@ -84,8 +85,8 @@ struct ClientOps {
 
 struct ClientInner {
     key: SourceKey,
-    peer: SocketAddr,
-    local: Option<SocketAddr>,
+    peer: Endpoint,
+    local: Option<Endpoint>,
     waker: Waker,
     slot_size: usize,
     ops: Mutex<ClientOps>,
@@ -307,15 +308,15 @@ impl TcpClient {
         self.inner.ops.lock().closed
     }
 
-    /// Returns the peer's address.
+    /// Returns the peer's address (`Endpoint::Unix` on a Unix socket).
     #[must_use]
-    pub fn peer_addr(&self) -> SocketAddr {
+    pub fn peer_addr(&self) -> Endpoint {
         self.inner.peer
     }
 
     /// Returns the local address, if the system told it.
     #[must_use]
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    pub fn local_addr(&self) -> Option<Endpoint> {
         self.inner.local
     }
 

@@ -1,6 +1,6 @@
 //! The transport seam: how a connection's bytes reach its socket.
 //!
-//! In scope: plain TCP, and TLS (a rustls `ServerConnection` over the same nonblocking socket,
+//! In scope: plain TCP, a Unix socket, and TLS (a rustls `ServerConnection` over the same nonblocking socket,
 //! see [`TlsStream`]). The contract a variant keeps, which the pool honours:
 //! - `read`/`write` never block; `WouldBlock` means "wait for readiness";
 //! - [`Transport::interest`] lets the transport add readiness it needs on its own (TLS: writable
@@ -21,17 +21,21 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 
 use super::poller::Interest;
 #[cfg(feature = "tls")]
 use super::tls::TlsStream;
 
-/// The byte stream under a connection: plain TCP, or TLS over TCP.
+/// The byte stream under a connection: plain TCP, a Unix socket, or TLS over TCP.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Transport {
     /// A plain, nonblocking TCP stream.
     Tcp(TcpStream),
+    /// A nonblocking Unix stream socket (accepted by a Unix socket listener).
+    Unix(UnixStream),
     /// A TLS connection over a nonblocking TCP stream (accepted by a TLS listener).
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream>),
@@ -46,6 +50,7 @@ impl Transport {
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.read(buf),
+            Transport::Unix(s) => s.read(buf),
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.read(buf),
         }
@@ -59,6 +64,7 @@ impl Transport {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.write(buf),
+            Transport::Unix(s) => s.write(buf),
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.write(buf),
         }
@@ -73,6 +79,7 @@ impl Transport {
     pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => s.write_vectored(bufs),
+            Transport::Unix(s) => s.write_vectored(bufs),
             #[cfg(feature = "tls")]
             Transport::Tls(t) => match bufs.iter().find(|b| !b.is_empty()) {
                 Some(buf) => t.write(buf),
@@ -89,6 +96,7 @@ impl Transport {
     pub fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.flush(),
+            Transport::Unix(s) => s.flush(),
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.flush(),
         }
@@ -102,6 +110,7 @@ impl Transport {
     pub fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.shutdown(Shutdown::Write),
+            Transport::Unix(s) => s.shutdown(Shutdown::Write),
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.shutdown(),
         }
@@ -112,8 +121,7 @@ impl Transport {
     #[must_use]
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {
-            Transport::Tcp(_) => None,
-            #[cfg(feature = "tls")]
+            Transport::Tcp(_) | Transport::Unix(_) => None,
             Transport::Tls(t) => Some(t),
         }
     }
@@ -122,25 +130,36 @@ impl Transport {
     #[must_use]
     pub fn is_tls(&self) -> bool {
         match self {
-            Transport::Tcp(_) => false,
+            Transport::Tcp(_) | Transport::Unix(_) => false,
             #[cfg(feature = "tls")]
             Transport::Tls(_) => true,
         }
     }
 
     /// The socket under the transport, for the poller.
-    pub(crate) fn socket(&self) -> &TcpStream {
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Transport::Tcp(s) => s,
+            Transport::Tcp(s) => s.as_fd(),
+            Transport::Unix(s) => s.as_fd(),
             #[cfg(feature = "tls")]
-            Transport::Tls(t) => t.socket(),
+            Transport::Tls(t) => t.socket().as_fd(),
+        }
+    }
+
+    /// The TCP socket under the transport; `None` for a Unix socket.
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Transport::Tcp(s) => Some(s),
+            Transport::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => Some(t.socket()),
         }
     }
 
     /// The readiness to wait for, given what the handler asked for.
     pub(crate) fn interest(&self, wanted: Interest) -> Interest {
         match self {
-            Transport::Tcp(_) => wanted,
+            Transport::Tcp(_) | Transport::Unix(_) => wanted,
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.interest(wanted),
         }
@@ -149,7 +168,7 @@ impl Transport {
     /// Returns whether bytes are already waiting inside the transport (never for plain TCP).
     pub(crate) fn has_buffered_input(&self) -> bool {
         match self {
-            Transport::Tcp(_) => false,
+            Transport::Tcp(_) | Transport::Unix(_) => false,
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.has_buffered_input(),
         }

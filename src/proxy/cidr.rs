@@ -102,6 +102,8 @@ impl fmt::Display for Cidr {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     blocks: Vec<Cidr>,
+    /// Whether peers on Unix sockets (a proxy on this host) are trusted.
+    unix: bool,
 }
 
 impl TrustedProxies {
@@ -117,20 +119,37 @@ impl TrustedProxies {
         self
     }
 
-    /// Parses and adds a block (`"10.0.0.0/8"`, `"127.0.0.1"`, `"::1"`).
+    /// Parses and adds a block (`"10.0.0.0/8"`, `"127.0.0.1"`, `"::1"`), or `"unix"`: peers on
+    /// the server's Unix sockets (see [`TrustedProxies::trust_unix`]).
     ///
     /// # Errors
     ///
-    /// The text is not an address or a CIDR block.
+    /// The text is not an address, a CIDR block or `unix`.
     pub fn add_str(&mut self, block: &str) -> Result<&mut Self, CidrError> {
+        if block.trim().eq_ignore_ascii_case("unix") {
+            return Ok(self.trust_unix());
+        }
         self.blocks.push(block.parse()?);
         Ok(self)
+    }
+
+    /// Trusts peers on Unix sockets: a proxy on this host (nginx's `proxy_pass
+    /// http://unix:/path`). Who may connect there is up to the socket file's permissions.
+    pub fn trust_unix(&mut self) -> &mut Self {
+        self.unix = true;
+        self
+    }
+
+    /// Returns whether peers on Unix sockets are trusted.
+    #[must_use]
+    pub fn trusts_unix(&self) -> bool {
+        self.unix
     }
 
     /// Returns whether no peer is trusted.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
+        self.blocks.is_empty() && !self.unix
     }
 
     /// Returns whether `ip` is in one of the blocks.

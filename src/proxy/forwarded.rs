@@ -22,17 +22,22 @@ pub struct Forwarded {
     pub https: Option<bool>,
 }
 
-/// Reads the forwarding headers among `headers` (name, value), when `peer` is trusted; `None`
-/// when it is not, or when no forwarding header says anything usable.
+/// Reads the forwarding headers among `headers` (name, value), when `peer` (`None`: a peer on a
+/// Unix socket) is trusted; `None` when it is not, or when no forwarding header says anything
+/// usable.
 ///
 /// `Forwarded` wins over the `X-Forwarded-*` pair when both are present and well formed; a
 /// malformed `Forwarded` is ignored as a whole.
 pub fn resolve<'a>(
     trusted: &TrustedProxies,
-    peer: IpAddr,
+    peer: Option<IpAddr>,
     headers: impl Iterator<Item = (&'a str, &'a [u8])>,
 ) -> Option<Forwarded> {
-    if trusted.is_empty() || !trusted.contains(peer) {
+    let peer_trusted = match peer {
+        Some(ip) => trusted.contains(ip),
+        None => trusted.trusts_unix(),
+    };
+    if !peer_trusted {
         return None;
     }
     let mut forwarded = Vec::new();
@@ -240,7 +245,7 @@ mod tests {
     fn run(peer: &str, headers: &[(&str, &str)]) -> Option<Forwarded> {
         resolve(
             &trusted(),
-            peer.parse().unwrap(),
+            Some(peer.parse().unwrap()),
             headers.iter().map(|(n, v)| (*n, v.as_bytes())),
         )
     }
@@ -259,11 +264,26 @@ mod tests {
         assert_eq!(run("192.168.1.5", &spoof), None);
         let nobody = TrustedProxies::new();
         let h = spoof.iter().map(|(n, v)| (*n, v.as_bytes()));
-        assert_eq!(resolve(&nobody, "127.0.0.1".parse().unwrap(), h), None);
+        assert_eq!(resolve(&nobody, "127.0.0.1".parse().ok(), h), None);
     }
 
     /// Headers sent, then the client address and scheme expected.
     type Case<'a> = (&'a [(&'a str, &'a str)], Option<SocketAddr>, Option<bool>);
+
+    #[test]
+    fn a_unix_socket_peer_is_trusted_only_when_unix_is_in_the_list() {
+        let headers = [("X-Forwarded-For", "203.0.113.9")];
+        let h = || headers.iter().map(|(n, v)| (*n, v.as_bytes()));
+        assert_eq!(resolve(&trusted(), None, h()), None);
+        let with_unix = TrustedProxies::from_list(["unix"]).unwrap();
+        assert!(with_unix.trusts_unix() && !with_unix.is_empty());
+        assert_eq!(
+            resolve(&with_unix, None, h()).and_then(|f| f.client),
+            client("203.0.113.9:0")
+        );
+        // Trusting Unix peers trusts no IP peer.
+        assert_eq!(resolve(&with_unix, "127.0.0.1".parse().ok(), h()), None);
+    }
 
     #[test]
     fn forwarded_gives_the_right_most_untrusted_node_and_its_proto() {

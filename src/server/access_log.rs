@@ -7,10 +7,10 @@
 //! (logrotate's SIGHUP). Out of scope: when a record is made (the connection does that once the
 //! answer is sent) and signal handling (the binary's).
 
+use crate::pool::Endpoint;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +23,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 #[non_exhaustive]
 pub struct AccessRecord<'a> {
     /// The client's address: the peer's, or behind a trusted proxy the client it names (as
-    /// nginx's realip module logs it).
-    pub peer: SocketAddr,
+    /// nginx's realip module logs it); `Endpoint::Unix` on a Unix socket.
+    pub peer: Endpoint,
     /// When the request's first byte was read.
     pub started: SystemTime,
     /// The method, as sent (`GET`); empty for a request refused before its head was complete
@@ -234,7 +234,10 @@ fn write_lines(rx: &Receiver<Msg>, out: &mut Output, target: &AccessTarget) {
 #[must_use]
 pub fn combined_line(r: &AccessRecord<'_>) -> String {
     let mut line = String::with_capacity(160);
-    let _ = write!(line, "{} - - [", r.peer.ip());
+    match r.peer.ip() {
+        Some(ip) => write!(line, "{ip} - - [").unwrap_or_default(),
+        None => line.push_str("unix - - ["),
+    }
     clf_time(&mut line, r.started);
     line.push_str("] \"");
     if r.method.is_empty() {
@@ -311,7 +314,7 @@ mod tests {
 
     fn record() -> AccessRecord<'static> {
         AccessRecord {
-            peer: "127.0.0.1:50000".parse().unwrap(),
+            peer: Endpoint::Ip("127.0.0.1:50000".parse().unwrap()),
             started: UNIX_EPOCH + Duration::from_secs(1_796_562_062),
             method: "GET",
             target: "/a?b=1",

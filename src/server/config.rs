@@ -50,6 +50,16 @@ pub struct ServerConfig {
     /// Addresses to listen on. Default: `127.0.0.1:8080`. IPv6 (`[::1]:8080`) and dual-stack
     /// (`[::]:8080`) are allowed.
     pub bind_addresses: Vec<SocketAddr>,
+    /// Unix socket files to listen on, beside `bind_addresses` (which may then be empty), for a
+    /// proxy on the same host. They serve plain HTTP (no TLS, no PROXY protocol); a request's
+    /// [`user_address`](super::Request::user_address) there is `unix` unless `trusted_proxies`
+    /// trusts `unix` and the proxy says whom it forwards for. A stale socket file is replaced
+    /// only when nothing listens on it; the files are removed when the server stops.
+    /// Default: none.
+    pub unix_binds: Vec<PathBuf>,
+    /// The permissions of the `unix_binds` files, such as `0o660` (who may connect). Default:
+    /// none (the process's umask decides).
+    pub unix_socket_mode: Option<u32>,
     /// Folder of static files. Default: `webroot`.
     pub root_path: PathBuf,
     /// Folder of template pages, read by the Templates module when it is loaded. Default:
@@ -171,6 +181,8 @@ impl ServerConfig {
     pub fn from_preset(preset: Preset) -> ServerConfig {
         let mut config = ServerConfig {
             bind_addresses: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            unix_binds: Vec::new(),
+            unix_socket_mode: None,
             root_path: PathBuf::from("webroot"),
             templates_path: PathBuf::from("templates"),
             conn_queue_capacity: 0,

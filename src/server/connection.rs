@@ -46,7 +46,7 @@ use crate::http::{
     ResponseWriter, Status,
 };
 use crate::pool::{
-    CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, Reservation, SlotGuard,
+    CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Endpoint, Next, Reservation, SlotGuard,
 };
 use crate::routing::{Resolution, RouteArgs};
 
@@ -178,7 +178,7 @@ enum Step {
 /// One HTTP connection.
 pub(crate) struct HttpConnection {
     shared: Arc<ServerShared>,
-    peer: SocketAddr,
+    peer: Endpoint,
     /// The client's address a PROXY protocol header gave.
     proxied_source: Option<SocketAddr>,
     is_ssl: bool,
@@ -226,7 +226,7 @@ struct Observation {
 /// What the access log writes of the request.
 struct RequestText {
     /// The client's address (behind a trusted proxy, the one it names).
-    client: SocketAddr,
+    client: Endpoint,
     method: String,
     target: String,
     version: &'static str,
@@ -235,7 +235,7 @@ struct RequestText {
 }
 
 impl RequestText {
-    fn new(head: &RequestHead, raw: &[u8], client: SocketAddr) -> RequestText {
+    fn new(head: &RequestHead, raw: &[u8], client: Endpoint) -> RequestText {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let header = |name: &str| head.header(raw, name).map(text);
         RequestText {
@@ -255,7 +255,7 @@ impl RequestText {
 impl RequestText {
     /// What is known of a request refused before its head was complete: its first line as
     /// received (at most [`REFUSED_LINE_BYTES`]), no method or version.
-    fn refused(received: &[u8], peer: SocketAddr) -> RequestText {
+    fn refused(received: &[u8], peer: Endpoint) -> RequestText {
         let line = received.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = line.get(..REFUSED_LINE_BYTES).unwrap_or(line);
@@ -1303,7 +1303,7 @@ impl HttpConnection {
                 None,
                 RequestText::refused(
                     received.get(..self.len).unwrap_or_default(),
-                    self.proxied_source.unwrap_or(self.peer),
+                    self.proxied_source.map_or(self.peer, Endpoint::Ip),
                 ),
             ),
         };

@@ -13,6 +13,7 @@ use ::http::{Method, Version};
 use serde::de::DeserializeOwned;
 
 use crate::http::{self, FormPart, HttpError, Multipart, QualityItem, RequestHead};
+use crate::pool::Endpoint;
 use crate::proxy::{TrustedProxies, forwarded};
 use crate::routing::{Binding, RouteArgs};
 
@@ -33,16 +34,16 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Origin {
     /// The connection's other end (behind a PROXY protocol header, the proxy).
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: Endpoint,
     /// The client: `peer`, or what a trusted proxy's forwarding headers say.
-    pub(crate) client: SocketAddr,
+    pub(crate) client: Endpoint,
     /// Whether the client's connection is protected by TLS (here, or to a trusted proxy).
     pub(crate) is_ssl: bool,
 }
 
 impl Origin {
     /// A request that came straight from `peer`.
-    pub(crate) fn direct(peer: SocketAddr, is_ssl: bool) -> Origin {
+    pub(crate) fn direct(peer: Endpoint, is_ssl: bool) -> Origin {
         Origin {
             peer,
             client: peer,
@@ -55,7 +56,7 @@ impl Origin {
     /// client (else `peer`) is one of the `trusted` proxies.
     pub(crate) fn of(
         trusted: &TrustedProxies,
-        peer: SocketAddr,
+        peer: Endpoint,
         proxied_source: Option<SocketAddr>,
         is_ssl: bool,
         head: &RequestHead,
@@ -63,15 +64,14 @@ impl Origin {
     ) -> Origin {
         let mut origin = Origin::direct(peer, is_ssl);
         if let Some(source) = proxied_source {
-            origin.client = source;
+            origin.client = Endpoint::Ip(source);
         }
         if trusted.is_empty() {
             return origin;
         }
-        let hop = origin.client.ip();
-        if let Some(said) = forwarded::resolve(trusted, hop, head.headers(raw)) {
+        if let Some(said) = forwarded::resolve(trusted, origin.client.ip(), head.headers(raw)) {
             if let Some(client) = said.client {
-                origin.client = client;
+                origin.client = Endpoint::Ip(client);
             }
             if let Some(https) = said.https {
                 origin.is_ssl = https;
@@ -119,16 +119,17 @@ impl<'a> Request<'a> {
     /// Returns the client's address (MicroWebSrv2's `UserAddress`): the connection's peer, or,
     /// when the peer is one of [`ServerConfig::trusted_proxies`](super::ServerConfig::trusted_proxies),
     /// the client its `Forwarded` or `X-Forwarded-For` header names (port 0 when the proxy
-    /// gives none).
+    /// gives none), or a PROXY protocol header gave. `Endpoint::Unix` (shown as `unix`) for a
+    /// client on a Unix socket.
     #[must_use]
-    pub fn user_address(&self) -> SocketAddr {
+    pub fn user_address(&self) -> Endpoint {
         self.origin.client
     }
 
-    /// Returns the address of the connection's other end, proxy or not (after a PROXY protocol
-    /// header, the address that header gave).
+    /// Returns the address of the connection's other end, proxy or not (behind a PROXY protocol
+    /// header, the proxy's; `Endpoint::Unix` on a Unix socket).
     #[must_use]
-    pub fn peer_address(&self) -> SocketAddr {
+    pub fn peer_address(&self) -> Endpoint {
         self.origin.peer
     }
 

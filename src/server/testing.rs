@@ -8,6 +8,7 @@ use super::handler::IntoResponse;
 use super::request::{Origin, Request};
 use super::response::Response;
 use crate::http::{self, Limits, Status};
+use crate::pool::Endpoint;
 use crate::routing::{Resolution, RouteArgs, Router};
 
 /// A request built in memory, to unit-test handlers.
@@ -119,7 +120,7 @@ impl TestRequest {
             raw_bytes,
             &self.body,
             None,
-            Origin::direct(self.peer, false),
+            Origin::direct(Endpoint::Ip(self.peer), false),
             args,
         );
         let mut response = Response::new();

@@ -450,6 +450,8 @@ pub struct WebServer {
     log: Option<LogCallback>,
     lifecycle: Arc<Lifecycle>,
     local_addrs: Vec<SocketAddr>,
+    /// The Unix socket files listened on, once started.
+    unix_paths: Vec<PathBuf>,
     pool_slots: Option<(Pool, usize)>,
     /// The memory budget of the running (or last run) server.
     budget: Option<MemoryBudget>,
@@ -467,6 +469,7 @@ pub struct WebServer {
 enum Listening<'a> {
     Bind(SocketAddr),
     Adopt(&'a std::net::TcpListener),
+    Unix(&'a Path),
 }
 
 impl fmt::Debug for WebServer {
@@ -509,6 +512,7 @@ impl WebServer {
             log: None,
             lifecycle: Arc::new(Lifecycle::default()),
             local_addrs: Vec::new(),
+            unix_paths: Vec::new(),
             pool_slots: None,
             budget: None,
             #[cfg(feature = "tls")]
@@ -1016,7 +1020,10 @@ impl WebServer {
         if self.is_running() {
             return Err(Error::AlreadyRunning);
         }
-        if self.config.bind_addresses.is_empty() && self.adopted.is_empty() {
+        if self.config.bind_addresses.is_empty()
+            && self.adopted.is_empty()
+            && self.config.unix_binds.is_empty()
+        {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "no address to listen on",
@@ -1043,7 +1050,7 @@ impl WebServer {
                 self.config.requests_timeout,
             ));
         }
-        let sockets: Vec<Listening> = if self.adopted.is_empty() {
+        let mut sockets: Vec<Listening> = if self.adopted.is_empty() {
             self.config
                 .bind_addresses
                 .iter()
@@ -1052,6 +1059,11 @@ impl WebServer {
         } else {
             self.adopted.iter().map(Listening::Adopt).collect()
         };
+        sockets.extend(self.config.unix_binds.iter().map(|p| Listening::Unix(p)));
+        let mut unix_options = ListenOptions::new();
+        if let Some(mode) = self.config.unix_socket_mode {
+            unix_options = unix_options.unix_mode(mode);
+        }
         for socket in sockets {
             let s = shared.clone();
             let acceptor = move |info: &ConnInfo| -> Option<Box<dyn ConnHandler>> {
@@ -1065,6 +1077,14 @@ impl WebServer {
                     .try_clone()
                     .and_then(|l| pool.adopt_listener(l, options.clone(), acceptor))
                     .map_err(Error::Io),
+                Listening::Unix(path) => pool
+                    .listen_unix(path, unix_options.clone(), acceptor)
+                    .map_err(|e| {
+                        Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on unix:{}: {e}", path.display()),
+                        ))
+                    }),
             };
             match listening {
                 Ok(l) => listeners.push(l),
@@ -1076,7 +1096,15 @@ impl WebServer {
                 }
             }
         }
-        self.local_addrs = listeners.iter().map(Listener::local_addr).collect();
+        self.local_addrs = listeners
+            .iter()
+            .filter(|l| l.unix_path().is_none())
+            .map(Listener::local_addr)
+            .collect();
+        self.unix_paths = listeners
+            .iter()
+            .filter_map(|l| l.unix_path().map(Path::to_path_buf))
+            .collect();
         let info = ServerInfo {
             root_path: self.config.root_path.clone(),
             local_addrs: self.local_addrs.clone(),
@@ -1093,6 +1121,12 @@ impl WebServer {
             shared.log(
                 LogLevel::Info,
                 format_args!("listening on {scheme}://{addr}"),
+            );
+        }
+        for path in &self.unix_paths {
+            shared.log(
+                LogLevel::Info,
+                format_args!("listening on unix:{}", path.display()),
             );
         }
         *self.lifecycle.running.lock() = Some(Running {
@@ -1173,6 +1207,13 @@ impl WebServer {
     #[must_use]
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Returns the Unix socket files the server listens on (see `ServerConfig::unix_binds`);
+    /// empty before it starts.
+    #[must_use]
+    pub fn unix_paths(&self) -> &[PathBuf] {
+        &self.unix_paths
     }
 
     /// Returns the number of free buffer slots in the server's pool, and how many it has in all

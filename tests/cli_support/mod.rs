@@ -70,8 +70,11 @@ impl Demo {
                 .stdout
                 .recv_timeout(Duration::from_secs(20))
                 .expect("a `listening on` line");
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                let (scheme, addr) = rest.split_once("://").unwrap();
+            // `listening on unix:PATH` lines are not counted.
+            if let Some((scheme, addr)) = line
+                .strip_prefix("listening on ")
+                .and_then(|rest| rest.split_once("://"))
+            {
                 found.push((scheme.to_owned(), addr.parse().unwrap()));
             }
         }

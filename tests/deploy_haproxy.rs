@@ -1,6 +1,6 @@
 //! microweb with `proxy_protocol` behind a real HAProxy (Debian's) sending `send-proxy` (v1) and
 //! `send-proxy-v2`: the original client's address comes through; a connection straight to
-//! microweb without a header is closed. Skipped when HAProxy is not installed, unless
+//! microweb without a header is closed; the TLS handshake of an HTTPS listener follows the header. Skipped when HAProxy is not installed, unless
 //! `MICROWEB_REQUIRE_PEERS=1`.
 #![allow(
     clippy::disallowed_types,
@@ -47,11 +47,9 @@ backend microweb_v2
     )
 }
 
-#[test]
-fn behind_haproxy_send_proxy_and_send_proxy_v2_give_the_clients_address() {
-    if !available("haproxy") {
-        return;
-    }
+/// Starts a server on 127.0.0.1:0 that expects PROXY headers from 127.0.0.1, with `/who`;
+/// `tls` (certificate, key) makes it HTTPS.
+fn proxied_server(tls: Option<(&std::path::Path, &std::path::Path)>) -> WebServer {
     let mut server = WebServer::new();
     server.set_bind_address(SocketAddr::from(([127, 0, 0, 1], 0)));
     let config = server.config_mut();
@@ -62,13 +60,19 @@ fn behind_haproxy_send_proxy_and_send_proxy_v2_give_the_clients_address() {
             Json(serde_json::json!({
                 "user_address": req.user_address().to_string(),
                 "peer_address": req.peer_address().to_string(),
+                "is_ssl": req.is_ssl(),
             }))
         })
         .unwrap();
+    if let Some((cert, key)) = tls {
+        server.enable_ssl(cert, key, None).unwrap();
+    }
     server.start_managed(1, None).unwrap();
-    let backend = server.local_addrs()[0];
+    server
+}
 
-    let dir = ScratchDir::new("haproxy");
+/// Starts HAProxy with [`haproxy_cfg`] in front of `backend`; returns it and its two ports.
+fn start_haproxy(dir: &ScratchDir, backend: SocketAddr) -> (Peer, u16, u16) {
     let (v1, v2) = (free_port(), free_port());
     let cfg = dir.path().join("haproxy.cfg");
     std::fs::write(&cfg, haproxy_cfg(v1, v2, backend)).unwrap();
@@ -78,6 +82,18 @@ fn behind_haproxy_send_proxy_and_send_proxy_v2_give_the_clients_address() {
     for port in [v1, v2] {
         haproxy.wait_listening(SocketAddr::from(([127, 0, 0, 1], port)));
     }
+    (haproxy, v1, v2)
+}
+
+#[test]
+fn behind_haproxy_send_proxy_and_send_proxy_v2_give_the_clients_address() {
+    if !available("haproxy") {
+        return;
+    }
+    let server = proxied_server(None);
+    let backend = server.local_addrs()[0];
+    let dir = ScratchDir::new("haproxy");
+    let (haproxy, v1, v2) = start_haproxy(&dir, backend);
 
     for port in [v1, v2] {
         let body = curl_from("127.0.0.2", &format!("http://127.0.0.1:{port}/who"), &[]);
@@ -98,4 +114,38 @@ fn behind_haproxy_send_proxy_and_send_proxy_v2_give_the_clients_address() {
     c.send(b"GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(c.closed_within(Duration::from_secs(5)));
     assert!(c.pending().is_empty(), "{}", haproxy.stderr_text());
+}
+
+#[test]
+fn behind_haproxy_an_https_listener_reads_the_header_then_the_tls_handshake() {
+    if !available("haproxy") {
+        return;
+    }
+    let dir = ScratchDir::new("haproxy-tls");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let server = proxied_server(Some((&cert_file, &key_file)));
+    let (_haproxy, _, v2) = start_haproxy(&dir, server.local_addrs()[0]);
+
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "--max-time", "10", "--interface", "127.0.0.2"])
+        .arg(format!("https://127.0.0.1:{v2}/who"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        got["user_address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "{got}"
+    );
+    assert_eq!(got["is_ssl"], true);
 }

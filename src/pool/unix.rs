@@ -13,8 +13,9 @@ use socket2::{Domain, SockAddr, Socket, Type};
 #[derive(Debug)]
 pub(crate) struct UnixSocketFile {
     path: PathBuf,
-    /// The file's device and inode right after bind, to tell it from a later one.
-    id: (u64, u64),
+    /// The file's device, inode and change time right after bind, to tell it from a later
+    /// one (a freed inode number is soon given to the next file).
+    id: FileId,
 }
 
 impl UnixSocketFile {
@@ -24,12 +25,23 @@ impl UnixSocketFile {
     }
 }
 
+/// What tells one file from another at the same path.
+type FileId = (u64, u64, i64, i64);
+
+fn file_id(meta: &std::fs::Metadata) -> FileId {
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
+}
+
 impl Drop for UnixSocketFile {
     fn drop(&mut self) {
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if (meta.dev(), meta.ino()) == self.id {
-                let _ = std::fs::remove_file(&self.path);
-            }
+        let Ok(meta) = std::fs::symlink_metadata(&self.path) else {
+            return;
+        };
+        // Not another server's socket that replaced ours, and nothing listens there any more
+        // (the listener closes before this guard drops).
+        let ours = file_id(&meta) == self.id;
+        if ours && UnixStream::connect(&self.path).is_err() {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -72,14 +84,23 @@ pub(crate) fn bind_unix(
     }
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     socket.bind(&SockAddr::unix(path)?)?;
-    let meta = std::fs::symlink_metadata(path)?;
+    // The metadata is read after the mode is set, which changes the file's change time.
+    let meta = mode
+        .map_or(Ok(()), |m| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+        })
+        .and_then(|()| std::fs::symlink_metadata(path));
+    let meta = match meta {
+        Ok(meta) => meta,
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    };
     let file = UnixSocketFile {
         path: path.to_path_buf(),
-        id: (meta.dev(), meta.ino()),
+        id: file_id(&meta),
     };
-    if let Some(mode) = mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
     Ok((socket.into(), file))

@@ -18,9 +18,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use http_client::RawClient;
+use microweb::WebServer;
 use microweb::proxy::TrustedProxies;
-use microweb::{Json, Method, WebServer};
-use peer_servers::{Peer, ScratchDir, available, curl_from, free_port};
+use peer_servers::{Peer, ScratchDir, available, curl_from, free_port, route_who};
 
 /// The HAProxy configuration of the README's "Deploying" section: one frontend per PROXY
 /// protocol version, each to `backend`.
@@ -55,15 +55,7 @@ fn proxied_server(tls: Option<(&std::path::Path, &std::path::Path)>) -> WebServe
     let config = server.config_mut();
     config.trusted_proxies = TrustedProxies::from_list(["127.0.0.1"]).unwrap();
     config.proxy_protocol = true;
-    server
-        .route(Method::GET, "/who", |req, _| {
-            Json(serde_json::json!({
-                "user_address": req.user_address().to_string(),
-                "peer_address": req.peer_address().to_string(),
-                "is_ssl": req.is_ssl(),
-            }))
-        })
-        .unwrap();
+    route_who(&mut server, "backend");
     if let Some((cert, key)) = tls {
         server.enable_ssl(cert, key, None).unwrap();
     }

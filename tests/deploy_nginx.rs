@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use http_client::wait_until;
 use microweb::proxy::TrustedProxies;
-use microweb::{Json, Method, WebServer, WebSockets};
-use peer_servers::{Peer, ScratchDir, available, curl_from, free_port};
+use microweb::{WebServer, WebSockets};
+use peer_servers::{Peer, ScratchDir, available, curl_from, free_port, route_who};
 use tungstenite::Message;
 
 /// Starts an instance named `id` on 127.0.0.1:0 that trusts the proxy on 127.0.0.1: `/who`
@@ -39,16 +39,7 @@ fn instance(id: &'static str) -> (WebServer, SocketAddr) {
 fn instance_with(id: &'static str, listen: impl FnOnce(&mut WebServer)) -> WebServer {
     let mut server = WebServer::new();
     listen(&mut server);
-    server
-        .route(Method::GET, "/who", move |req, _| {
-            Json(serde_json::json!({
-                "instance": id,
-                "user_address": req.user_address().to_string(),
-                "peer_address": req.peer_address().to_string(),
-                "is_ssl": req.is_ssl(),
-            }))
-        })
-        .unwrap();
+    route_who(&mut server, id);
     let ws = server
         .load_module("WebSockets")
         .unwrap()

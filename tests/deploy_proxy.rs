@@ -8,6 +8,8 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/peer_servers.rs"]
+mod peer_servers;
 #[path = "support/server.rs"]
 mod server_support;
 
@@ -17,19 +19,12 @@ use std::time::{Duration, Instant};
 
 use http_client::{RawClient, RawResponse, wait_until};
 use microweb::proxy::TrustedProxies;
-use microweb::{Json, Method, WebServer};
+use microweb::{Method, WebServer};
+use peer_servers::route_who;
 
-/// Adds `GET /who`: the request's client address, peer address and scheme as JSON.
+/// Adds `GET /who` (see [`peer_servers::route_who`]).
 fn who(server: &mut WebServer) {
-    server
-        .route(Method::GET, "/who", |req, _| {
-            Json(serde_json::json!({
-                "user_address": req.user_address().to_string(),
-                "peer_address": req.peer_address().to_string(),
-                "is_ssl": req.is_ssl(),
-            }))
-        })
-        .unwrap();
+    route_who(server, "direct");
 }
 
 /// Starts a server with `/who` that trusts `trusted` (comma-separated CIDR blocks).

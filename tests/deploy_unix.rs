@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use cli_support::Demo;
 use http_client::wait_until;
+use microweb::WebServer;
 use microweb::proxy::TrustedProxies;
-use microweb::{Json, Method, WebServer};
-use peer_servers::ScratchDir;
+use peer_servers::{ScratchDir, route_who};
 
 /// A server on the Unix socket `path` only, with `/who`.
 fn unix_server(path: &Path, trusted: &[&str]) -> microweb::Result<WebServer> {
@@ -33,14 +33,7 @@ fn unix_server(path: &Path, trusted: &[&str]) -> microweb::Result<WebServer> {
     config.unix_binds = vec![path.to_path_buf()];
     config.unix_socket_mode = Some(0o660);
     config.trusted_proxies = TrustedProxies::from_list(trusted).unwrap();
-    server
-        .route(Method::GET, "/who", |req, _| {
-            Json(serde_json::json!({
-                "user_address": req.user_address().to_string(),
-                "peer_address": req.peer_address().to_string(),
-            }))
-        })
-        .unwrap();
+    route_who(&mut server, "unix");
     server.start_managed(1, None)?;
     Ok(server)
 }

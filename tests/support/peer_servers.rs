@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use microweb::{Json, Method, WebServer};
+
 use super::http_client::wait_until;
 
 /// Whether `program` can be run; when it cannot, the test is skipped with a message, unless
@@ -125,4 +127,19 @@ pub fn curl_from(from: &str, url: &str, headers: &[&str]) -> String {
     let out = cmd.arg(url).output().expect("curl runs");
     assert!(out.status.success(), "curl {url}: {out:?}");
     String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Adds `GET /who` to `server`: `instance`, and the request's `user_address`, `peer_address` and
+/// `is_ssl`, as JSON (what the deployment tests compare).
+pub fn route_who(server: &mut WebServer, instance: &'static str) {
+    server
+        .route(Method::GET, "/who", move |req, _| {
+            Json(serde_json::json!({
+                "instance": instance,
+                "user_address": req.user_address().to_string(),
+                "peer_address": req.peer_address().to_string(),
+                "is_ssl": req.is_ssl(),
+            }))
+        })
+        .expect("the /who route");
 }

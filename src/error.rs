@@ -9,6 +9,8 @@ use crate::http::HttpError;
 use crate::mods::crypto::CryptoError;
 #[cfg(feature = "templates")]
 use crate::mods::templates::TemplateError;
+#[cfg(feature = "redis")]
+use crate::mods::websockets::RedisError;
 use crate::pool::PoolError;
 use crate::routing::RouteError;
 #[cfg(feature = "tls")]
@@ -35,6 +37,9 @@ pub enum Error {
     /// A TLS certificate, key or CA file could not be used.
     #[cfg(feature = "tls")]
     Tls(TlsError),
+    /// A Redis backend for WebSocket groups could not be made.
+    #[cfg(feature = "redis")]
+    Redis(RedisError),
     /// An address could not be bound.
     Bind(SocketAddr, io::Error),
     /// `start_*` was called on a server that is already running.
@@ -66,6 +71,8 @@ impl fmt::Display for Error {
             Error::Template(e) => write!(f, "template error: {e}"),
             #[cfg(feature = "tls")]
             Error::Tls(e) => write!(f, "tls error: {e}"),
+            #[cfg(feature = "redis")]
+            Error::Redis(e) => write!(f, "redis error: {e}"),
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::AlreadyRunning => f.write_str("the server is already running"),
             Error::UnknownModule(name) => write!(f, "no built-in module is named {name:?}"),
@@ -90,6 +97,8 @@ impl std::error::Error for Error {
             Error::Template(e) => Some(e),
             #[cfg(feature = "tls")]
             Error::Tls(e) => Some(e),
+            #[cfg(feature = "redis")]
+            Error::Redis(e) => Some(e),
             Error::AlreadyRunning | Error::UnknownModule(_) | Error::ModuleDisabled { .. } => None,
         }
     }
@@ -112,3 +121,5 @@ from_layer!(CryptoError => Crypto);
 from_layer!(TemplateError => Template);
 #[cfg(feature = "tls")]
 from_layer!(TlsError => Tls);
+#[cfg(feature = "redis")]
+from_layer!(RedisError => Redis);

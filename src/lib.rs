@@ -26,6 +26,7 @@
 //! | `activation` | serving systemd's socket-activated listeners ([`activation`]) | listenfd |
 //! | `tls` | HTTPS listeners ([`TlsConfig`], `ServerConfig::tls`) | rustls (ring) |
 //! | `websockets` | the WebSockets module | tungstenite |
+//! | `redis` | WebSocket groups that span instances through Redis pub/sub ([`RedisBackend`], `WebSocketGroup::shared`); implies `websockets` | redis, getrandom |
 //! | `templates` | the `<< >>` templates module | nom, elsa, self_cell |
 //! | `crypto` | the body encryption module (secp256k1 + AES-256-GCM), key files | k256, aes-gcm, hkdf, argon2, pbkdf2, time |
 //! | `crypto-usrv` | usrv's AES-256-CTR wire mode (`CryptoConfig::with_usrv`) | aes, ctr |
@@ -61,9 +62,11 @@ pub use mods::templates::{
 };
 #[cfg(feature = "websockets")]
 pub use mods::websockets::{
-    Broadcast, UpgradeError, WebSocket, WebSocketError, WebSocketGroup, WebSocketRequest,
-    WebSockets,
+    Broadcast, GroupBackend, GroupMembers, GroupMessage, UpgradeError, WebSocket, WebSocketError,
+    WebSocketGroup, WebSocketRequest, WebSockets,
 };
+#[cfg(feature = "redis")]
+pub use mods::websockets::{RedisBackend, RedisConfig, RedisError, RedisStats};
 pub use module::{Module, ModuleHandle};
 #[cfg(feature = "activation")]
 pub use pool::activation;

@@ -6,7 +6,8 @@
 //! request), the sub-protocol choice, handing the connection to a session, the defaults each
 //! socket starts with.
 //! Out of scope: frames and deadlines (`session`), the socket API (`socket`), broadcasting
-//! (`group`). TLS is the transport's business: on a TLS listener the same code serves `wss://`.
+//! (`group`; across instances through a [`GroupBackend`], such as [`RedisBackend`] with the
+//! `redis` feature). TLS is the transport's business: on a TLS listener the same code serves `wss://`.
 //!
 //! ```no_run
 //! use microweb::WebServer;
@@ -37,6 +38,8 @@
 
 mod group;
 mod live;
+#[cfg(feature = "redis")]
+mod redis;
 mod session;
 mod socket;
 mod upgrade;
@@ -50,7 +53,9 @@ use parking_lot::RwLock;
 use crate::module::Module;
 use crate::server::{Request, Response, ServerConfig};
 
-pub use group::{Broadcast, WebSocketGroup};
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisBackend, RedisConfig, RedisError, RedisStats};
+pub use group::{Broadcast, GroupBackend, GroupMembers, GroupMessage, WebSocketGroup};
 pub use socket::{WebSocket, WebSocketError, WebSocketRequest};
 pub use upgrade::UpgradeError;
 

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use microweb::access::{ACCESS_QUEUE_LINES, AccessLog, AccessTarget};
 use microweb::proxy::TrustedProxies;
-use microweb::{Pool, PoolConfig, Preset, ServerHandle, WebServer};
+use microweb::{GroupBackend, Pool, PoolConfig, Preset, RedisBackend, ServerHandle, WebServer};
 
 mod cli;
 
@@ -54,6 +54,8 @@ OPTIONS:
     --proxy-protocol     every connection starts with a PROXY protocol header (HAProxy's v1 or
                          v2, send-proxy / send-proxy-v2) from a --trusted-proxy; others are closed
     --reuse-port         set SO_REUSEPORT on the listeners: several processes share one port
+    --ws-redis URL       the chat room (/ws/chat) spans every instance on this Redis server, such as
+                         redis://127.0.0.1:6379 (pub/sub; local chat goes on while Redis is down)
     --threads N          event loops, a thread each (0 = one, on the main thread) [default: number of cores]
     --log LEVEL          error, warn, info or debug [default: info]
     --https-bind ADDR    also serve HTTPS on ADDR, beside HTTP, in the same pool
@@ -98,6 +100,8 @@ struct Args {
     proxy_protocol: bool,
     /// `--reuse-port`.
     reuse_port: bool,
+    /// `--ws-redis URL`.
+    ws_redis: Option<String>,
     threads: usize,
     log: log::LevelFilter,
     https: Option<Https>,
@@ -192,6 +196,7 @@ fn parse_args() -> Result<Command, String> {
         trusted_proxies: TrustedProxies::new(),
         proxy_protocol: false,
         reuse_port: false,
+        ws_redis: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         log: log::LevelFilter::Info,
         https: None,
@@ -273,6 +278,7 @@ fn parse_args() -> Result<Command, String> {
             }
             Long("proxy-protocol") => args.proxy_protocol = true,
             Long("reuse-port") => args.reuse_port = true,
+            Long("ws-redis") => args.ws_redis = Some(value(&mut parser)?),
             Long("threads") => {
                 let v = value(&mut parser)?;
                 args.threads = v
@@ -482,6 +488,17 @@ fn main() -> ExitCode {
             }
         },
     };
+    // One backend for the chat rooms of both servers: its threads connect on their own.
+    let chat_backend: Option<Arc<dyn GroupBackend>> = match &args.ws_redis {
+        None => None,
+        Some(url) => match RedisBackend::connect(url) {
+            Ok(backend) => Some(Arc::new(backend)),
+            Err(e) => {
+                eprintln!("microweb: --ws-redis: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let mut server = WebServer::new();
     server.set_preset(args.preset);
     apply_flags(server.config_mut(), &args);
@@ -501,7 +518,7 @@ fn main() -> ExitCode {
         }
     }
     server.set_root_path(&args.root);
-    demo::install(&mut server, &args.templates);
+    demo::install(&mut server, &args.templates, chat_backend.as_ref());
 
     // With --https-bind, a second server serves the same content over TLS in the same pool.
     let mut https = None;
@@ -512,7 +529,7 @@ fn main() -> ExitCode {
         s.config_mut().on_access = access_log.as_ref().map(AccessLog::hook);
         s.set_bind_addresses(h.binds.clone());
         s.set_root_path(&args.root);
-        demo::install(&mut s, &args.templates);
+        demo::install(&mut s, &args.templates, chat_backend.as_ref());
         if let Err(e) = s.enable_ssl(&h.cert, &h.key, h.ca.as_deref()) {
             eprintln!("microweb: cannot serve HTTPS: {e}");
             return ExitCode::FAILURE;

@@ -1,13 +1,18 @@
 //! The demo's routes and modules: what `cargo run --release` serves besides `webroot/`.
 
 use std::path::Path;
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use microweb::{Json, Method, ResponseStream, WebServer, WebSocketGroup, WebSockets};
+use microweb::{GroupBackend, Json, Method, ResponseStream, WebServer, WebSocketGroup, WebSockets};
 
-/// Installs the demo routes on `server`.
-pub(crate) fn install(server: &mut WebServer, templates: &Path) {
+/// Installs the demo routes on `server`; with `chat_backend`, the chat room spans every
+/// instance joined to it (`--ws-redis`).
+pub(crate) fn install(
+    server: &mut WebServer,
+    templates: &Path,
+    chat_backend: Option<&Arc<dyn GroupBackend>>,
+) {
     install_templates(server, templates);
     let echo = |req: &microweb::Request<'_>, _: &mut microweb::Response| {
         let headers: serde_json::Map<String, serde_json::Value> = req
@@ -69,7 +74,7 @@ pub(crate) fn install(server: &mut WebServer, templates: &Path) {
     }) {
         log::error!("demo route /api/stats: {e}");
     }
-    install_websockets(server);
+    install_websockets(server, chat_backend);
 }
 
 /// Returns whether an `Accept` header asks for an HTML page rather than an event stream.
@@ -148,7 +153,7 @@ fn install_templates(server: &mut WebServer, templates: &Path) {
 /// (`webroot/wschat.html` connects there) and tells the room when someone joins or leaves
 /// (`* NAME joined (N in the room)`, NAME from `?name=`); `/ws/echo` sends text back as text and
 /// binary as binary.
-fn install_websockets(server: &mut WebServer) {
+fn install_websockets(server: &mut WebServer, chat_backend: Option<&Arc<dyn GroupBackend>>) {
     let ws = match server.load_module("WebSockets") {
         Ok(handle) => handle.downcast::<WebSockets>(),
         Err(e) => {
@@ -164,7 +169,10 @@ fn install_websockets(server: &mut WebServer) {
     ws.on_websocket_protocol(|_request, offered| {
         offered.iter().find(|p| *p == "microweb-chat").cloned()
     });
-    let room = WebSocketGroup::new();
+    let room = match chat_backend {
+        Some(backend) => WebSocketGroup::shared("chat", Arc::clone(backend)),
+        None => WebSocketGroup::new(),
+    };
     ws.on_websocket_accepted(move |socket| {
         if socket.request().path() == "/ws/echo" {
             socket.on_text_message(|s, text| {

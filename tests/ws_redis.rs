@@ -224,7 +224,7 @@ fn two_binaries_with_ws_redis_share_the_demo_chat() {
     }
     let dir = ScratchDir::new("redis-cli");
     let port = free_port();
-    let _redis = start_redis(&dir, port);
+    let redis = start_redis(&dir, port);
     let url = format!("redis://127.0.0.1:{port}");
     let first = Demo::start(&["--ws-redis", &url]);
     let second = Demo::start(&["--ws-redis", &url]);
@@ -240,4 +240,29 @@ fn two_binaries_with_ws_redis_share_the_demo_chat() {
     alice.send(said.clone()).unwrap();
     heard_once(&mut bob, &said);
     heard_once(&mut alice, &said);
+
+    // Redis stops: each instance logs one warning for the outage (not one per retry or
+    // message) and its chat goes on locally.
+    drop(redis);
+    let local = Message::text("alice: anyone still here?");
+    alice.send(local.clone()).unwrap();
+    heard_once(&mut alice, &local);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut warnings = 0;
+    while Instant::now() < deadline && warnings == 0 {
+        if let Ok(line) = first.stderr.recv_timeout(Duration::from_millis(200)) {
+            warnings += usize::from(line.contains("WARN") && line.contains("deliver locally"));
+        }
+    }
+    assert_eq!(warnings, 1, "a warning names the outage");
+    // Retries go on with backoff, quietly.
+    for _ in 0..3 {
+        alice.send(Message::text("alice: still local")).unwrap();
+        assert!(next_message(&mut alice, Duration::from_secs(10)).is_some());
+    }
+    let more = first.stderr_lines(Duration::from_secs(2));
+    assert!(
+        !more.iter().any(|l| l.contains("deliver locally")),
+        "one warning per outage: {more:?}"
+    );
 }

@@ -707,7 +707,6 @@ impl Bound {
 pub(crate) struct ListenerBody {
     listener: Bound,
     admission: Arc<Admission>,
-    local: Endpoint,
     waiting_slot: bool,
     /// Set when every connection must start with a PROXY protocol header.
     proxy: Option<ProxyProtocol>,
@@ -730,7 +729,6 @@ impl ListenerBody {
                 #[cfg(feature = "tls")]
                 tls: options.tls,
             }),
-            local,
             waiting_slot: false,
             proxy: options.proxy_protocol,
         }
@@ -777,7 +775,10 @@ impl ListenerBody {
                     ) => {}
                 Err(e) => {
                     // Out of file descriptors or buffers: pause instead of spinning.
-                    log::warn!("pool: accept on {} failed: {e}; pausing", self.local);
+                    log::warn!(
+                        "pool: accept on {} failed: {e}; pausing",
+                        self.admission.local
+                    );
                     shared.set_deadline(src, Some(Instant::now() + ACCEPT_BACKOFF));
                     return None;
                 }

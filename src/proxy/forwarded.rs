@@ -41,7 +41,7 @@ pub fn resolve<'a>(
         return None;
     }
     let mut forwarded = Vec::new();
-    let mut xff = Vec::new();
+    let mut nodes = Vec::new();
     let mut xfp = Vec::new();
     for (name, value) in headers {
         let Ok(value) = std::str::from_utf8(value) else {
@@ -50,7 +50,7 @@ pub fn resolve<'a>(
         if name.eq_ignore_ascii_case("forwarded") {
             forwarded.push(value);
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-            xff.extend(list(value));
+            nodes.extend(list(value).map(Node::parse));
         } else if name.eq_ignore_ascii_case("x-forwarded-proto") {
             xfp.extend(list(value));
         }
@@ -65,7 +65,6 @@ pub fn resolve<'a>(
             }
         }
     }
-    let nodes: Vec<Node> = xff.iter().map(|s| Node::parse(s)).collect();
     let picked = nodes
         .iter()
         .rposition(|n| !n.is_trusted(trusted))

@@ -772,15 +772,16 @@ impl HttpConnection {
         let mut response = Response::new();
         pipeline::answer(&self.shared, &mut request, &mut response);
         drop(request);
-        self.answered(conn, head, slot, consumed, &mut response)
+        self.answered(conn, head, origin.client, slot, consumed, &mut response)
     }
 
-    /// Takes the answer to `head`: sets the bytes after `consumed` aside for the next request,
-    /// puts the slot back, and starts sending.
+    /// Takes the answer to `head` from `client`: sets the bytes after `consumed` aside for the
+    /// next request, puts the slot back, and starts sending.
     fn answered(
         &mut self,
         conn: &mut Conn<'_>,
         head: &RequestHead,
+        client: Endpoint,
         slot: SlotGuard,
         consumed: usize,
         response: &mut Response,
@@ -804,7 +805,7 @@ impl HttpConnection {
                     .config
                     .on_access
                     .is_some()
-                    .then(|| RequestText::new(head, raw, self.origin(head, raw).client)),
+                    .then(|| RequestText::new(head, raw, client)),
             }));
         }
         if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
@@ -856,7 +857,7 @@ impl HttpConnection {
         }
         pipeline::finish(shared, &request, &mut response, false);
         drop(request);
-        self.answered(conn, head, slot, consumed, &mut response)
+        self.answered(conn, head, origin.client, slot, consumed, &mut response)
     }
 
     fn start_response(
@@ -1303,7 +1304,7 @@ impl HttpConnection {
                 None,
                 RequestText::refused(
                     received.get(..self.len).unwrap_or_default(),
-                    self.proxied_source.map_or(self.peer, Endpoint::Ip),
+                    Origin::connection(self.peer, self.proxied_source, self.is_ssl).client,
                 ),
             ),
         };

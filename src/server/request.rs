@@ -51,6 +51,20 @@ impl Origin {
         }
     }
 
+    /// Who is at the other end of a connection from `peer`: the client `proxied_source` when a
+    /// PROXY protocol header named one, else `peer` (before any forwarding header is read).
+    pub(crate) fn connection(
+        peer: Endpoint,
+        proxied_source: Option<SocketAddr>,
+        is_ssl: bool,
+    ) -> Origin {
+        Origin {
+            peer,
+            client: proxied_source.map_or(peer, Endpoint::Ip),
+            is_ssl,
+        }
+    }
+
     /// The origin of the request `head` received from `peer`, for the client `proxied_source`
     /// when a PROXY protocol header named one: the forwarding headers are read only when that
     /// client (else `peer`) is one of the `trusted` proxies.
@@ -62,10 +76,7 @@ impl Origin {
         head: &RequestHead,
         raw: &[u8],
     ) -> Origin {
-        let mut origin = Origin::direct(peer, is_ssl);
-        if let Some(source) = proxied_source {
-            origin.client = Endpoint::Ip(source);
-        }
+        let mut origin = Origin::connection(peer, proxied_source, is_ssl);
         if trusted.is_empty() {
             return origin;
         }

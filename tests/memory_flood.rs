@@ -119,6 +119,14 @@ fn ws_client(addr: SocketAddr, payload: Arc<Vec<u8>>, release: Instant) -> bool 
     matches!(ws.read(), Ok(Message::Binary(b)) if b.len() == payload.len())
 }
 
+/// Lowers the calling flood thread's CPU priority (on Linux a nice value is per thread), so the
+/// hundreds of client threads sharing the machine with the server do not starve it or the probe:
+/// the probe's latency then measures the server's fairness, not the load generator's scheduling.
+fn yield_to_server() {
+    // Best effort: an unprivileged thread may always raise its own nice value.
+    let _ = rustix::process::setpriority_process(None, 10);
+}
+
 /// One flood at a time: they would measure each other otherwise.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -148,13 +156,19 @@ fn flood(f: &Flood) {
     let http: Vec<_> = (0..f.http_clients)
         .map(|_| {
             let body = body.clone();
-            std::thread::spawn(move || http_client(addr, body, release))
+            std::thread::spawn(move || {
+                yield_to_server();
+                http_client(addr, body, release)
+            })
         })
         .collect();
     let ws: Vec<_> = (0..f.ws_clients)
         .map(|_| {
             let body = body.clone();
-            std::thread::spawn(move || ws_client(addr, body, release))
+            std::thread::spawn(move || {
+                yield_to_server();
+                ws_client(addr, body, release)
+            })
         })
         .collect();
 

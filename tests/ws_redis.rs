@@ -266,3 +266,29 @@ fn two_binaries_with_ws_redis_share_the_demo_chat() {
         "one warning per outage: {more:?}"
     );
 }
+
+#[test]
+fn a_full_publish_queue_drops_and_counts_without_blocking_the_broadcaster() {
+    // A "Redis" that accepts connections and never answers: the publisher thread hangs in its
+    // connection's first command, so the queue fills. No redis-server needed.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let config = microweb::RedisConfig::new(&url).with_queue_capacity(4);
+    let backend = Arc::new(RedisBackend::start(config).unwrap());
+    let room = WebSocketGroup::shared("room", backend.clone());
+    for i in 0..1000 {
+        room.broadcast_text(&format!("message {i}"));
+    }
+    let stats = backend.stats();
+    assert_eq!(stats.published, 0, "{stats:?}");
+    // Only the queue's four and the message the publisher holds may be kept (for now).
+    assert!(stats.dropped >= 1000 - 5, "{stats:?}");
+    // The publisher may be waiting for an answer (2 s at most); stopping does not wait longer.
+    let started = Instant::now();
+    backend.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stop took {:?}",
+        started.elapsed()
+    );
+}

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Both end when the stop channel disconnects (the backend is stopped or dropped): the subscriber
-//! sees it within [`POLL`] (or at once while it waits to reconnect), the publisher at once.
+//! sees it within [`POLL`] (or at once while it waits to reconnect), the publisher at once; a
+//! command under way (a silent or stalled Redis) first ends, within `IO_TIMEOUT`.
 // IO edge: the backend's own threads, its sockets (inside the redis client) and the clock for its
 // backoff deadlines live here, off the event loops.
 #![allow(clippy::disallowed_methods)]
@@ -41,6 +42,8 @@ pub(crate) const POLL: Duration = Duration::from_millis(200);
 const PING_AFTER: Duration = Duration::from_secs(15);
 /// Connecting, and each command of the publisher and the ping, give up after this.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The read timeout left on a failed subscriber connection as it is dropped.
+const GIVE_UP: Duration = Duration::from_millis(1);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long `stop` waits for the threads (they notice within `POLL`, or `IO_TIMEOUT` when a
@@ -187,9 +190,22 @@ fn listen(
     shared: &Shared,
 ) -> Result<Listened, ::redis::RedisError> {
     let mut pubsub = conn.as_pubsub();
+    let outcome = listen_on(&mut pubsub, shared);
+    if !matches!(outcome, Ok(Listened::Stopped)) {
+        // Dropping a `PubSub` unsubscribes and waits for the answer: a connection that just
+        // failed is not worth a wait (a silent peer would hold the thread for IO_TIMEOUT).
+        let _ = pubsub.set_read_timeout(Some(GIVE_UP));
+    }
+    outcome
+}
+
+fn listen_on(
+    pubsub: &mut ::redis::PubSub<'_>,
+    shared: &Shared,
+) -> Result<Listened, ::redis::RedisError> {
     pubsub.set_read_timeout(Some(IO_TIMEOUT))?;
     let mut subscribed = HashSet::new();
-    let synced = sync(&mut pubsub, &mut subscribed, shared)?;
+    let synced = sync(pubsub, &mut subscribed, shared)?;
     pubsub.set_read_timeout(Some(POLL))?;
     shared.connected.store(true, Ordering::Release);
     shared.mark_up();
@@ -210,20 +226,20 @@ fn listen(
 }
 
 /// A subscribed connection.
-struct Listener<'a> {
-    pubsub: ::redis::PubSub<'a>,
+struct Listener<'p, 'c> {
+    pubsub: &'p mut ::redis::PubSub<'c>,
     subscribed: HashSet<Arc<str>>,
     /// The registry generation the subscriptions are of.
     synced: u64,
     last_heard: Instant,
 }
 
-impl Listener<'_> {
+impl Listener<'_, '_> {
     /// Catches up with new groups, then waits [`POLL`] at most for one message and delivers it.
     fn step(&mut self, shared: &Shared) -> Result<(), ::redis::RedisError> {
         if shared.generation() != self.synced {
             self.pubsub.set_read_timeout(Some(IO_TIMEOUT))?;
-            self.synced = sync(&mut self.pubsub, &mut self.subscribed, shared)?;
+            self.synced = sync(self.pubsub, &mut self.subscribed, shared)?;
             self.pubsub.set_read_timeout(Some(POLL))?;
         }
         match self.pubsub.get_message() {
@@ -288,6 +304,9 @@ impl Publisher<'_> {
     /// restarted while this one was idle). Returns whether it went out.
     fn publish(&mut self, out: &Outgoing) -> bool {
         for attempt in 0..2 {
+            if self.shared.stopping.load(Ordering::Acquire) {
+                return false;
+            }
             let Some(conn) = self.connection() else {
                 return false;
             };
@@ -372,6 +391,9 @@ fn publish_loop(
         }
         if publisher.publish(&out) {
             shared.published.fetch_add(1, Ordering::Relaxed);
+            if shared.overflowing.load(Ordering::Relaxed) {
+                shared.overflowing.store(false, Ordering::Relaxed); // warn again next time
+            }
         } else {
             shared.drop_one();
         }

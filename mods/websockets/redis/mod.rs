@@ -201,7 +201,7 @@ struct Shared {
     synced: AtomicU64,
     /// An outage has been warned about and the subscriber has not reconnected since.
     down: AtomicBool,
-    /// A full queue has been warned about, and no publish has been queued since.
+    /// A full queue has been warned about, and nothing has been published since.
     overflowing: AtomicBool,
     published: AtomicU64,
     received: AtomicU64,
@@ -322,8 +322,13 @@ impl RedisBackend {
         if config.queue_capacity == 0 {
             return Err(RedisError::ZeroQueueCapacity.into());
         }
-        let client = ::redis::Client::open(config.url.as_str())
-            .map_err(|e| RedisError::InvalidUrl(e.to_string()))?;
+        let invalid = |e: ::redis::RedisError| RedisError::InvalidUrl(e.to_string());
+        let info = ::redis::IntoConnectionInfo::into_connection_info(config.url.as_str())
+            .map_err(invalid)?;
+        // No CLIENT SETINFO on connecting: Redis before 7.2 refuses it, and each unanswered
+        // command of the handshake would add a timeout to a reconnection and to `stop`.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = ::redis::Client::open(info.set_redis_settings(settings)).map_err(invalid)?;
         let shared = Arc::new(Shared {
             url: redacted(&config.url),
             instance: io::new_instance_id(),
@@ -419,17 +424,13 @@ impl GroupBackend for RedisBackend {
         let channel = channel.unwrap_or_else(|| s.channel(name));
         let payload = frame::encode(s.instance, message);
         match self.queue.try_send(io::Outgoing { channel, payload }) {
-            Ok(()) => {
-                if s.overflowing.load(Ordering::Relaxed) {
-                    s.overflowing.store(false, Ordering::Relaxed);
-                }
-            }
+            Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 s.drop_one();
                 if !s.overflowing.swap(true, Ordering::Relaxed) {
                     log::warn!(
                         "redis {}: the publish queue is full; broadcasts reach this instance \
-                         only until it drains",
+                         only until Redis keeps up again",
                         s.url
                     );
                 }

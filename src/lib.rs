@@ -43,6 +43,8 @@
 
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 #[path = "../mods/mod.rs"]
 pub mod mods;

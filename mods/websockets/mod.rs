@@ -42,7 +42,7 @@ mod live;
 mod redis;
 mod session;
 mod socket;
-mod upgrade;
+pub(crate) mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;

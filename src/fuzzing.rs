@@ -245,10 +245,11 @@ pub fn crypto_open(data: &[u8]) {
     static SERVER: OnceLock<Option<ServerCrypto>> = OnceLock::new();
     let Some(server) = SERVER.get_or_init(|| {
         let identity = Identity::from_secret_bytes(&[7; 32]).ok()?;
-        Some(ServerCrypto::new(
-            identity,
-            CryptoConfig::default().with_usrv(true),
-        ))
+        let config = CryptoConfig::default();
+        // usrv's wire format too, where this build has it.
+        #[cfg(feature = "crypto-usrv")]
+        let config = config.with_usrv(true);
+        Some(ServerCrypto::new(identity, config))
     }) else {
         return;
     };

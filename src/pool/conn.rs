@@ -708,6 +708,8 @@ pub(crate) struct ListenerBody {
     listener: Bound,
     admission: Arc<Admission>,
     waiting_slot: bool,
+    /// Accepting fails for want of descriptors or buffers: warned once, until one succeeds.
+    accept_failing: bool,
     /// Set when every connection must start with a PROXY protocol header.
     proxy: Option<ProxyProtocol>,
 }
@@ -730,6 +732,7 @@ impl ListenerBody {
                 tls: options.tls,
             }),
             waiting_slot: false,
+            accept_failing: false,
             proxy: options.proxy_protocol,
         }
     }
@@ -764,7 +767,12 @@ impl ListenerBody {
                 return None;
             }
             match self.listener.accept() {
-                Ok((stream, peer)) => self.open(pool, stream, peer),
+                Ok((stream, peer)) => {
+                    if std::mem::take(&mut self.accept_failing) {
+                        log::info!("pool: accepting on {} again", self.admission.local);
+                    }
+                    self.open(pool, stream, peer);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e)
                     if matches!(
@@ -774,11 +782,15 @@ impl ListenerBody {
                             | io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => {
-                    // Out of file descriptors or buffers: pause instead of spinning.
-                    log::warn!(
-                        "pool: accept on {} failed: {e}; pausing",
-                        self.admission.local
-                    );
+                    // Out of file descriptors or buffers: pause instead of spinning, and retry
+                    // every ACCEPT_BACKOFF (the connections already open go on meanwhile).
+                    if !std::mem::replace(&mut self.accept_failing, true) {
+                        log::warn!(
+                            "pool: accept on {} failed: {e}; retrying every {} ms until it works",
+                            self.admission.local,
+                            ACCEPT_BACKOFF.as_millis()
+                        );
+                    }
                     shared.set_deadline(src, Some(Instant::now() + ACCEPT_BACKOFF));
                     return None;
                 }

@@ -201,6 +201,9 @@ pub(crate) struct HttpConnection {
     /// With an access hook or metrics: when the request being read began, and the answer
     /// being sent.
     request_started: Option<Instant>,
+    /// When the head being read must be complete: set by its first byte, never moved by later
+    /// ones (a client trickling a byte at a time is cut `requests_timeout` after it began).
+    head_deadline: Option<Instant>,
     observed: Option<Box<Observation>>,
     /// Bytes read and written on this connection, and up to where the last answer was counted
     /// (an answer's share is what came since).
@@ -343,6 +346,7 @@ impl HttpConnection {
             state: State::ReadingHead,
             registration: None,
             request_started: None,
+            head_deadline: None,
             observed: None,
             read_total: 0,
             written_total: 0,
@@ -373,6 +377,41 @@ impl HttpConnection {
         }
     }
 
+    /// Moves the part of a head read so far out of the slot into a copy charged to the memory
+    /// budget, and returns the slot, while the client is silent: a thousand clients trickling
+    /// their heads then hold a few bytes each of the budget instead of every slot. Keeps the slot
+    /// when the budget cannot take the copy.
+    fn park_partial_head(&mut self) {
+        if !self.stash.is_empty() {
+            return;
+        }
+        let Some(slot) = self.slot.as_ref() else {
+            return;
+        };
+        let Some(held) = self.shared.budget.try_reserve(self.len) else {
+            return;
+        };
+        self.stash = slot.get(..self.len).unwrap_or_default().to_vec();
+        self.stash_held = Some(held);
+        self.len = 0;
+        self.slot = None;
+    }
+
+    /// Puts a parked partial head back at the start of the slot (the connection holds one).
+    fn unpark_partial_head(&mut self) {
+        if self.len != 0 || self.stash.is_empty() {
+            return;
+        }
+        let Some(slot) = self.slot.as_mut() else {
+            return;
+        };
+        let n = self.stash.len().min(slot.len());
+        slot[..n].copy_from_slice(&self.stash[..n]);
+        self.len = n;
+        self.stash = Vec::new();
+        self.stash_held = None;
+    }
+
     /// Reads until a head is complete, then dispatches it.
     fn read_request(&mut self, conn: &mut Conn<'_>) -> Step {
         // Parsed in place: the head (with its header index) is not moved per request.
@@ -389,6 +428,7 @@ impl HttpConnection {
                 let input = slot.get(..self.len).unwrap_or_default();
                 match http::parse_head_into(input, &self.shared.limits, &mut head) {
                     Ok(Status::Complete(())) => {
+                        self.head_deadline = None;
                         if let Some(step) = self.on_head(conn, &head) {
                             return step;
                         }
@@ -406,6 +446,7 @@ impl HttpConnection {
                     None => return Step::Wait(Next::WaitSlot),
                 }
             }
+            self.unpark_partial_head();
             let Some(slot) = self.slot.as_mut() else {
                 return Step::Wait(Next::WaitSlot);
             };
@@ -433,7 +474,14 @@ impl HttpConnection {
                             self.shared.config.keep_alive_timeout
                         }
                     } else {
-                        self.shared.config.requests_timeout
+                        // Part of a head: its deadline was set by its first byte.
+                        let timeout = self.shared.config.requests_timeout;
+                        let deadline = *self
+                            .head_deadline
+                            .get_or_insert_with(|| Instant::now() + timeout);
+                        conn.set_deadline(Some(deadline));
+                        self.park_partial_head();
+                        return Step::Wait(Next::Read);
                     };
                     conn.set_deadline(Some(Instant::now() + wait));
                     return Step::Wait(Next::Read);
@@ -1321,7 +1369,11 @@ impl HttpConnection {
 
     fn on_timeout(&mut self, conn: &mut Conn<'_>) -> Next {
         match &self.state {
-            State::ReadingHead if self.len == 0 => Next::Close(CloseReason::Timeout),
+            // Idle between requests: closed without an answer. A head begun (in the slot or
+            // parked) gets its 408 below.
+            State::ReadingHead if self.len == 0 && self.stash.is_empty() => {
+                Next::Close(CloseReason::Timeout)
+            }
             State::ReadingBody(b) if b.budget_wait => {
                 let version = b.head.version();
                 self.shared.log(
@@ -1337,6 +1389,11 @@ impl HttpConnection {
                 self.after(conn, step)
             }
             State::ReadingHead | State::ReadingBody(_) => {
+                // A parked head comes back so that the 408 is logged with its request line.
+                if self.slot.is_none() && !self.stash.is_empty() {
+                    self.slot = conn.try_borrow_slot();
+                }
+                self.unpark_partial_head();
                 let step = self.fail(conn, HttpError::Timeout);
                 self.after(conn, step)
             }

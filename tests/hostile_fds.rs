@@ -10,8 +10,6 @@
 )] // IO edge; test code
 #![cfg(target_os = "linux")]
 
-#[path = "support/cargo_build.rs"]
-mod cargo_build;
 mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -21,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use cli_support::Demo;
 use http_client::{RawClient, wait_until};
-use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit, setrlimit};
+use rustix::process::{Pid, Resource, Rlimit, prlimit};
 
 const CLIENTS: usize = 600;
 const SERVER_FDS: u64 = 256;
@@ -40,19 +38,9 @@ fn cpu_time(pid: u32) -> Duration {
 #[test]
 fn accept_backs_off_on_emfile_keeps_serving_and_resumes() {
     // This process holds the 600 clients.
-    let limit = getrlimit(Resource::Nofile);
-    let wanted = CLIENTS as u64 + 256;
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(wanted.min(limit.maximum.unwrap_or(u64::MAX))),
-            maximum: limit.maximum,
-        },
-    )
-    .unwrap();
+    cli_support::raise_fd_limit(CLIENTS as u64 + 256);
 
-    let binary =
-        cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb");
+    let binary = cli_support::release_binary();
     let demo = Demo::start_binary(&binary, &["--preset", "normal"]);
     let addr = demo.http_addr();
     let pid = demo.child.id();

@@ -10,8 +10,6 @@
 )] // IO edge; test code
 #![cfg(target_os = "linux")]
 
-#[path = "support/cargo_build.rs"]
-mod cargo_build;
 mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -27,13 +25,6 @@ use http_client::{RawClient, wait_until};
 
 const BIG: usize = 20 << 20;
 
-fn stats(addr: SocketAddr) -> serde_json::Value {
-    let mut c = RawClient::connect(addr);
-    c.send(b"GET /api/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let resp = c.read_response_within(Duration::from_secs(10)).unwrap();
-    serde_json::from_slice(&resp.body).unwrap()
-}
-
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -42,7 +33,7 @@ fn open_fds(pid: u32) -> usize {
 
 /// What "back to baseline" compares: descriptors, free slots, budget in use.
 fn footprint(addr: SocketAddr, pid: u32) -> (usize, serde_json::Value, serde_json::Value) {
-    let s = stats(addr);
+    let s = cli_support::stats(addr);
     // The stats request's own connection is closed before the count (it said `close`).
     (
         open_fds(pid),
@@ -120,8 +111,7 @@ fn broken_clients_and_files_leave_nothing_behind() {
         write_file(&root.path().join(name), BIG);
     }
     let certs = tempfile::tempdir().unwrap();
-    let binary =
-        cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb");
+    let binary = cli_support::release_binary();
     let made = Command::new(&binary)
         .args(["cert", "--out"])
         .arg(certs.path())

@@ -11,50 +11,22 @@
 )] // IO edge; test code
 #![cfg(target_os = "linux")]
 
-#[path = "support/cargo_build.rs"]
-mod cargo_build;
 mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cli_support::Demo;
 use http_client::{RawClient, wait_until};
-use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 const TRICKLERS: usize = 1_500;
 /// The server's request timeout (the binary's default).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The tricklers and the server's sockets for them live on this machine: two descriptors each.
-fn raise_fd_limit(wanted: u64) {
-    let limit = getrlimit(Resource::Nofile);
-    let max = limit.maximum.unwrap_or(u64::MAX);
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(wanted.min(max)),
-            maximum: limit.maximum,
-        },
-    )
-    .expect("raise RLIMIT_NOFILE");
-    assert!(
-        wanted <= max,
-        "RLIMIT_NOFILE hard limit {max} is below the {wanted} descriptors this test needs"
-    );
-}
-
-fn stats(addr: SocketAddr) -> serde_json::Value {
-    let mut c = RawClient::connect(addr);
-    c.send(b"GET /api/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let resp = c.read_response_within(Duration::from_secs(10)).unwrap();
-    serde_json::from_slice(&resp.body).unwrap()
-}
 
 /// What a trickling connection has seen of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,12 +60,11 @@ fn seen(stream: &mut TcpStream, got: &mut Vec<u8>) -> Seen {
 
 #[test]
 fn tricklers_neither_delay_a_normal_client_nor_outlive_the_head_timeout() {
-    raise_fd_limit(TRICKLERS as u64 * 2 + 512);
-    let binary =
-        cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb");
+    cli_support::raise_fd_limit(TRICKLERS as u64 * 2 + 512);
+    let binary = cli_support::release_binary();
     let demo = Demo::start_binary(&binary, &["--preset", "normal"]);
     let addr = demo.http_addr();
-    let before = stats(addr);
+    let before = cli_support::stats(addr);
 
     // Every trickler sends its first byte, then one more each second.
     const HEAD: &[u8] = b"GET /api/echo HTTP/1.1\r\nHost: t\r\nX-Slow: ";
@@ -191,18 +162,17 @@ fn tricklers_neither_delay_a_normal_client_nor_outlive_the_head_timeout() {
     drop(tricklers);
     assert!(
         wait_until(Duration::from_secs(10), || {
-            let s = stats(addr);
+            let s = cli_support::stats(addr);
             s["memory_budget"]["in_use"] == 0 && s["slots"]["free"] == before["slots"]["free"]
         }),
         "slots or budget not back: {} (before {before})",
-        stats(addr)
+        cli_support::stats(addr)
     );
 }
 
 #[test]
 fn a_head_sent_in_pieces_with_pauses_is_served_whole() {
-    let binary =
-        cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb");
+    let binary = cli_support::release_binary();
     let demo = Demo::start_binary(&binary, &["--preset", "embedded"]);
     let addr = demo.http_addr();
     // Between the pieces the partial head is parked out of its slot; it must come back intact.
@@ -225,9 +195,9 @@ fn a_head_sent_in_pieces_with_pauses_is_served_whole() {
     assert!(
         wait_until(
             Duration::from_secs(5),
-            || stats(addr)["memory_budget"]["in_use"] == 0
+            || cli_support::stats(addr)["memory_budget"]["in_use"] == 0
         ),
         "{}",
-        stats(addr)
+        cli_support::stats(addr)
     );
 }

@@ -13,8 +13,6 @@
 )] // IO edge; test code
 #![cfg(target_os = "linux")]
 
-#[path = "support/cargo_build.rs"]
-mod cargo_build;
 mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -55,13 +53,6 @@ fn vm_hwm(pid: u32) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap();
     kib * 1024
-}
-
-fn stats(addr: SocketAddr) -> serde_json::Value {
-    let mut c = RawClient::connect(addr);
-    c.send(b"GET /api/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let resp = c.read_response_within(Duration::from_secs(10)).unwrap();
-    serde_json::from_slice(&resp.body).unwrap()
 }
 
 /// Sends all of a request but its last byte, waits for `release`, sends the byte and reads the
@@ -130,21 +121,11 @@ fn yield_to_server() {
 /// One flood at a time: they would measure each other otherwise.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The release build of the `microweb` binary, built (once per run) if it is missing or stale.
-fn release_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb")
-        })
-        .clone()
-}
-
 fn flood(f: &Flood) {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let demo = Demo::start_binary(&release_binary(), &["--preset", f.preset]);
+    let demo = Demo::start_binary(&cli_support::release_binary(), &["--preset", f.preset]);
     let addr = demo.http_addr();
     let pid = demo.child.id();
     let body = Arc::new(
@@ -232,14 +213,16 @@ fn flood(f: &Flood) {
     );
     assert!(
         wait_until(Duration::from_secs(10), || {
-            let s = stats(addr);
+            let s = cli_support::stats(addr);
             s["memory_budget"]["in_use"] == 0 && s["memory_budget"]["waiting"] == 0
         }),
         "{}: {}",
         f.preset,
-        stats(addr)
+        cli_support::stats(addr)
     );
-    let high_water = stats(addr)["memory_budget"]["high_water"].as_u64().unwrap();
+    let high_water = cli_support::stats(addr)["memory_budget"]["high_water"]
+        .as_u64()
+        .unwrap();
     eprintln!(
         "{}: {served}/{total} served, peak RSS {} KiB (bound {} KiB), budget high-water {} KiB, worst small GET {worst:?}",
         f.preset,

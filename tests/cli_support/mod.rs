@@ -122,3 +122,57 @@ impl Drop for Demo {
         }
     }
 }
+
+#[path = "../support/cargo_build.rs"]
+mod cargo_build;
+
+/// The release build of the `microweb` binary (built once per test binary when missing or
+/// stale): load tests measure the server as deployed, not a debug build's checks.
+pub(crate) fn release_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            cargo_build::cargo_build(&["--release", "--bin", "microweb"], "release", "microweb")
+        })
+        .clone()
+}
+
+/// The demo's `/api/stats` (slots and memory budget), over a connection of its own.
+pub(crate) fn stats(addr: SocketAddr) -> serde_json::Value {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /api/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let body = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| &answer[at + 4..])
+        .expect("a whole answer");
+    serde_json::from_slice(body).unwrap()
+}
+
+/// Raises this process's `RLIMIT_NOFILE` soft limit to `wanted` (children inherit it); fails
+/// when the hard limit is lower.
+pub(crate) fn raise_fd_limit(wanted: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let max = limit.maximum.unwrap_or(u64::MAX);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(wanted.min(max)),
+            maximum: limit.maximum,
+        },
+    )
+    .expect("raise RLIMIT_NOFILE");
+    assert!(
+        wanted <= max,
+        "RLIMIT_NOFILE hard limit {max} is below the {wanted} descriptors this test needs"
+    );
+}

@@ -92,7 +92,10 @@ impl Peer {
     /// exits or never listens.
     pub fn wait_listening(&mut self, addr: SocketAddr) {
         let up = wait_until(Duration::from_secs(20), || {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            // A port from the kernel's client range can be connected to *itself* (TCP
+            // simultaneous open) while nothing listens yet: such a connection proves nothing.
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
                 || self.child.try_wait().ok().flatten().is_some()
         });
         let exited = self.child.try_wait().ok().flatten();

@@ -81,9 +81,9 @@ pub fn request_head(data: &[u8]) {
     }
 }
 
-/// A chunked (or fixed-length) body fed in reads of a size chosen by the first byte: every
-/// call makes progress or asks for more, data ranges lie inside the input, and no more body
-/// bytes come out than went in.
+/// A chunked (or fixed-length) body arriving in reads of a size chosen by the first byte, fed as
+/// the server feeds it (what was not consumed, then the next read after it): consumed bytes and
+/// data ranges lie inside the input, and no more body bytes come out than went in.
 pub fn chunked_body(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
@@ -96,34 +96,21 @@ pub fn chunked_body(data: &[u8]) {
         for limits in every_limits() {
             let mut decoder = BodyDecoder::new(kind, &limits);
             let mut out = 0usize;
-            let mut start = 0usize;
-            'feed: while start < rest.len() {
-                let end = (start + step).min(rest.len());
-                let mut window = &rest[start..end];
-                loop {
-                    match decoder.decode(window) {
-                        Ok((used, event)) => {
-                            assert!(used <= window.len(), "consumed past the input");
-                            if let BodyEvent::Data(range) = &event {
-                                assert!(range.end <= window.len(), "data outside the input");
-                                out += range.len();
-                            }
-                            window = &window[used..];
-                            start += used;
-                            match event {
-                                BodyEvent::Done => break 'feed,
-                                BodyEvent::NeedMore if window.is_empty() => break,
-                                BodyEvent::NeedMore => {
-                                    // More bytes were left: they must be taken next time.
-                                    start = end;
-                                    break;
-                                }
-                                BodyEvent::Data(_) if window.is_empty() => break,
-                                BodyEvent::Data(_) => {}
-                            }
-                        }
-                        Err(_) => break 'feed,
-                    }
+            // `rest[start..arrived]` is what the decoder has been given and not consumed.
+            let (mut start, mut arrived) = (0usize, step.min(rest.len()));
+            while let Ok((used, event)) = decoder.decode(&rest[start..arrived]) {
+                let window = arrived - start;
+                assert!(used <= window, "consumed past the input");
+                if let BodyEvent::Data(range) = &event {
+                    assert!(range.end <= window, "data outside the input");
+                    out += range.len();
+                }
+                start += used;
+                match event {
+                    BodyEvent::Done => break,
+                    BodyEvent::Data(_) => {}
+                    BodyEvent::NeedMore if arrived == rest.len() => break,
+                    BodyEvent::NeedMore => arrived = (arrived + step).min(rest.len()),
                 }
             }
             assert!(out <= rest.len(), "more body out than in");

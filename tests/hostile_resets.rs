@@ -14,7 +14,7 @@ mod cli_support;
 #[path = "support/http_client.rs"]
 mod http_client;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -31,32 +31,33 @@ fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// What "back to baseline" compares: descriptors, free slots, budget in use.
-fn footprint(addr: SocketAddr, pid: u32) -> (usize, serde_json::Value, serde_json::Value) {
-    let s = cli_support::stats(addr);
-    // The stats request's own connection is closed before the count (it said `close`).
-    (
-        open_fds(pid),
-        s["slots"]["free"].clone(),
-        s["memory_budget"]["in_use"].clone(),
-    )
+/// What "back to baseline" compares.
+#[derive(Debug, Clone, Copy)]
+struct Footprint {
+    open_fds: usize,
+    free_slots: u64,
+    budget_in_use: u64,
 }
 
-fn assert_back_to(
-    case: &str,
-    addr: SocketAddr,
-    pid: u32,
-    baseline: &(usize, serde_json::Value, serde_json::Value),
-) {
+fn footprint(addr: SocketAddr, pid: u32) -> Footprint {
+    let s = cli_support::stats(addr);
+    Footprint {
+        open_fds: open_fds(pid),
+        free_slots: s["slots"]["free"].as_u64().unwrap(),
+        budget_in_use: s["memory_budget"]["in_use"].as_u64().unwrap(),
+    }
+}
+
+fn assert_back_to(case: &str, addr: SocketAddr, pid: u32, baseline: Footprint) {
     // Nothing left behind: no more descriptors, no fewer free slots than at the baseline (which
     // may still have counted the first download's connection while it lingered), no budget.
     let mut last = None;
     let back = wait_until(Duration::from_secs(15), || {
         let now = footprint(addr, pid);
-        let free = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
-        let clean = now.0 <= baseline.0 && free(&now.1) >= free(&baseline.1) && now.2 == 0;
         last = Some(now);
-        clean
+        now.open_fds <= baseline.open_fds
+            && now.free_slots >= baseline.free_slots
+            && now.budget_in_use == 0
     });
     assert!(back, "{case}: {last:?} instead of at most {baseline:?}");
     // And it still serves.
@@ -94,9 +95,10 @@ fn read_to_close(mut s: TcpStream) -> usize {
         match s.read(&mut buf) {
             Ok(0) => return total,
             Ok(n) => total += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => panic!("the server stalled"),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => panic!("the server stalled"),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("the server stalled")
+            }
             Err(_) => return total, // reset: the server gave up on it
         }
     }
@@ -147,7 +149,7 @@ fn broken_clients_and_files_leave_nothing_behind() {
     // 1. A reset in the middle of the download: closing with unread data sends RST.
     let s = start_download(addr, "/big.bin", 1 << 20);
     drop(s);
-    assert_back_to("reset mid-download", addr, pid, &baseline);
+    assert_back_to("reset mid-download", addr, pid, baseline);
 
     // 2. The file shrinks to 2 MB while it is sent: the answer ends (short of its
     // Content-Length, so the client knows) instead of hanging or sending other bytes.
@@ -162,7 +164,7 @@ fn broken_clients_and_files_leave_nothing_behind() {
         (1 << 20) + rest < BIG,
         "a truncated file sent {rest} more bytes"
     );
-    assert_back_to("file truncated while sent", addr, pid, &baseline);
+    assert_back_to("file truncated while sent", addr, pid, baseline);
 
     // 3. The file is deleted while it is sent: the open file is still whole, so is the answer.
     let s = start_download(addr, "/deleted.bin", 1 << 20);
@@ -172,7 +174,7 @@ fn broken_clients_and_files_leave_nothing_behind() {
         (1 << 20) + rest > BIG,
         "only {rest} more bytes of a deleted file"
     );
-    assert_back_to("file deleted while sent", addr, pid, &baseline);
+    assert_back_to("file deleted while sent", addr, pid, baseline);
 
     // 4. A TLS handshake cut halfway: the start of a ClientHello, then a reset.
     let mut s = TcpStream::connect(https).unwrap();
@@ -183,7 +185,7 @@ fn broken_clients_and_files_leave_nothing_behind() {
     s.write_all(&[0x42; 100]).unwrap();
     std::thread::sleep(Duration::from_millis(100)); // let the server read the fragment
     drop(s);
-    assert_back_to("TLS handshake cut halfway", addr, pid, &baseline);
+    assert_back_to("TLS handshake cut halfway", addr, pid, baseline);
 
     // 5. A WebSocket frame cut halfway: 100 KB announced, 1 KB sent, then a reset.
     let stream = TcpStream::connect(addr).unwrap();
@@ -195,5 +197,5 @@ fn broken_clients_and_files_leave_nothing_behind() {
     ws.get_mut().write_all(&frame).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     drop(ws);
-    assert_back_to("WebSocket frame cut halfway", addr, pid, &baseline);
+    assert_back_to("WebSocket frame cut halfway", addr, pid, baseline);
 }

@@ -388,17 +388,24 @@ impl HttpConnection {
         let Some(slot) = self.slot.as_ref() else {
             return;
         };
-        let Some(held) = self.shared.budget.try_reserve(self.len) else {
-            return;
-        };
-        self.stash = slot.get(..self.len).unwrap_or_default().to_vec();
-        self.stash_held = Some(held);
+        // The stash keeps its buffer (and the reservation for it) between uses.
+        if self.stash.capacity() < self.len {
+            let Some(held) = self.shared.budget.try_reserve(self.len) else {
+                return;
+            };
+            self.stash = Vec::with_capacity(self.len); // exactly `len`: what `held` covers
+            self.stash_held = Some(held);
+        }
+        self.stash
+            .extend_from_slice(slot.get(..self.len).unwrap_or_default());
         self.len = 0;
         self.slot = None;
     }
 
-    /// Puts a parked partial head back at the start of the slot (the connection holds one).
-    fn unpark_partial_head(&mut self) {
+    /// Moves what the stash holds (the next pipelined request, or a parked partial head) to the
+    /// start of the slot, once the connection holds one and has nothing in it. A small stash
+    /// keeps its buffer and reservation for the next time.
+    fn restore_stash(&mut self) {
         if self.len != 0 || self.stash.is_empty() {
             return;
         }
@@ -408,8 +415,11 @@ impl HttpConnection {
         let n = self.stash.len().min(slot.len());
         slot[..n].copy_from_slice(&self.stash[..n]);
         self.len = n;
-        self.stash = Vec::new();
-        self.stash_held = None;
+        self.stash.clear();
+        if self.stash.capacity() > 4096 {
+            self.stash = Vec::new();
+            self.stash_held = None;
+        }
     }
 
     /// Reads until a head is complete, then dispatches it.
@@ -446,7 +456,7 @@ impl HttpConnection {
                     None => return Step::Wait(Next::WaitSlot),
                 }
             }
-            self.unpark_partial_head();
+            self.restore_stash();
             let Some(slot) = self.slot.as_mut() else {
                 return Step::Wait(Next::WaitSlot);
             };
@@ -462,19 +472,9 @@ impl HttpConnection {
                     self.drained = n < room;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if self.len == 0 && self.shared.is_draining() {
-                        return Step::Wait(Next::Close(CloseReason::ByHost));
-                    }
-                    let wait = if self.len == 0 {
-                        // Idle: hold no slot.
-                        self.slot = None;
-                        if self.served == 0 {
-                            self.shared.config.requests_timeout
-                        } else {
-                            self.shared.config.keep_alive_timeout
-                        }
-                    } else {
-                        // Part of a head: its deadline was set by its first byte.
+                    if self.len > 0 {
+                        // Part of a head: its deadline was set by its first byte, and its bytes
+                        // wait out of the slot.
                         let timeout = self.shared.config.requests_timeout;
                         let deadline = *self
                             .head_deadline
@@ -482,8 +482,18 @@ impl HttpConnection {
                         conn.set_deadline(Some(deadline));
                         self.park_partial_head();
                         return Step::Wait(Next::Read);
+                    }
+                    if self.shared.is_draining() {
+                        return Step::Wait(Next::Close(CloseReason::ByHost));
+                    }
+                    // Idle: hold no slot.
+                    self.slot = None;
+                    let idle = if self.served == 0 {
+                        self.shared.config.requests_timeout
+                    } else {
+                        self.shared.config.keep_alive_timeout
                     };
-                    conn.set_deadline(Some(Instant::now() + wait));
+                    conn.set_deadline(Some(Instant::now() + idle));
                     return Step::Wait(Next::Read);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -1243,16 +1253,8 @@ impl HttpConnection {
         }
         self.len = 0;
         if !self.stash.is_empty() {
-            if let Some(slot) = self.slot.as_mut() {
-                let n = self.stash.len().min(slot.len());
-                slot[..n].copy_from_slice(&self.stash[..n]);
-                self.len = n;
-            }
-            self.stash.clear();
-            if self.stash.capacity() > 4096 {
-                self.stash = Vec::new();
-                self.stash_held = None;
-            }
+            // Without a slot now, the stash waits for the one the next read borrows.
+            self.restore_stash();
         } else if mem::take(&mut self.drained) {
             // The socket was empty when the request was read: skip the read that would only
             // say so, and wait for readiness (the poller reports data that came meanwhile).
@@ -1393,7 +1395,7 @@ impl HttpConnection {
                 if self.slot.is_none() && !self.stash.is_empty() {
                     self.slot = conn.try_borrow_slot();
                 }
-                self.unpark_partial_head();
+                self.restore_stash();
                 let step = self.fail(conn, HttpError::Timeout);
                 self.after(conn, step)
             }

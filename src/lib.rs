@@ -91,8 +91,8 @@ pub mod access {
     };
 }
 pub use server::{
-    Body, BodySink, DeferredResponse, FileSink, HandlerError, Handover, Html, IntoResponse,
-    InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
+    Body, BodySink, DeferredResponse, FileRange, FileSink, HandlerError, Handover, Html,
+    IntoResponse, InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
     ResponseStream, Routes, ServerConfig, ServerHandle, ServerInfo, SpoolConfig, StreamError,
     Takeover, TestRequest, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
     html_escape, resolve_physical_path,

@@ -217,11 +217,12 @@ fn stop_ends_an_open_event_stream_with_its_last_chunk_at_once() {
     let (server, addr) = start(move |s| {
         s.route(Method::GET, "/forever", move |_req, resp| {
             let stream = resp.event_stream();
+            // Queued before the answer starts, so it is there whenever the stop comes.
+            stream
+                .send_event("hello", Some("first"), None, None)
+                .unwrap();
             let saw = saw.clone();
             std::thread::spawn(move || {
-                stream
-                    .send_event("hello", Some("first"), None, None)
-                    .unwrap();
                 // Never closes the stream itself: only the server's stop can end it.
                 if wait_until(Duration::from_secs(20), || stream.is_closed()) {
                     saw.store(true, Ordering::SeqCst);

@@ -114,8 +114,10 @@ fn ws_client(addr: SocketAddr, payload: Arc<Vec<u8>>, release: Instant) -> bool 
 /// hundreds of client threads sharing the machine with the server do not starve it or the probe:
 /// the probe's latency then measures the server's fairness, not the load generator's scheduling.
 fn yield_to_server() {
-    // Best effort: an unprivileged thread may always raise its own nice value.
-    let _ = rustix::process::setpriority_process(None, 10);
+    // Best effort: an unprivileged thread may always raise its own nice value. Relative to
+    // the test's own, which the server inherits (a test run under `nice` keeps the gap).
+    let now = rustix::process::getpriority_process(None).unwrap_or(0);
+    let _ = rustix::process::setpriority_process(None, (now + 10).min(19));
 }
 
 /// One flood at a time: they would measure each other otherwise.

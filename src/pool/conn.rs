@@ -265,6 +265,24 @@ impl Conn<'_> {
         result
     }
 
+    /// Sends up to `count` bytes of `file` from `*offset` with `sendfile(2)`, advancing
+    /// `*offset`; see [`Transport::send_file`] (plain sockets on Linux only).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the socket cannot take more now; `Unsupported` where the transport
+    /// cannot; any socket or file error.
+    pub fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: &mut u64,
+        count: usize,
+    ) -> io::Result<usize> {
+        let result = self.transport.send_file(file, offset, count);
+        self.ready.after_write(&result);
+        result
+    }
+
     /// Flushes what the transport buffers (TLS records).
     ///
     /// # Errors

@@ -19,6 +19,7 @@
 //! Out of scope: protocols above the byte stream.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
+use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -113,6 +114,33 @@ impl Transport {
             Transport::Unix(s) => s.shutdown(Shutdown::Write),
             #[cfg(feature = "tls")]
             Transport::Tls(t) => t.shutdown(),
+        }
+    }
+
+    /// Sends up to `count` bytes of `file` from `*offset` straight from the page cache to the
+    /// socket (`sendfile(2)`), advancing `*offset` by what was sent; `Ok(0)` means the file
+    /// ends at `*offset`. Plain TCP and Unix sockets on Linux only: elsewhere, and for TLS (whose
+    /// records must be encrypted in user space), `Unsupported`.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the socket cannot take more now; `Unsupported` as above; any socket or
+    /// file error (`EINVAL` for a file the kernel cannot send this way).
+    pub fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let socket = match &*self {
+                Transport::Tcp(s) => s.as_fd(),
+                Transport::Unix(s) => s.as_fd(),
+                #[cfg(feature = "tls")]
+                Transport::Tls(_) => return Err(io::ErrorKind::Unsupported.into()),
+            };
+            Ok(rustix::fs::sendfile(socket, file, Some(offset), count)?)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = (file, offset, count);
+            Err(io::ErrorKind::Unsupported.into())
         }
     }
 

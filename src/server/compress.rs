@@ -42,6 +42,17 @@ pub(crate) fn is_compressible(content_type: &str) -> bool {
         )
 }
 
+/// A stream gzipped as it is read, its deflate state charged to the budget.
+fn gzip_stream(budget: &MemoryBudget, reader: Box<dyn Read + Send>) -> Body {
+    Body::Reader {
+        reader: Box::new(ChargedReader {
+            inner: GzEncoder::new(reader, Compression::default()),
+            _charged: budget.charge(DEFLATE_STATE_BYTES),
+        }),
+        len: None,
+    }
+}
+
 /// Gzips the answer's body when the client accepts it and it is worth it (see the module doc).
 pub(crate) fn gzip_answer(
     min_size: Option<u64>,
@@ -60,16 +71,8 @@ pub(crate) fn gzip_answer(
         Body::Static(b) if b.len() as u64 >= min => Body::Bytes(gzip(b)),
         Body::Bytes(b) if b.len() as u64 >= min => Body::Bytes(gzip(&b)),
         Body::Shared(b) if b.len() as u64 >= min => Body::Bytes(gzip(&b)),
-        Body::Reader { reader, len } if len.is_none_or(|n| n >= min) => {
-            let charged = budget.charge(DEFLATE_STATE_BYTES);
-            Body::Reader {
-                reader: Box::new(ChargedReader {
-                    inner: GzEncoder::new(reader, Compression::default()),
-                    _charged: charged,
-                }),
-                len: None,
-            }
-        }
+        Body::Reader { reader, len } if len.is_none_or(|n| n >= min) => gzip_stream(budget, reader),
+        Body::File(range) if range.remaining() >= min => gzip_stream(budget, Box::new(range)),
         other => {
             response.body = other;
             return;

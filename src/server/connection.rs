@@ -33,6 +33,7 @@ use super::access_log::AccessRecord;
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
+use super::file_body::FileRange;
 #[cfg(feature = "metrics")]
 use super::metrics;
 use super::pipeline;
@@ -58,6 +59,11 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX_BYTES: usize = 1 << 20;
 /// Room kept in front of a chunk's data for its size line (up to 16 hex digits and CRLF).
 const CHUNK_HEAD_ROOM: usize = 18;
+/// The most bytes one `sendfile` call is asked for.
+const SENDFILE_BYTES: usize = 1 << 20;
+/// The most bytes of a file a connection sends in one event before the loop's other
+/// connections get their turn.
+const FILE_TURN_BYTES: usize = 4 << 20;
 
 thread_local! {
     static DATE: Cell<Option<(u64, HttpDate)>> = const { Cell::new(None) };
@@ -112,6 +118,12 @@ enum Pending {
         remaining: Option<u64>,
         chunked: bool,
         finished: bool,
+    },
+    /// A file range: with `sendfile` while the transport takes it (`zero_copy`), else through
+    /// the slot.
+    File {
+        range: FileRange,
+        zero_copy: bool,
     },
     Stream {
         stream: ResponseStream,
@@ -1030,23 +1042,31 @@ impl HttpConnection {
                 len: Some(n),
             } if n <= room as u64 => {
                 let n = n as usize;
-                let window = &mut slot[end..end + n];
-                let mut got = 0;
-                while got < n {
-                    match read_some(reader.as_mut(), &mut window[got..]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => got += k,
-                    }
-                }
-                if got < n {
-                    self.shared.log(
-                        LogLevel::Error,
-                        format_args!("a response body ended before its announced length; closing"),
-                    );
-                    return Step::Wait(Next::Close(CloseReason::ByHost));
+                if fill(reader.as_mut(), &mut slot[end..end + n]) < n {
+                    return self.close_short_body();
                 }
                 end += n;
                 Pending::None
+            }
+            Body::File(mut range) if range.remaining() <= room as u64 => {
+                let n = range.remaining() as usize;
+                if fill(&mut range, &mut slot[end..end + n]) < n {
+                    return self.close_short_body();
+                }
+                end += n;
+                Pending::None
+            }
+            // A large one: its first bytes fill the slot after the head, the rest follows.
+            Body::File(mut range) => {
+                let n = fill(&mut range, &mut slot[end..]);
+                if n < room {
+                    return self.close_short_body();
+                }
+                end += n;
+                Pending::File {
+                    range,
+                    zero_copy: true,
+                }
             }
             Body::Reader { reader, len } => Pending::Reader {
                 reader,
@@ -1076,6 +1096,15 @@ impl HttpConnection {
         Step::Again
     }
 
+    /// Ends a connection whose response body gave fewer bytes than its announced length.
+    fn close_short_body(&self) -> Step {
+        self.shared.log(
+            LogLevel::Error,
+            format_args!("a response body ended before its announced length; closing"),
+        );
+        Step::Wait(Next::Close(CloseReason::ByHost))
+    }
+
     /// Sends what is in the slot, then the rest of the body; at the end, prepares the next
     /// request or the close.
     fn write_response(&mut self, conn: &mut Conn<'_>) -> Step {
@@ -1092,6 +1121,8 @@ impl HttpConnection {
         let Some(slot) = self.slot.as_mut() else {
             return Step::Wait(Next::WaitSlot);
         };
+        // Bytes of a file sent with `sendfile` during this event.
+        let mut file_turn = 0;
         loop {
             if out.pos < out.end {
                 let head = slot.get(out.pos..out.end).unwrap_or_default();
@@ -1164,6 +1195,56 @@ impl HttpConnection {
                         }
                     }
                 }
+                Pending::File { range, zero_copy } => {
+                    if range.remaining() == 0 {
+                        out.pending = Pending::None;
+                        continue;
+                    }
+                    if !*zero_copy {
+                        match read_some(range, slot) {
+                            Ok(n) => {
+                                out.pos = 0;
+                                out.end = n;
+                            }
+                            Err(e) => return self.close_failed_file(&e),
+                        }
+                        continue;
+                    }
+                    if file_turn >= FILE_TURN_BYTES {
+                        // Other connections of this loop get their turn; the socket is still
+                        // writable, so the pool comes back without waiting.
+                        return Step::Wait(Next::Write);
+                    }
+                    match range.send_with(SENDFILE_BYTES, |file, offset, count| {
+                        conn.send_file(file, offset, count)
+                    }) {
+                        Ok(n) => {
+                            self.written_total += n as u64;
+                            file_turn += n;
+                            #[cfg(feature = "metrics")]
+                            if let Some(metrics) = &self.shared.metrics {
+                                metrics.count_sendfile(n as u64);
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            return wait_writable(conn, &self.shared);
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        // TLS, or a file the kernel cannot send (EINVAL): through the slot.
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::Unsupported | ErrorKind::InvalidInput
+                            ) =>
+                        {
+                            *zero_copy = false;
+                        }
+                        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                            return self.close_failed_file(&e);
+                        }
+                        Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
+                    }
+                }
                 Pending::Stream {
                     stream,
                     chunked,
@@ -1209,6 +1290,16 @@ impl HttpConnection {
             Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
         }
         self.finish_response(conn)
+    }
+
+    /// Ends a connection whose file could not be read to the end (truncated meanwhile, or an
+    /// IO error): the client sees the body cut, not a wrong one.
+    fn close_failed_file(&self, e: &io::Error) -> Step {
+        self.shared.log(
+            LogLevel::Error,
+            format_args!("a file being sent failed: {e}; closing"),
+        );
+        Step::Wait(Next::Close(CloseReason::ByHost))
     }
 
     fn finish_response(&mut self, conn: &mut Conn<'_>) -> Step {
@@ -1570,6 +1661,18 @@ fn watch_peer(conn: &mut Conn<'_>) -> Step {
             Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
         }
     }
+}
+
+/// Reads until `buf` is full, the reader ends or fails; returns how many bytes it holds.
+fn fill(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match read_some(reader, &mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got += k,
+        }
+    }
+    got
 }
 
 fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<usize> {

@@ -42,6 +42,8 @@ struct LoopCounters {
     duration_sum_ns: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    /// Of `bytes_out`, the file bytes `sendfile` moved (counted as they go).
+    sendfile_bytes: AtomicU64,
 }
 
 /// The method class of a method name.
@@ -106,6 +108,13 @@ impl Metrics {
         c.bytes_out.fetch_add(o.bytes_out, Ordering::Relaxed);
     }
 
+    /// Counts file bytes sent with `sendfile` on the calling loop's counters.
+    pub(crate) fn count_sendfile(&self, n: u64) {
+        if let Some(c) = self.loops.get(crate::pool::loop_index() % LOOPS) {
+            c.sendfile_bytes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     fn sum(&self, f: impl Fn(&LoopCounters) -> &AtomicU64) -> u64 {
         self.loops
             .iter()
@@ -143,6 +152,7 @@ struct Snapshot {
     duration_sum: f64,
     bytes_in: u64,
     bytes_out: u64,
+    sendfile_bytes: u64,
     gauges: Vec<Gauge>,
     counters: Vec<Counter>,
 }
@@ -172,6 +182,7 @@ impl Scrape<'_> {
             requests,
             bytes_in: m.sum(|c| &c.bytes_in),
             bytes_out: m.sum(|c| &c.bytes_out),
+            sendfile_bytes: m.sum(|c| &c.sendfile_bytes),
             gauges: self.gauges.clone(),
             counters: self.counters.clone(),
         }
@@ -212,6 +223,11 @@ impl Collector for Snapshot {
                 "microweb_http_sent_bytes",
                 "Response bytes written (heads and bodies).",
                 self.bytes_out,
+            ),
+            (
+                "microweb_http_sendfile_bytes",
+                "File bytes sent with sendfile, straight from the page cache (part of sent bytes).",
+                self.sendfile_bytes,
             ),
         ] {
             let e = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;

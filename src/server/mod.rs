@@ -13,6 +13,7 @@ mod compress;
 mod config;
 mod connection;
 mod deferred;
+mod file_body;
 mod handler;
 mod hooks;
 #[cfg(feature = "metrics")]
@@ -33,6 +34,7 @@ pub use access_log::{
 };
 pub use config::{ServerConfig, SpoolConfig};
 pub use deferred::DeferredResponse;
+pub use file_body::FileRange;
 pub use handler::{HandlerError, Html, IntoResponse, Json};
 pub use request::Request;
 pub use response::{Body, Handover, InvalidHeader, OnSent, Response, Takeover, html_escape};

@@ -17,6 +17,7 @@ use ::http::StatusCode;
 use serde::Serialize;
 
 use super::deferred::DeferredResponse;
+use super::file_body::FileRange;
 use super::static_files;
 use super::stream::ResponseStream;
 
@@ -39,6 +40,9 @@ pub enum Body {
         /// The length in bytes, when known.
         len: Option<u64>,
     },
+    /// A range of an open file: sent with `sendfile(2)` on plain sockets (no copy through a
+    /// buffer slot), read through the slots over TLS.
+    File(FileRange),
     /// Bytes other threads write over time through a [`ResponseStream`] (always chunked).
     Stream(ResponseStream),
 }
@@ -53,6 +57,7 @@ impl Body {
             Body::Bytes(b) => Some(b.len() as u64),
             Body::Shared(b) => Some(b.len() as u64),
             Body::Reader { len, .. } => *len,
+            Body::File(range) => Some(range.remaining()),
             Body::Stream(_) => None,
         }
     }
@@ -72,8 +77,15 @@ impl fmt::Debug for Body {
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
             Body::Shared(b) => write!(f, "Body::Shared({} bytes)", b.len()),
             Body::Reader { len, .. } => write!(f, "Body::Reader(len: {len:?})"),
+            Body::File(range) => write!(f, "Body::File({} bytes)", range.remaining()),
             Body::Stream(_) => f.write_str("Body::Stream"),
         }
+    }
+}
+
+impl From<FileRange> for Body {
+    fn from(range: FileRange) -> Body {
+        Body::File(range)
     }
 }
 
@@ -524,13 +536,7 @@ impl Response {
                         Cow::Owned(content_disposition(name)),
                     ));
                 }
-                self.answer(
-                    StatusCode::OK,
-                    Body::Reader {
-                        reader: Box::new(file),
-                        len: Some(len),
-                    },
-                );
+                self.answer(StatusCode::OK, Body::File(FileRange::new(file, 0, len)));
             }
             Err(e) => {
                 log::debug!("return_file {}: {e}", path.display());

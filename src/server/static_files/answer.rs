@@ -26,7 +26,7 @@
 use crate::server::compress::is_compressible;
 use std::borrow::Cow;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +38,7 @@ use super::cache::{CachedFile, FileCache, Stamp};
 use crate::http::{
     Precondition, Preconditions, RangeAnswer, if_range_holds, parse_range, preferred_coding,
 };
+use crate::server::file_body::FileRange;
 use crate::server::request::Request;
 use crate::server::response::{Body, Response};
 
@@ -107,7 +108,6 @@ pub(super) fn answer_cached(
         return false;
     };
     let CachedFile {
-        path,
         content_type,
         stamp,
         bytes,
@@ -122,7 +122,7 @@ pub(super) fn answer_cached(
         on_the_fly: false,
         varies: false,
     };
-    answer_chosen(request, response, path, chosen);
+    answer_chosen(request, response, chosen);
     true
 }
 
@@ -141,7 +141,7 @@ pub(super) fn answer_file(
         response.return_not_found();
         return;
     };
-    answer_chosen(request, response, path, chosen);
+    answer_chosen(request, response, chosen);
 }
 
 /// Chooses the representation of `path` to send: the pre-compressed sibling the client prefers,
@@ -266,9 +266,9 @@ fn keep_in_cache(
     }
 }
 
-/// Answers with the chosen representation of the file `path`: the conditional request, then
+/// Answers with the chosen representation of the file: the conditional request, then
 /// the range, then the body.
-fn answer_chosen(request: &Request<'_>, response: &mut Response, path: &Path, chosen: Chosen) {
+fn answer_chosen(request: &Request<'_>, response: &mut Response, chosen: Chosen) {
     let validators = Validators::of(&chosen);
     match preconditions(request).evaluate(request.method(), &validators.etag, validators.modified) {
         Precondition::Failed => {
@@ -285,7 +285,7 @@ fn answer_chosen(request: &Request<'_>, response: &mut Response, path: &Path, ch
     set_representation_headers(response, &chosen, validators);
     match range {
         RangeAnswer::Unsatisfiable => answer_unsatisfiable(response, chosen.size),
-        RangeAnswer::Part { first, last } => answer_part(response, path, chosen, first, last),
+        RangeAnswer::Part { first, last } => answer_part(response, chosen, first, last),
         RangeAnswer::Whole => answer_whole(response, chosen),
     }
 }
@@ -374,7 +374,7 @@ fn answer_unsatisfiable(response: &mut Response, size: u64) {
 }
 
 /// Answers `206` with bytes `first..=last` of the representation and their `Content-Range`.
-fn answer_part(response: &mut Response, path: &Path, chosen: Chosen, first: u64, last: u64) {
+fn answer_part(response: &mut Response, chosen: Chosen, first: u64, last: u64) {
     let content_range = format!("bytes {first}-{last}/{}", chosen.size);
     match chosen.content {
         Content::Cached(bytes) => {
@@ -389,15 +389,10 @@ fn answer_part(response: &mut Response, path: &Path, chosen: Chosen, first: u64,
             set(response, "Content-Range", content_range);
             response.return_(StatusCode::PARTIAL_CONTENT, part.to_vec());
         }
-        Content::File(mut file) => {
-            if let Err(e) = file.seek(SeekFrom::Start(first)) {
-                log::error!("static file {}: cannot seek: {e}", path.display());
-                response.return_internal_server_error();
-                return;
-            }
-            let len = last - first + 1;
+        Content::File(file) => {
             set(response, "Content-Range", content_range);
-            response.return_stream(StatusCode::PARTIAL_CONTENT, file.take(len), Some(len));
+            let part = FileRange::new(file, first, last - first + 1);
+            response.return_(StatusCode::PARTIAL_CONTENT, part);
         }
     }
     set_content_type(response, chosen.content_type);
@@ -411,7 +406,10 @@ fn answer_whole(response: &mut Response, chosen: Chosen) {
             let encoder = flate2::read::GzEncoder::new(file, flate2::Compression::default());
             response.return_stream(StatusCode::OK, encoder, None);
         }
-        Content::File(file) => response.return_stream(StatusCode::OK, file, Some(chosen.size)),
+        Content::File(file) => {
+            let whole = FileRange::new(file, 0, chosen.size);
+            response.return_(StatusCode::OK, whole);
+        }
         Content::Cached(bytes) => response.return_(StatusCode::OK, Body::Shared(bytes)),
     }
     set_content_type(response, chosen.content_type);

@@ -109,7 +109,7 @@ fn large_files_arrive_whole_and_plain_tcp_sends_them_with_sendfile() {
     assert!(part == data[first..=last], "the range's bytes");
     assert!(sendfile_bytes(http) - before > (last - first) as u64 / 2);
 
-    // Four at once on two loops (each yields to the others between turns): all whole.
+    // Four at once on two loops: all whole.
     let downloads: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();

@@ -198,9 +198,11 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         if runs_timers {
             sh.next_wake.store(0, Ordering::SeqCst);
         }
-        // New readiness first, then what waited from the last round, for one turn: a burst of
-        // heavy handlers cannot keep a fresh request waiting behind all of them.
-        ready.append(&mut carried);
+        // What waited from the last round first, then the new readiness, for one turn: ready
+        // sources run in the order they became ready. (New readiness first would let a steady
+        // stream of it — pipelined requests on many connections — starve what was carried.)
+        carried.append(&mut ready);
+        std::mem::swap(&mut ready, &mut carried);
         let turn_ends = sh.now_ns().saturating_add(TASK_TURN_NS);
         let mut ran = 0;
         for src in &ready {

@@ -59,11 +59,9 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX_BYTES: usize = 1 << 20;
 /// Room kept in front of a chunk's data for its size line (up to 16 hex digits and CRLF).
 const CHUNK_HEAD_ROOM: usize = 18;
-/// The most bytes one `sendfile` call is asked for.
+/// The most bytes one `sendfile` call is asked for (it sends what the socket takes, and the
+/// connection calls again until the socket is full).
 const SENDFILE_BYTES: usize = 1 << 20;
-/// The most bytes of a file a connection sends in one event before the loop's other
-/// connections get their turn.
-const FILE_TURN_BYTES: usize = 4 << 20;
 
 thread_local! {
     static DATE: Cell<Option<(u64, HttpDate)>> = const { Cell::new(None) };
@@ -1121,8 +1119,6 @@ impl HttpConnection {
         let Some(slot) = self.slot.as_mut() else {
             return Step::Wait(Next::WaitSlot);
         };
-        // Bytes of a file sent with `sendfile` during this event.
-        let mut file_turn = 0;
         loop {
             if out.pos < out.end {
                 let head = slot.get(out.pos..out.end).unwrap_or_default();
@@ -1210,17 +1206,11 @@ impl HttpConnection {
                         }
                         continue;
                     }
-                    if file_turn >= FILE_TURN_BYTES {
-                        // Other connections of this loop get their turn; the socket is still
-                        // writable, so the pool comes back without waiting.
-                        return Step::Wait(Next::Write);
-                    }
                     match range.send_with(SENDFILE_BYTES, |file, offset, count| {
                         conn.send_file(file, offset, count)
                     }) {
                         Ok(n) => {
                             self.written_total += n as u64;
-                            file_turn += n;
                             #[cfg(feature = "metrics")]
                             if let Some(metrics) = &self.shared.metrics {
                                 metrics.count_sendfile(n as u64);

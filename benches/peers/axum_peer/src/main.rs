@@ -1,8 +1,11 @@
 //! axum on tokio's multi-thread runtime (one worker per core), serving the load benchmark's
 //! endpoints: `GET /plaintext`, `GET /json` and the static folder under `/static/` through
 //! tower-http's `ServeDir`, the way an axum user serves a static folder; TCP_NODELAY on.
+//! With a certificate and key it serves HTTPS instead, through axum-server's rustls acceptor
+//! (ring provider, as microweb), the way axum's users add TLS.
 //!
-//! Run: `axum_peer 127.0.0.1:PORT [STATIC_DIR]` (STATIC_DIR defaults to `benches/static`).
+//! Run: `axum_peer 127.0.0.1:PORT [STATIC_DIR [CERT.pem KEY.pem]]` (STATIC_DIR defaults to
+//! `benches/static`).
 
 use axum::{Json, Router, routing::get, serve::ListenerExt};
 use serde::Serialize;
@@ -30,10 +33,24 @@ async fn main() -> std::io::Result<()> {
     let dir = args
         .next()
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../static").to_owned());
+    let tls = args.next().zip(args.next());
     let app = Router::new()
         .route("/plaintext", get(plaintext))
         .route("/json", get(json))
         .nest_service("/static", ServeDir::new(dir));
+    if let Some((cert, key)) = tls {
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+        let listener = std::net::TcpListener::bind(&addr)?;
+        listener.set_nonblocking(true)?;
+        println!("listening on https://{}", listener.local_addr()?);
+        // TCP_NODELAY under TLS too, as below for HTTP.
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        return axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
+            .serve(app.into_make_service())
+            .await;
+    }
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     // TCP_NODELAY as axum's `ListenerExt::tap_io` docs show: without it a response written in two

@@ -197,10 +197,10 @@ fn fmt_cpu(us: Option<f64>) -> String {
 fn test_label(test: &str) -> String {
     match test.rsplit_once('-') {
         Some((kind, conns)) => {
-            let kind = if kind == "static" {
-                "static 4 KiB"
-            } else {
-                kind
+            let kind = match kind {
+                "static" => "static 4 KiB",
+                "pipelined" => "plaintext pipelined ×16",
+                other => other,
             };
             let conns: u64 = conns.parse().unwrap_or(0);
             if conns >= 1000 {
@@ -250,6 +250,13 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
     let get = |t: &str, s: &str| sums.get(&(t.to_owned(), s.to_owned())).copied();
     let has_us = m.servers.iter().any(|s| s == US);
     let peers: Vec<&String> = m.servers.iter().filter(|s| *s != US).collect();
+    // The peer that spends the least CPU per request on a test, and how much.
+    let lowest_cpu_peer = |t: &str| {
+        peers
+            .iter()
+            .filter_map(|p| Some((p.as_str(), get(t, p)?.cpu_us_per_req?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
     let mut o = String::new();
     let _ = writeln!(o, "## Load benchmark, {}\n", m.date);
     let _ = writeln!(
@@ -302,6 +309,35 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
             }
         }
         o.push('\n');
+    }
+
+    // Server CPU per request: the headline figure where wrk shares the cores.
+    if has_us && !peers.is_empty() {
+        let _ = write!(
+            o,
+            "\n### Server CPU per request (median; lower is better)\n\n\
+             What each request costs the server, user + kernel: the figure the shared cores do not \
+             compress (req/s does, see below).\n\n| test |"
+        );
+        for s in &m.servers {
+            let _ = write!(o, " {s} |");
+        }
+        let _ = write!(o, " {US} / lowest peer |\n| --- |");
+        for _ in 0..=m.servers.len() {
+            let _ = write!(o, " ---: |");
+        }
+        o.push('\n');
+        for t in &m.tests {
+            let _ = write!(o, "| {} |", test_label(t));
+            for s in &m.servers {
+                let _ = write!(o, " {} |", fmt_cpu(get(t, s).and_then(|x| x.cpu_us_per_req)));
+            }
+            let ratio = match (get(t, US).and_then(|x| x.cpu_us_per_req), lowest_cpu_peer(t)) {
+                (Some(us), Some((name, cpu))) if cpu > 0.0 => format!("{:.2}× ({name})", us / cpu),
+                _ => "—".into(),
+            };
+            let _ = writeln!(o, " {ratio} |");
+        }
     }
 
     // Latency and errors.
@@ -420,7 +456,7 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
 
     // The issue's targets.
     if has_us {
-        let _ = writeln!(o, "\n### Targets (issue 10)\n");
+        let _ = writeln!(o, "\n### Targets (issues 10 and 19)\n");
         let best_peer = |t: &str| {
             peers
                 .iter()
@@ -459,6 +495,29 @@ fn markdown(res: &Results, sums: &BTreeMap<(String, String), Summary>) -> String
                     fmt_us(best_p99),
                     yes_no(us.p99_us <= best_p99)
                 );
+            }
+            if t.starts_with("pipelined") {
+                if let Some((name, b)) = best_peer(t) {
+                    let r = us.rps / b.rps;
+                    let _ = write!(
+                        line,
+                        " pipelined {r:.2}× best peer ({name}), target ≥ 1.20 (issue 19): {};",
+                        yes_no(r >= 1.2)
+                    );
+                }
+            }
+            if ["plaintext", "json", "static"]
+                .iter()
+                .any(|k| t.starts_with(k))
+            {
+                if let (Some(cpu), Some((name, best))) = (us.cpu_us_per_req, lowest_cpu_peer(t)) {
+                    let r = cpu / best;
+                    let _ = write!(
+                        line,
+                        " server CPU/req {r:.2}× the lowest peer's ({name}), target ≤ 0.80 (issue 19): {};",
+                        yes_no(r <= 0.8)
+                    );
+                }
             }
             let _ = writeln!(o, "{}", line.trim_end_matches(';'));
             if let Some(c) = ceilings(t, &us, &peers, get) {

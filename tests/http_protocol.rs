@@ -405,3 +405,78 @@ fn curl_reuses_the_connection_and_uploads_chunked() {
         .expect("curl runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200000");
 }
+
+#[test]
+fn pipelined_answers_go_out_before_whatever_waits_after_them() {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+    let (_server, addr) = echo_server(move |s| {
+        // Answered only once the client has read the answers before it: if those waited in the
+        // server for this one, neither would ever come.
+        let release = release_rx.clone();
+        s.route(Method::GET, "/after-the-others", move |_req, resp| {
+            let deferred = resp.defer();
+            let release = release.clone();
+            std::thread::spawn(move || {
+                let got = release
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10));
+                deferred.send(move |r| r.return_ok(if got.is_ok() { "released" } else { "never" }));
+            });
+        })
+        .unwrap();
+        s.route(Method::GET, "/big", |_req, _resp| vec![b'b'; 100_000])
+            .unwrap();
+    });
+    let mut c = RawClient::connect(addr);
+    let hello = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    // Before a deferred answer.
+    c.send(
+        format!("{hello}{hello}GET /after-the-others HTTP/1.1\r\nHost: t\r\n\r\n{hello}")
+            .as_bytes(),
+    );
+    for _ in 0..2 {
+        let r = c
+            .read_response_within(Duration::from_secs(5))
+            .expect("the answers before it");
+        assert_eq!(r.text(), "hello");
+    }
+    release_tx.send(()).unwrap();
+    assert_eq!(c.read_response().unwrap().text(), "released");
+    assert_eq!(c.read_response().unwrap().text(), "hello");
+
+    // Around a body larger than a slot.
+    c.send(format!("{hello}GET /big HTTP/1.1\r\nHost: t\r\n\r\n{hello}").as_bytes());
+    assert_eq!(c.read_response().unwrap().text(), "hello");
+    assert_eq!(c.read_response().unwrap().body.len(), 100_000);
+    assert_eq!(c.read_response().unwrap().text(), "hello");
+
+    // Before a 100 Continue.
+    c.send(
+        format!("{hello}{hello}POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+            .as_bytes(),
+    );
+    for _ in 0..2 {
+        assert_eq!(c.read_response().unwrap().text(), "hello");
+    }
+    assert_eq!(c.read_head_only().expect("100 Continue").status, 100);
+    c.send(b"abc");
+    assert_eq!(c.read_response().unwrap().text(), "abc");
+
+    // Sixteen at once, then the last one closes: all answered, in order, then the close.
+    let mut many = String::new();
+    for i in 0..15 {
+        many.push_str(&format!(
+            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{i:02}"
+        ));
+    }
+    many.push_str("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    c.send(many.as_bytes());
+    for i in 0..15 {
+        assert_eq!(c.read_response().unwrap().text(), format!("{i:02}"));
+    }
+    assert_eq!(c.read_response().unwrap().text(), "hello");
+    assert!(c.closed_within(CLOSE_WAIT));
+}

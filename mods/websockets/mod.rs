@@ -217,14 +217,17 @@ impl WebSockets {
     }
 
     fn wants(&self, request: &Request<'_>) -> Option<bool> {
-        let is_ws = request
-            .get_header("upgrade")
-            .is_some_and(|u| upgrade::lists_token(u, "websocket"));
+        let is_ws = || {
+            request
+                .get_header("upgrade")
+                .is_some_and(|u| upgrade::lists_token(u, "websocket"))
+        };
         let paths = self.paths.read();
         if paths.is_empty() {
-            return is_ws.then_some(true);
+            return is_ws().then_some(true);
         }
-        paths.iter().any(|p| p == request.path()).then_some(is_ws)
+        // The path first: most requests are not for a socket's path, and it is the cheaper test.
+        paths.iter().any(|p| p == request.path()).then(is_ws)
     }
 }
 

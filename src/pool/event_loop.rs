@@ -137,6 +137,41 @@ fn pin_to_cpu(index: usize, _cpu: usize) {
     log::warn!("pool: loop {index} is not pinned: this build leaves out the cargo feature \"pin\"");
 }
 
+/// Where a round's turn is in the two lists of ready sources: what waited (`waited`) and what
+/// became ready since (`fresh`), taken alternately.
+#[derive(Debug, Default)]
+struct Turn {
+    waited: usize,
+    fresh: usize,
+    fresh_next: bool,
+}
+
+impl Turn {
+    /// The next source to run: alternately one of `waited` and one of `fresh`, each in order,
+    /// the other list's when one is done.
+    fn next<'a, T>(&mut self, waited: &'a [T], fresh: &'a [T]) -> Option<&'a T> {
+        let take_fresh =
+            (self.fresh_next && self.fresh < fresh.len()) || self.waited >= waited.len();
+        self.fresh_next = !take_fresh;
+        let (list, at) = if take_fresh {
+            (fresh, &mut self.fresh)
+        } else {
+            (waited, &mut self.waited)
+        };
+        let item = list.get(*at)?;
+        *at += 1;
+        Some(item)
+    }
+
+    /// Leaves in `waited` what the turn did not reach: the rest of `waited`, then the rest of
+    /// `fresh` (emptied).
+    fn carry<T>(self, waited: &mut Vec<T>, fresh: &mut Vec<T>) {
+        waited.drain(..self.waited);
+        waited.extend(fresh.drain(self.fresh..));
+        fresh.clear();
+    }
+}
+
 /// One loop: wait on the poller, run the ready sources, the due timers (loop 0) and the queued
 /// tasks, until the pool is asked to stop.
 fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
@@ -152,7 +187,7 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
     let mut events = Events::with_capacity(1024);
     let mut fired = Vec::new();
     let mut ready: Vec<Arc<Source>> = Vec::with_capacity(1024);
-    // Ready sources whose turn did not come in the last round: they run after the new ones.
+    // Ready sources whose turn did not come in an earlier round, the oldest first.
     let mut carried: Vec<Arc<Source>> = Vec::new();
     while !sh.stop_requested.load(Ordering::SeqCst) {
         let next = if runs_timers {
@@ -198,22 +233,20 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         if runs_timers {
             sh.next_wake.store(0, Ordering::SeqCst);
         }
-        // What waited from the last round first, then the new readiness, for one turn: ready
-        // sources run in the order they became ready. (New readiness first would let a steady
-        // stream of it — pipelined requests on many connections — starve what was carried.)
-        carried.append(&mut ready);
-        std::mem::swap(&mut ready, &mut carried);
+        // One turn, taking alternately from what waited since an earlier round (oldest first)
+        // and from the new readiness: neither a steady stream of new readiness (pipelined
+        // requests on many connections) starves what waits, nor a backlog of heavy work (bulk
+        // bodies) keeps a fresh request waiting behind all of it. What the turn did not reach
+        // waits on, the older first.
         let turn_ends = sh.now_ns().saturating_add(TASK_TURN_NS);
-        let mut ran = 0;
-        for src in &ready {
+        let mut turn = Turn::default();
+        while let Some(src) = turn.next(&carried, &ready) {
             source::run_source(pool, src);
-            ran += 1;
             if sh.now_ns() >= turn_ends {
                 break;
             }
         }
-        carried.extend(ready.drain(ran..));
-        ready.clear();
+        turn.carry(&mut carried, &mut ready);
         if next.is_some_and(|at| at <= sh.now_ns()) {
             sh.timers.lock().fire(sh.now_ns(), &mut fired);
             for f in fired.drain(..) {
@@ -241,5 +274,42 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         LOOP_INDEX.set(0);
         LOOP_THREAD.set(0);
         POOL_THREAD.set(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Turn;
+
+    fn run(waited: &mut Vec<u32>, fresh: &mut Vec<u32>, count: usize) -> Vec<u32> {
+        let mut turn = Turn::default();
+        let mut ran = Vec::new();
+        while ran.len() < count {
+            match turn.next(waited, fresh) {
+                Some(x) => ran.push(*x),
+                None => break,
+            }
+        }
+        turn.carry(waited, fresh);
+        ran
+    }
+
+    #[test]
+    fn a_turn_alternates_and_what_it_misses_waits_oldest_first() {
+        let (mut waited, mut fresh) = (vec![1, 2, 3, 4], vec![10, 20, 30]);
+        assert_eq!(run(&mut waited, &mut fresh, 3), [1, 10, 2]);
+        assert_eq!(waited, [3, 4, 20, 30]);
+        assert!(fresh.is_empty());
+        // New readiness again: what waited keeps its place ahead of it.
+        let mut fresh = vec![1, 10];
+        assert_eq!(run(&mut waited, &mut fresh, 2), [3, 1]);
+        assert_eq!(waited, [4, 20, 30, 10]);
+    }
+
+    #[test]
+    fn a_turn_runs_everything_when_it_has_the_time() {
+        let (mut waited, mut fresh) = (vec![1], vec![10, 20, 30]);
+        assert_eq!(run(&mut waited, &mut fresh, 99), [1, 10, 20, 30]);
+        assert!(waited.is_empty() && fresh.is_empty());
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ::http::{StatusCode, Version};
 
 use super::access_log::AccessRecord;
+use super::batch::{self, Batch};
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
@@ -61,7 +62,7 @@ const LINGER_MAX_BYTES: usize = 1 << 20;
 const CHUNK_HEAD_ROOM: usize = 18;
 /// The most bytes one `sendfile` call is asked for (it sends what the socket takes, and the
 /// connection calls again until the socket is full).
-const SENDFILE_BYTES: usize = 1 << 20;
+const SENDFILE_BYTES: usize = 16 << 20;
 
 thread_local! {
     static DATE: Cell<Option<(u64, HttpDate)>> = const { Cell::new(None) };
@@ -200,6 +201,9 @@ pub(crate) struct HttpConnection {
     stash: Vec<u8>,
     /// What the stash holds of the memory budget.
     stash_held: Option<Reservation>,
+    /// Answers to pipelined requests not written yet: they go out together (see `batch.rs`),
+    /// always before anything written after them.
+    batch: Batch,
     served: u32,
     continue_sent: bool,
     /// The last read took less than it could: the socket was empty then. After a response the
@@ -350,6 +354,7 @@ impl HttpConnection {
             len: 0,
             stash: Vec::new(),
             stash_held: None,
+            batch: Batch::default(),
             served: 0,
             continue_sent: false,
             drained: false,
@@ -382,7 +387,13 @@ impl HttpConnection {
             };
             match step {
                 Step::Again => continue,
-                Step::Wait(next) => return next,
+                Step::Wait(next @ Next::Close(_)) => return next,
+                // Before waiting for anything, the answers gathered so far go out.
+                Step::Wait(next) => match self.flush_batch(conn) {
+                    None => return next,
+                    Some(Step::Wait(flushing)) => return flushing,
+                    Some(Step::Again) => continue,
+                },
             }
         }
     }
@@ -641,6 +652,10 @@ impl HttpConnection {
     fn send_continue(&mut self, conn: &mut Conn<'_>, head: &RequestHead) -> Option<Step> {
         if self.continue_sent || !http::should_send_continue(head, true) {
             return None;
+        }
+        // The answers before it go first.
+        if let Some(step) = self.flush_batch(conn) {
+            return Some(step);
         }
         self.continue_sent = true;
         match conn.write(http::CONTINUE_100) {
@@ -1119,6 +1134,24 @@ impl HttpConnection {
         let Some(slot) = self.slot.as_mut() else {
             return Step::Wait(Next::WaitSlot);
         };
+        // A whole answer in the slot, while the next request is already there: into the batch.
+        let whole = matches!(out.pending, Pending::None)
+            && out.on_sent.is_none()
+            && out.takeover.is_none()
+            && out.keep_alive;
+        if whole && out.pos < out.end && !self.shared.is_draining() {
+            let answer = slot.get(out.pos..out.end).unwrap_or_default();
+            if self.batch.try_add(answer, slot.len(), &self.shared.budget) {
+                self.written_total += answer.len() as u64;
+                out.pos = out.end;
+                if batch::next_request_waiting(&self.stash) {
+                    return self.finish_response(conn);
+                }
+            }
+        }
+        if let Some(step) = flush(&mut self.batch, conn, &self.shared) {
+            return step;
+        }
         loop {
             if out.pos < out.end {
                 let head = slot.get(out.pos..out.end).unwrap_or_default();
@@ -1280,6 +1313,12 @@ impl HttpConnection {
             Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
         }
         self.finish_response(conn)
+    }
+
+    /// Writes the gathered answers; `None` once they are out (or there were none), else the step
+    /// to take (wait for the socket, or close).
+    fn flush_batch(&mut self, conn: &mut Conn<'_>) -> Option<Step> {
+        flush(&mut self.batch, conn, &self.shared)
     }
 
     /// Ends a connection whose file could not be read to the end (truncated meanwhile, or an
@@ -1520,6 +1559,18 @@ fn wait_for_budget(conn: &mut Conn<'_>, shared: &ServerShared, waiting: &mut boo
 }
 
 /// Waits for the socket to take more, bounded by the request timeout.
+/// Writes the gathered answers of `batch`; see [`HttpConnection::flush_batch`].
+fn flush(batch: &mut Batch, conn: &mut Conn<'_>, shared: &ServerShared) -> Option<Step> {
+    if batch.is_empty() {
+        return None;
+    }
+    match batch.write_to(conn) {
+        Ok(()) => None,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Some(wait_writable(conn, shared)),
+        Err(e) => Some(Step::Wait(Next::Close(CloseReason::from_io(&e)))),
+    }
+}
+
 fn wait_writable(conn: &mut Conn<'_>, shared: &ServerShared) -> Step {
     conn.set_deadline(Some(Instant::now() + shared.config.requests_timeout));
     Step::Wait(Next::Write)

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // IO edge
 
 mod access_log;
+mod batch;
 mod body_memory;
 mod body_store;
 #[cfg(feature = "compression")]

@@ -138,21 +138,18 @@ fn pin_to_cpu(index: usize, _cpu: usize) {
 }
 
 /// Where a round's turn is in the two lists of ready sources: what waited (`waited`) and what
-/// became ready since (`fresh`), taken alternately.
+/// became ready since (`fresh`).
 #[derive(Debug, Default)]
 struct Turn {
     waited: usize,
     fresh: usize,
-    fresh_next: bool,
 }
 
 impl Turn {
-    /// The next source to run: alternately one of `waited` and one of `fresh`, each in order,
-    /// the other list's when one is done.
-    fn next<'a, T>(&mut self, waited: &'a [T], fresh: &'a [T]) -> Option<&'a T> {
-        let take_fresh =
-            (self.fresh_next && self.fresh < fresh.len()) || self.waited >= waited.len();
-        self.fresh_next = !take_fresh;
+    /// The next source to run, each list in order: one of `fresh` while `fresh_first`, else
+    /// one of `waited`; the other list's when one is done.
+    fn next<'a, T>(&mut self, waited: &'a [T], fresh: &'a [T], fresh_first: bool) -> Option<&'a T> {
+        let take_fresh = (fresh_first && self.fresh < fresh.len()) || self.waited >= waited.len();
         let (list, at) = if take_fresh {
             (fresh, &mut self.fresh)
         } else {
@@ -233,16 +230,18 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         if runs_timers {
             sh.next_wake.store(0, Ordering::SeqCst);
         }
-        // One turn, taking alternately from what waited since an earlier round (oldest first)
-        // and from the new readiness: neither a steady stream of new readiness (pipelined
-        // requests on many connections) starves what waits, nor a backlog of heavy work (bulk
-        // bodies) keeps a fresh request waiting behind all of it. What the turn did not reach
-        // waits on, the older first.
-        let turn_ends = sh.now_ns().saturating_add(TASK_TURN_NS);
+        // One turn: the new readiness for its first half, then what waited since an earlier
+        // round (oldest first), then whatever is left: a fresh request does not wait behind a
+        // backlog of heavy work (bulk bodies), and what waits gets half of every turn however
+        // much new readiness keeps coming (pipelined requests on many connections). What the
+        // turn did not reach waits on, the older first.
+        let mut now = sh.now_ns();
+        let (half, turn_ends) = (now + TASK_TURN_NS / 2, now.saturating_add(TASK_TURN_NS));
         let mut turn = Turn::default();
-        while let Some(src) = turn.next(&carried, &ready) {
+        while let Some(src) = turn.next(&carried, &ready, now < half) {
             source::run_source(pool, src);
-            if sh.now_ns() >= turn_ends {
+            now = sh.now_ns();
+            if now >= turn_ends {
                 break;
             }
         }
@@ -281,11 +280,17 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
 mod tests {
     use super::Turn;
 
-    fn run(waited: &mut Vec<u32>, fresh: &mut Vec<u32>, count: usize) -> Vec<u32> {
+    /// A turn of `count` runs, the first `fresh_runs` of them in its fresh half.
+    fn run(
+        waited: &mut Vec<u32>,
+        fresh: &mut Vec<u32>,
+        fresh_runs: usize,
+        count: usize,
+    ) -> Vec<u32> {
         let mut turn = Turn::default();
         let mut ran = Vec::new();
         while ran.len() < count {
-            match turn.next(waited, fresh) {
+            match turn.next(waited, fresh, ran.len() < fresh_runs) {
                 Some(x) => ran.push(*x),
                 None => break,
             }
@@ -295,21 +300,23 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_alternates_and_what_it_misses_waits_oldest_first() {
+    fn a_turn_runs_fresh_then_waited_and_what_it_misses_waits_oldest_first() {
         let (mut waited, mut fresh) = (vec![1, 2, 3, 4], vec![10, 20, 30]);
-        assert_eq!(run(&mut waited, &mut fresh, 3), [1, 10, 2]);
+        assert_eq!(run(&mut waited, &mut fresh, 1, 3), [10, 1, 2]);
         assert_eq!(waited, [3, 4, 20, 30]);
         assert!(fresh.is_empty());
-        // New readiness again: what waited keeps its place ahead of it.
-        let mut fresh = vec![1, 10];
-        assert_eq!(run(&mut waited, &mut fresh, 2), [3, 1]);
-        assert_eq!(waited, [4, 20, 30, 10]);
+        // New readiness again: what waited keeps its place ahead of what it misses.
+        let mut fresh = vec![1, 10, 2];
+        assert_eq!(run(&mut waited, &mut fresh, 1, 2), [1, 3]);
+        assert_eq!(waited, [4, 20, 30, 10, 2]);
     }
 
     #[test]
     fn a_turn_runs_everything_when_it_has_the_time() {
         let (mut waited, mut fresh) = (vec![1], vec![10, 20, 30]);
-        assert_eq!(run(&mut waited, &mut fresh, 99), [1, 10, 20, 30]);
+        assert_eq!(run(&mut waited, &mut fresh, 2, 99), [10, 20, 1, 30]);
         assert!(waited.is_empty() && fresh.is_empty());
+        let (mut waited, mut fresh) = (vec![1, 2], vec![10]);
+        assert_eq!(run(&mut waited, &mut fresh, 5, 99), [10, 1, 2]);
     }
 }

@@ -62,7 +62,7 @@ const LINGER_MAX_BYTES: usize = 1 << 20;
 const CHUNK_HEAD_ROOM: usize = 18;
 /// The most bytes one `sendfile` call is asked for (it sends what the socket takes, and the
 /// connection calls again until the socket is full).
-const SENDFILE_BYTES: usize = 16 << 20;
+const SENDFILE_BYTES: usize = 1 << 20;
 
 thread_local! {
     static DATE: Cell<Option<(u64, HttpDate)>> = const { Cell::new(None) };

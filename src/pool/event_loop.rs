@@ -236,7 +236,10 @@ fn run_loop(pool: &Pool, lp: &Loop, cpu: Option<usize>) {
         // much new readiness keeps coming (pipelined requests on many connections). What the
         // turn did not reach waits on, the older first.
         let mut now = sh.now_ns();
-        let (half, turn_ends) = (now + TASK_TURN_NS / 2, now.saturating_add(TASK_TURN_NS));
+        let (half, turn_ends) = (
+            now.saturating_add(TASK_TURN_NS / 2),
+            now.saturating_add(TASK_TURN_NS),
+        );
         let mut turn = Turn::default();
         while let Some(src) = turn.next(&carried, &ready, now < half) {
             source::run_source(pool, src);

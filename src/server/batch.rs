@@ -2,15 +2,13 @@
 //!
 //! A client that pipelines sends several requests in one packet; answering each with a write of
 //! its own costs a system call and a TCP segment per answer, which is most of what a small
-//! answer costs. While the next request is already there, the connection appends its finished
-//! answer here instead of writing it; the batch goes out with the last one, or before anything
-//! else is written or waited for. At most one buffer slot's worth is gathered, charged to the
+//! answer costs. While more input is there after the request it answered, the connection
+//! appends its finished answer here instead of writing it; the batch goes out with the last
+//! one, or before anything else is written or waited for (a next request still incomplete is
+//! read first: the read that would wait flushes). At most one buffer slot's worth is gathered, charged to the
 //! memory budget while it is held.
 
 use std::io::{self, ErrorKind};
-use std::sync::LazyLock;
-
-use memchr::memmem::Finder;
 
 use crate::pool::{Conn, MemoryBudget, Reservation};
 
@@ -22,13 +20,6 @@ pub(crate) struct Batch {
     held: Option<Reservation>,
     /// Bytes of `bytes` already written.
     sent: usize,
-}
-
-/// Returns whether `input` (the bytes after the request being answered) holds a complete
-/// request head: the next answer then follows at once, without waiting for the client.
-pub(crate) fn next_request_waiting(input: &[u8]) -> bool {
-    static END_OF_HEAD: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
-    !input.is_empty() && END_OF_HEAD.find(input).is_some()
 }
 
 impl Batch {
@@ -78,13 +69,6 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_complete_head_after_the_request_is_a_next_request() {
-        assert!(next_request_waiting(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(!next_request_waiting(b"GET / HTTP/1.1\r\nHost: a\r\n"));
-        assert!(!next_request_waiting(b""));
-    }
 
     #[test]
     fn the_batch_stays_within_its_limit_and_the_budget() {

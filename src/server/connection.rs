@@ -19,7 +19,7 @@
 //! gathered in memory bounded by `max_request_content_length`.
 
 use std::cell::Cell;
-use std::io::{self, ErrorKind, IoSlice};
+use std::io::{self, ErrorKind, IoSlice, Read};
 use std::mem;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ::http::{StatusCode, Version};
 
 use super::access_log::AccessRecord;
-use super::batch::{self, Batch};
+use super::batch::Batch;
 use super::body_memory::Room;
 use super::body_store::{BodyStore, Finished};
 use super::deferred::DeferredResponse;
@@ -389,7 +389,7 @@ impl HttpConnection {
                 Step::Again => continue,
                 Step::Wait(next @ Next::Close(_)) => return next,
                 // Before waiting for anything, the answers gathered so far go out.
-                Step::Wait(next) => match self.flush_batch(conn) {
+                Step::Wait(next) => match flush(&mut self.batch, conn, &self.shared) {
                     None => return next,
                     Some(Step::Wait(flushing)) => return flushing,
                     Some(Step::Again) => continue,
@@ -654,7 +654,7 @@ impl HttpConnection {
             return None;
         }
         // The answers before it go first.
-        if let Some(step) = self.flush_batch(conn) {
+        if let Some(step) = flush(&mut self.batch, conn, &self.shared) {
             return Some(step);
         }
         self.continue_sent = true;
@@ -1055,27 +1055,26 @@ impl HttpConnection {
                 len: Some(n),
             } if n <= room as u64 => {
                 let n = n as usize;
-                if fill(reader.as_mut(), &mut slot[end..end + n]) < n {
-                    return self.close_short_body();
+                if let Err(e) = reader.read_exact(&mut slot[end..end + n]) {
+                    return self.close_failed_body(&e);
                 }
                 end += n;
                 Pending::None
             }
             Body::File(mut range) if range.remaining() <= room as u64 => {
                 let n = range.remaining() as usize;
-                if fill(&mut range, &mut slot[end..end + n]) < n {
-                    return self.close_short_body();
+                if let Err(e) = range.read_exact(&mut slot[end..end + n]) {
+                    return self.close_failed_body(&e);
                 }
                 end += n;
                 Pending::None
             }
             // A large one: its first bytes fill the slot after the head, the rest follows.
             Body::File(mut range) => {
-                let n = fill(&mut range, &mut slot[end..]);
-                if n < room {
-                    return self.close_short_body();
+                if let Err(e) = range.read_exact(&mut slot[end..]) {
+                    return self.close_failed_body(&e);
                 }
-                end += n;
+                end = slot.len();
                 Pending::File {
                     range,
                     zero_copy: true,
@@ -1109,15 +1108,6 @@ impl HttpConnection {
         Step::Again
     }
 
-    /// Ends a connection whose response body gave fewer bytes than its announced length.
-    fn close_short_body(&self) -> Step {
-        self.shared.log(
-            LogLevel::Error,
-            format_args!("a response body ended before its announced length; closing"),
-        );
-        Step::Wait(Next::Close(CloseReason::ByHost))
-    }
-
     /// Sends what is in the slot, then the rest of the body; at the end, prepares the next
     /// request or the close.
     fn write_response(&mut self, conn: &mut Conn<'_>) -> Step {
@@ -1134,17 +1124,20 @@ impl HttpConnection {
         let Some(slot) = self.slot.as_mut() else {
             return Step::Wait(Next::WaitSlot);
         };
-        // A whole answer in the slot, while the next request is already there: into the batch.
+        // A whole answer in the slot while requests are pipelined (more input waits, or the
+        // answers before it do): into the batch, which goes out with the last one — or before
+        // the connection waits for anything (see `drive`). A lone answer is written from the slot.
         let whole = matches!(out.pending, Pending::None)
             && out.on_sent.is_none()
             && out.takeover.is_none()
             && out.keep_alive;
-        if whole && out.pos < out.end && !self.shared.is_draining() {
+        let more = !self.stash.is_empty();
+        if whole && (more || !self.batch.is_empty()) && !self.shared.is_draining() {
             let answer = slot.get(out.pos..out.end).unwrap_or_default();
             if self.batch.try_add(answer, slot.len(), &self.shared.budget) {
                 self.written_total += answer.len() as u64;
                 out.pos = out.end;
-                if batch::next_request_waiting(&self.stash) {
+                if more {
                     return self.finish_response(conn);
                 }
             }
@@ -1215,13 +1208,7 @@ impl HttpConnection {
                             out.end = range.end;
                             *finished = done;
                         }
-                        Err(e) => {
-                            self.shared.log(
-                                LogLevel::Error,
-                                format_args!("a response stream failed: {e}; closing"),
-                            );
-                            return Step::Wait(Next::Close(CloseReason::ByHost));
-                        }
+                        Err(e) => return self.close_failed_body(&e),
                     }
                 }
                 Pending::File { range, zero_copy } => {
@@ -1235,7 +1222,7 @@ impl HttpConnection {
                                 out.pos = 0;
                                 out.end = n;
                             }
-                            Err(e) => return self.close_failed_file(&e),
+                            Err(e) => return self.close_failed_body(&e),
                         }
                         continue;
                     }
@@ -1263,7 +1250,7 @@ impl HttpConnection {
                             *zero_copy = false;
                         }
                         Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                            return self.close_failed_file(&e);
+                            return self.close_failed_body(&e);
                         }
                         Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
                     }
@@ -1315,18 +1302,13 @@ impl HttpConnection {
         self.finish_response(conn)
     }
 
-    /// Writes the gathered answers; `None` once they are out (or there were none), else the step
-    /// to take (wait for the socket, or close).
-    fn flush_batch(&mut self, conn: &mut Conn<'_>) -> Option<Step> {
-        flush(&mut self.batch, conn, &self.shared)
-    }
-
-    /// Ends a connection whose file could not be read to the end (truncated meanwhile, or an
-    /// IO error): the client sees the body cut, not a wrong one.
-    fn close_failed_file(&self, e: &io::Error) -> Step {
+    /// Ends a connection whose response body could not be read to its end (a reader that
+    /// failed, a file truncated meanwhile: shorter than its announced length): the client sees
+    /// the body cut, not a wrong one.
+    fn close_failed_body(&self, e: &io::Error) -> Step {
         self.shared.log(
             LogLevel::Error,
-            format_args!("a file being sent failed: {e}; closing"),
+            format_args!("a response body failed: {e}; closing"),
         );
         Step::Wait(Next::Close(CloseReason::ByHost))
     }
@@ -1558,8 +1540,8 @@ fn wait_for_budget(conn: &mut Conn<'_>, shared: &ServerShared, waiting: &mut boo
     Step::Wait(Next::Idle)
 }
 
-/// Waits for the socket to take more, bounded by the request timeout.
-/// Writes the gathered answers of `batch`; see [`HttpConnection::flush_batch`].
+/// Writes the answers gathered in `batch`; `None` once they are out (or there were none), else
+/// the step to take (wait for the socket, or close).
 fn flush(batch: &mut Batch, conn: &mut Conn<'_>, shared: &ServerShared) -> Option<Step> {
     if batch.is_empty() {
         return None;
@@ -1571,6 +1553,7 @@ fn flush(batch: &mut Batch, conn: &mut Conn<'_>, shared: &ServerShared) -> Optio
     }
 }
 
+/// Waits for the socket to take more, bounded by the request timeout.
 fn wait_writable(conn: &mut Conn<'_>, shared: &ServerShared) -> Step {
     conn.set_deadline(Some(Instant::now() + shared.config.requests_timeout));
     Step::Wait(Next::Write)
@@ -1702,18 +1685,6 @@ fn watch_peer(conn: &mut Conn<'_>) -> Step {
             Err(e) => return Step::Wait(Next::Close(CloseReason::from_io(&e))),
         }
     }
-}
-
-/// Reads until `buf` is full, the reader ends or fails; returns how many bytes it holds.
-fn fill(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> usize {
-    let mut got = 0;
-    while got < buf.len() {
-        match read_some(reader, &mut buf[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => got += k,
-        }
-    }
-    got
 }
 
 fn read_some(reader: &mut (dyn io::Read + Send), buf: &mut [u8]) -> io::Result<usize> {

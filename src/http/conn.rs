@@ -13,7 +13,7 @@
 //! with [`crate::http::parse_head`] (after writing this response) if [`keep_alive`] said yes,
 //! and drop them otherwise.
 
-use ::http::Version;
+use ::http::{StatusCode, Version};
 
 use super::limits::Limits;
 use super::request::{BodyKind, RequestHead};
@@ -54,18 +54,42 @@ pub fn should_send_continue(head: &RequestHead, will_read_body: bool) -> bool {
     head.expects_continue() && will_read_body && head.body() != BodyKind::None
 }
 
-/// Chooses the framing of a response body for this request.
+/// Chooses the framing of a response body for a request of `version`.
 ///
 /// `len` is the body length when known: `Content-Length`. Unknown: chunked for HTTP/1.1,
 /// and for HTTP/1.0 (which has no chunked coding, RFC 9112 §7) a body that ends with the
 /// connection.
 #[must_use]
-pub fn response_framing(head: &RequestHead, len: Option<u64>) -> Framing {
+pub fn response_framing(version: Version, len: Option<u64>) -> Framing {
     match len {
         Some(n) => Framing::Length(n),
-        None if head.version() == Version::HTTP_10 => Framing::UntilClose,
+        None if version == Version::HTTP_10 => Framing::UntilClose,
         None => Framing::Chunked,
     }
+}
+
+/// Tells whether a response with `status` may carry a body: informational answers, `204 No
+/// Content` and `304 Not Modified` never do (RFC 9110 §6.4.1).
+#[must_use]
+pub fn status_carries_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+/// The `Cache-Control` a response gets when its handler set none: a success or a `304` may be
+/// kept but must be revalidated (`allow_caching`), or must not be stored at all; other
+/// statuses get none.
+#[must_use]
+pub fn default_cache_control(status: StatusCode, allow_caching: bool) -> Option<&'static str> {
+    if !(status.is_success() || status == StatusCode::NOT_MODIFIED) {
+        return None;
+    }
+    Some(if allow_caching {
+        "public, max-age=0, must-revalidate"
+    } else {
+        "no-cache, no-store, must-revalidate"
+    })
 }
 
 #[cfg(test)]
@@ -123,9 +147,48 @@ mod tests {
     }
 
     #[test]
+    fn only_informational_204_and_304_answers_carry_no_body() {
+        for code in [100, 101, 204, 304] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(!status_carries_body(status), "{code}");
+        }
+        for code in [200, 201, 206, 301, 400, 404, 500, 503] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(status_carries_body(status), "{code}");
+        }
+    }
+
+    #[test]
+    fn successes_and_304_get_a_default_cache_control() {
+        let revalidate = Some("public, max-age=0, must-revalidate");
+        let never = Some("no-cache, no-store, must-revalidate");
+        assert_eq!(default_cache_control(StatusCode::OK, true), revalidate);
+        assert_eq!(
+            default_cache_control(StatusCode::NOT_MODIFIED, true),
+            revalidate
+        );
+        assert_eq!(default_cache_control(StatusCode::NO_CONTENT, false), never);
+        assert_eq!(default_cache_control(StatusCode::NOT_FOUND, false), None);
+        assert_eq!(
+            default_cache_control(StatusCode::MOVED_PERMANENTLY, true),
+            None
+        );
+    }
+
+    #[test]
     fn frames_unknown_lengths_by_version() {
-        assert_eq!(response_framing(&head(GET11), Some(5)), Framing::Length(5));
-        assert_eq!(response_framing(&head(GET11), None), Framing::Chunked);
-        assert_eq!(response_framing(&head(GET10), None), Framing::UntilClose);
+        assert_eq!(
+            response_framing(Version::HTTP_11, Some(5)),
+            Framing::Length(5)
+        );
+        assert_eq!(response_framing(Version::HTTP_11, None), Framing::Chunked);
+        assert_eq!(
+            response_framing(Version::HTTP_10, None),
+            Framing::UntilClose
+        );
+        assert_eq!(
+            response_framing(Version::HTTP_10, Some(0)),
+            Framing::Length(0)
+        );
     }
 }

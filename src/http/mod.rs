@@ -32,9 +32,11 @@
 //!    by [`Limits::max_body_bytes`]). Errors: answer `e.status()` and close.
 //! 5. `let keep = `[`keep_alive`]`(&head, served, &limits, dec.is_done())`.
 //! 6. Write the response: `ResponseWriter::new(out).head_request(head.is_head())`, then
-//!    `start(status, &date)`, the handler's `header`s, `framing(`[`response_framing`]`(&head,
-//!    len))`, `connection(keep, head.version())`, `end_head()`, `body(..)` — or chunks with
-//!    [`write_chunk`]/[`ChunkHeader`] and [`LAST_CHUNK`].
+//!    `start(status, &date)`, the handler's `header`s (with [`default_cache_control`] when it
+//!    set none), `framing(`[`response_framing`]`(head.version(), len))` (`NoBody` where
+//!    [`status_carries_body`] says no), `connection(keep, head.version())`, `end_head()`,
+//!    `body(..)` — or chunks with [`write_chunk`] (or [`frame_chunk_in_place`]) and
+//!    [`LAST_CHUNK`].
 //! 7. If `keep` (and the writer's [`ResponseWriter::closes_connection`] is false), the bytes
 //!    left after the body are the next pipelined request: go to 1 with that tail; otherwise
 //!    close once the response is sent.
@@ -59,7 +61,9 @@ mod response;
 pub use auth::{check_basic_auth, check_bearer_auth};
 pub use body::{BodyDecoder, BodyEvent};
 pub use conditional::{Comparison, Precondition, Preconditions, etag_list_matches, if_range_holds};
-pub use conn::{keep_alive, response_framing, should_send_continue};
+pub use conn::{
+    default_cache_control, keep_alive, response_framing, should_send_continue, status_carries_body,
+};
 pub use cookies::{SameSite, SetCookie, cookies};
 pub use escape::{escape_html_into, html_entity};
 pub use forms::{FormPairs, decode_path, form_pairs};
@@ -74,6 +78,7 @@ pub use ranges::{RangeAnswer, parse_range};
 pub(crate) use request::is_unreserved_or_sub_delim;
 pub use request::{BodyKind, Headers, RequestHead, Span, Status, parse_head, parse_head_into};
 pub use response::{
-    CONTINUE_100, ChunkHeader, Framing, HttpDate, LAST_CHUNK, ResponseWriter, SERVER_NAME,
-    is_valid_header_name, is_valid_header_value, write_chunk, write_error_response,
+    CHUNK_HEAD_ROOM, CONTINUE_100, ChunkHeader, Framing, HttpDate, LAST_CHUNK, ResponseWriter,
+    SERVER_NAME, frame_chunk_in_place, is_valid_header_name, is_valid_header_value, write_chunk,
+    write_error_response,
 };

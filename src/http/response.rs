@@ -11,6 +11,7 @@
 //! (a larger buffer, or writing the body in pieces). Nothing here allocates.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::http::{StatusCode, Version};
@@ -482,12 +483,37 @@ pub fn write_chunk(buf: &mut [u8], data: &[u8]) -> Result<usize, HttpError> {
     let h = header.as_bytes();
     let total = h.len() + data.len() + 2;
     let dst = buf.get_mut(..total).ok_or(HttpError::ResponseBufferFull)?;
-    let (head, rest) = dst.split_at_mut(h.len());
-    head.copy_from_slice(h);
-    let (body, crlf) = rest.split_at_mut(data.len());
-    body.copy_from_slice(data);
-    crlf.copy_from_slice(b"\r\n");
-    Ok(total)
+    dst[h.len()..h.len() + data.len()].copy_from_slice(data);
+    Ok(frame_chunk_at(dst, h, data.len()).len())
+}
+
+/// Room a chunk's size line needs in front of its data: up to 16 hex digits and CRLF.
+pub const CHUNK_HEAD_ROOM: usize = 18;
+
+/// Frames the `n` data bytes already at `buf[CHUNK_HEAD_ROOM..]` as one chunk, without moving
+/// them: the size line goes just before them, CRLF after. Returns the range of `buf` to send.
+///
+/// # Errors
+///
+/// `ResponseBufferFull` when `buf` has no room for the data and its CRLF.
+pub fn frame_chunk_in_place(buf: &mut [u8], n: usize) -> Result<Range<usize>, HttpError> {
+    let header = ChunkHeader::new(n);
+    let h = header.as_bytes();
+    let start = CHUNK_HEAD_ROOM - h.len();
+    let dst = buf
+        .get_mut(start..CHUNK_HEAD_ROOM + n + 2)
+        .ok_or(HttpError::ResponseBufferFull)?;
+    let framed = frame_chunk_at(dst, h, n);
+    Ok(start + framed.start..start + framed.end)
+}
+
+/// Writes the size line `h` at the start of `dst` and CRLF after the `n` data bytes that follow
+/// it; returns the chunk's range in `dst`.
+fn frame_chunk_at(dst: &mut [u8], h: &[u8], n: usize) -> Range<usize> {
+    dst[..h.len()].copy_from_slice(h);
+    let end = h.len() + n;
+    dst[end..end + 2].copy_from_slice(b"\r\n");
+    0..end + 2
 }
 
 /// Writes the complete answer to a request error: status, `Date`, `Server`, a one-line
@@ -730,6 +756,27 @@ mod tests {
             b"ffffffffffffffff\r\n"
         );
         assert_eq!(LAST_CHUNK, b"0\r\n\r\n");
+    }
+
+    #[test]
+    fn frames_a_chunk_where_its_data_lies() {
+        let mut buf = [b'.'; 64];
+        buf[CHUNK_HEAD_ROOM..CHUNK_HEAD_ROOM + 26].copy_from_slice(b"hello world, 26 bytes long");
+        let range = frame_chunk_in_place(&mut buf, 26).unwrap();
+        assert_eq!(&buf[range], b"1a\r\nhello world, 26 bytes long\r\n");
+        let mut tight = [0u8; CHUNK_HEAD_ROOM + 3];
+        assert!(
+            frame_chunk_in_place(&mut tight, 1).is_ok(),
+            "data and CRLF just fit"
+        );
+        assert_eq!(
+            frame_chunk_in_place(&mut tight, 2),
+            Err(HttpError::ResponseBufferFull)
+        );
+        assert_eq!(
+            write_chunk(&mut [0u8; 8], b"too long for it"),
+            Err(HttpError::ResponseBufferFull)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::io::{self, ErrorKind};
 
-use crate::pool::{Conn, MemoryBudget, Reservation};
+use crate::pool::{MemoryBudget, Reservation};
 
 /// Finished answers not written yet.
 #[derive(Debug, Default)]
@@ -46,15 +46,18 @@ impl Batch {
         true
     }
 
-    /// Writes what is left; `Ok` once all of it is out (the buffer and its reservation are then
-    /// returned), `WouldBlock` when the socket is full.
+    /// Writes what is left with `write` (a socket's write); `Ok` once all of it is out (the
+    /// buffer and its reservation are then returned), `WouldBlock` when the socket is full.
     ///
     /// # Errors
     ///
     /// Any socket error, `WouldBlock` included; `WriteZero` when the socket takes nothing.
-    pub(crate) fn write_to(&mut self, conn: &mut Conn<'_>) -> io::Result<()> {
+    pub(crate) fn write_to(
+        &mut self,
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> io::Result<()> {
         while !self.is_empty() {
-            match conn.write(&self.bytes[self.sent..]) {
+            match write(&self.bytes[self.sent..]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -13,6 +13,7 @@ mod body_store;
 mod compress;
 mod config;
 mod connection;
+mod date;
 mod deferred;
 mod file_body;
 mod handler;

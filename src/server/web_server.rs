@@ -981,7 +981,7 @@ impl WebServer {
         ModuleHandle(module)
     }
 
-    fn shared(
+    pub(crate) fn shared(
         &self,
         pool: &Pool,
         #[cfg(all(feature = "tls", feature = "metrics"))] tls: Option<TlsConfig>,

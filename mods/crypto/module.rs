@@ -15,7 +15,6 @@
 //! ```
 #![allow(clippy::disallowed_methods)] // IO edge: reads the clock for the timestamp window
 
-use std::borrow::Cow;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -259,9 +258,9 @@ fn seal_answer(server: &ServerCrypto, reply: &ReplyTo, response: &mut Response) 
         StatusCode::NO_CONTENT => StatusCode::OK,
         s => s,
     };
-    let sealable = response.deferred.is_none()
-        && response.takeover.is_none()
-        && response.upgrade.is_none()
+    // A takeover is an upgrade too: `take_over` switches protocols first.
+    let sealable = !response.is_deferred()
+        && !response.is_upgrade()
         && !status.is_informational()
         && status != StatusCode::NOT_MODIFIED;
     let body: Option<&[u8]> = match response.body() {
@@ -289,8 +288,9 @@ fn seal_answer(server: &ServerCrypto, reply: &ReplyTo, response: &mut Response) 
     };
     match server.seal_response(status.as_u16(), body, reply) {
         Ok(sealed) => {
-            if response.content_type.is_none() {
-                response.content_type = Some(Cow::Borrowed("application/octet-stream"));
+            if response.content_type().is_none() {
+                // A constant type: it cannot be refused.
+                let _ = response.set_content_type("application/octet-stream");
             }
             response.return_(status, Body::Bytes(sealed.body));
             for (name, value) in sealed.headers {
@@ -315,7 +315,7 @@ fn answer_sealed(
     status: StatusCode,
     text: &[u8],
 ) {
-    response.content_type = Some(Cow::Borrowed("text/plain; charset=utf-8"));
+    let _ = response.set_content_type("text/plain; charset=utf-8");
     response.return_(status, Body::Bytes(text.to_vec()));
     seal_answer(server, reply, response);
 }

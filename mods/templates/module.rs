@@ -282,7 +282,8 @@ impl TemplatesModule {
     fn fail(&self, response: &mut Response, error: &TemplateError) {
         log::error!("{error:#}");
         if self.templates.is_show_debug() {
-            response.content_type = None;
+            // The debug page is HTML, whatever type the handler had set.
+            let _ = response.set_content_type("text/html; charset=utf-8");
             response.return_(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Body::Bytes(error.debug_html().into_bytes()),
@@ -349,7 +350,7 @@ impl Module for TemplatesModule {
         let Some((name, context)) = response.template.take() else {
             return;
         };
-        let pending = matches!(&response.body, Body::Static(b) if std::ptr::eq(b.as_ptr(), NOT_RENDERED.as_ptr()));
+        let pending = matches!(response.body(), Body::Static(b) if std::ptr::eq(b.as_ptr(), NOT_RENDERED.as_ptr()));
         if !pending {
             return;
         }
@@ -383,7 +384,7 @@ impl Response {
 /// Runs the `after` blocks `take` returns once the page has been sent, after any `on_sent`
 /// callback the handler set.
 fn chain_after(response: &mut Response, take: impl FnOnce() -> Option<AfterWork> + Send + 'static) {
-    let earlier = response.on_sent.take();
+    let earlier = response.take_on_sent();
     response.on_sent(move || {
         if let Some(callback) = earlier {
             callback();

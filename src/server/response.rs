@@ -386,9 +386,28 @@ impl Response {
         self.content_length.or_else(|| self.body.len())
     }
 
-    /// Sets a callback run once the whole response has been sent.
+    /// Sets a callback run once the whole response has been sent, replacing an earlier one.
     pub fn on_sent(&mut self, callback: impl FnOnce() + Send + 'static) {
         self.on_sent = Some(Box::new(callback));
+    }
+
+    /// Takes the callback set with [`Response::on_sent`], so a module can run it before its own.
+    pub fn take_on_sent(&mut self) -> Option<OnSent> {
+        self.on_sent.take()
+    }
+
+    /// Returns true once [`Response::defer`] has left the answer to another thread.
+    #[must_use]
+    pub fn is_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Returns true once the answer has switched protocols ([`Response::switching_protocols`],
+    /// or [`Response::take_over`], which hands the connection over too), whatever was answered
+    /// afterwards.
+    #[must_use]
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade.is_some()
     }
 
     /// Asks the connection to close after this response, whatever keep-alive says.

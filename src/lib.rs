@@ -60,7 +60,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "templates")]
 pub use mods::templates::{
     AfterWork, PageData, RenderSink, RenderStream, SinkError, SlotSink, Template, TemplateConfig,
-    TemplateError, Templates, TemplatesModule,
+    TemplateError, TemplateResponseExt, Templates, TemplatesModule,
 };
 #[cfg(feature = "websockets")]
 pub use mods::websockets::{

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use http_client::{RawClient, RawResponse, roundtrip, wait_until};
-use microweb::{Method, TemplatesModule, WebServer};
+use microweb::{Method, TemplateResponseExt, TemplatesModule, WebServer};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 

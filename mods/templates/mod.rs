@@ -78,7 +78,7 @@ pub use ast::{
 };
 pub use builtins::Builtin;
 pub use error::{ErrorKind, SinkError, TemplateError};
-pub use module::TemplatesModule;
+pub use module::{TemplateResponseExt, TemplatesModule};
 
 use render::{Env, Function, Functions, Renderer, Walker};
 

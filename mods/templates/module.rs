@@ -1,7 +1,7 @@
 //! The Templates module: the server side of the engine (MicroWebSrv2's `PyhtmlTemplate`).
 //!
 //! In scope: serving template pages by URL without a route, rendering the template a route
-//! handler asked for with [`Response::return_template`], pre-compiling the folder at start, and
+//! handler asked for with [`TemplateResponseExt::return_template`], pre-compiling the folder at start, and
 //! turning template errors into answers (a plain 500, or the debug page with `show_debug` on).
 //! Out of scope: the language, the cache and the render itself (the engine in this folder), and
 //! sending bytes (the connection does that).
@@ -54,9 +54,8 @@ use crate::config::Preset;
 use crate::module::Module;
 use crate::server::{Body, Request, Response, ServerConfig, ServerInfo};
 
-/// The body a [`Response::return_template`] answer carries until the module renders it: what the
-/// client gets when no Templates module is loaded. Compared by address, so a handler that answers
-/// something else afterwards keeps its answer.
+/// The body a [`TemplateResponseExt::return_template`] answer carries until the module renders
+/// it: what the client gets when no Templates module is loaded.
 static NOT_RENDERED: &[u8] = b"<!doctype html>\n<html><head><title>500 Internal Server Error\
 </title></head><body><h1>500 Internal Server Error</h1><p>No Templates module is loaded to \
 render this page.</p></body></html>\n";
@@ -66,7 +65,7 @@ render this page.</p></body></html>\n";
 /// `"PyhtmlTemplate"`), then configure it through the handle:
 ///
 /// ```no_run
-/// use microweb::{Method, TemplatesModule, WebServer};
+/// use microweb::{Method, TemplateResponseExt, TemplatesModule, WebServer};
 /// use serde_json::json;
 ///
 /// let mut server = WebServer::new();
@@ -344,25 +343,31 @@ impl Module for TemplatesModule {
         }
     }
 
-    /// Renders the template a handler asked for with [`Response::return_template`], unless the
-    /// handler answered something else afterwards.
+    /// Renders the template a handler asked for with [`TemplateResponseExt::return_template`],
+    /// unless the handler answered something else afterwards (a new answer drops the request).
     fn on_response(&self, request: &Request<'_>, response: &mut Response) {
-        let Some((name, context)) = response.template.take() else {
+        let Some(pending) = response.extensions_mut().remove::<PendingTemplate>() else {
             return;
         };
-        let pending = matches!(response.body(), Body::Static(b) if std::ptr::eq(b.as_ptr(), NOT_RENDERED.as_ptr()));
-        if !pending {
-            return;
-        }
-        match self.templates.load(&name) {
-            Ok(template) => self.render_answer(request, response, &template, context),
+        match self.templates.load(&pending.name) {
+            Ok(template) => self.render_answer(request, response, &template, pending.context),
             // A handler naming a missing template is a server error, not the client's 404.
             Err(e) => self.fail(response, &e),
         }
     }
 }
 
-impl Response {
+/// The template a handler asked for, kept in the response's extensions until the module renders
+/// it; any later answer drops it (see [`Response::extensions`]).
+#[derive(Debug, Clone)]
+struct PendingTemplate {
+    name: String,
+    context: Value,
+}
+
+/// Answers with a template from a route handler: adds `return_template` to [`Response`]. Bring
+/// it into scope with `use microweb::TemplateResponseExt;`.
+pub trait TemplateResponseExt {
     /// Answers 200 with the template `name` (a path under the templates folder, partials
     /// included) rendered with `context`, after the route args, the global vars and `request`
     /// (MicroWebSrv2's `PyhtmlTemplate` render, from a handler).
@@ -372,12 +377,19 @@ impl Response {
     /// on), and so does a server without a Templates module loaded. A content type set before
     /// is kept (`text/html; charset=utf-8` otherwise). Not for a deferred response: the module
     /// does not see those.
-    pub fn return_template(&mut self, name: &str, context: Value) {
-        self.template = Some((name.to_owned(), context));
+    fn return_template(&mut self, name: &str, context: Value);
+}
+
+impl TemplateResponseExt for Response {
+    fn return_template(&mut self, name: &str, context: Value) {
         self.return_(
             StatusCode::INTERNAL_SERVER_ERROR,
             Body::Static(NOT_RENDERED),
         );
+        self.extensions_mut().insert(PendingTemplate {
+            name: name.to_owned(),
+            context,
+        });
     }
 }
 

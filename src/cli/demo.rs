@@ -4,7 +4,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use microweb::{GroupBackend, Json, Method, ResponseStream, WebServer, WebSocketGroup, WebSockets};
+use microweb::{
+    GroupBackend, Json, Method, ResponseStream, TemplateResponseExt, WebServer, WebSocketGroup,
+    WebSockets,
+};
 
 /// Installs the demo routes on `server`; with `chat_backend`, the chat room spans every
 /// instance joined to it (`--ws-redis`).

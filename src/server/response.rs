@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use ::http::StatusCode;
+use ::http::{Extensions, StatusCode};
 use serde::Serialize;
 
 use super::deferred::DeferredResponse;
@@ -188,10 +188,8 @@ pub struct Response {
     pub(crate) on_sent: Option<OnSent>,
     pub(crate) deferred: Option<DeferredResponse>,
     pub(crate) takeover: Option<Takeover>,
-    /// The template a handler asked for with `return_template` (name, context), rendered by the
-    /// Templates module once the handler returns.
-    #[cfg(feature = "templates")]
-    pub(crate) template: Option<(String, serde_json::Value)>,
+    /// INVARIANT: emptied by every new answer (see [`Response::extensions`]).
+    extensions: Extensions,
 }
 
 impl fmt::Debug for Response {
@@ -233,8 +231,7 @@ impl Response {
             on_sent: None,
             deferred: None,
             takeover: None,
-            #[cfg(feature = "templates")]
-            template: None,
+            extensions: Extensions::new(),
         }
     }
 
@@ -415,11 +412,29 @@ impl Response {
         self.close = true;
     }
 
+    /// Returns the typed values attached to the answer, such as the template a handler asked
+    /// the Templates module for.
+    ///
+    /// They belong to the answer, not to the request: every `return_*` call (any new answer)
+    /// starts with none, so what a module attached to an answer never outlives it. Headers, the
+    /// content type and the `on_sent` callback are kept as before.
+    #[must_use]
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Returns the typed values attached to the answer, to add, change or take one (see
+    /// [`Response::extensions`]).
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
     fn answer(&mut self, status: StatusCode, body: Body) {
         self.status = status;
         self.body = body;
         self.content_length = None;
         self.answered = true;
+        self.extensions.clear();
     }
 
     fn answer_typed(&mut self, status: StatusCode, content_type: &'static str, body: Body) {
@@ -786,6 +801,18 @@ mod tests {
             content_disposition("résumé €.txt"),
             "attachment; filename=\"r_sum_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.txt"
         );
+    }
+
+    #[test]
+    fn a_new_answer_drops_the_extensions() {
+        let mut r = Response::new();
+        r.return_ok("first");
+        r.extensions_mut().insert(7_u32);
+        let _ = r.set_header("X-Kept", "yes");
+        assert_eq!(r.extensions().get::<u32>(), Some(&7));
+        r.return_ok("second");
+        assert!(r.extensions().get::<u32>().is_none());
+        assert_eq!(r.header("X-Kept"), Some("yes"));
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub use mods::websockets::{
 };
 #[cfg(feature = "redis")]
 pub use mods::websockets::{RedisBackend, RedisConfig, RedisError, RedisStats};
-pub use module::{Module, ModuleHandle};
+pub use module::{Module, ModuleHandle, ServerInfo};
 #[cfg(feature = "activation")]
 pub use pool::activation;
 pub use pool::{
@@ -93,8 +93,8 @@ pub mod access {
 pub use server::{
     Body, BodySink, DeferredResponse, FileRange, FileSink, HandlerError, Handover, Html,
     IntoResponse, InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
-    ResponseStream, Routes, ServerConfig, ServerHandle, ServerInfo, SpoolConfig, StreamError,
-    Takeover, TestRequest, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
+    ResponseStream, Routes, ServerConfig, ServerHandle, SpoolConfig, StreamError, Takeover,
+    TestRequest, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
     html_escape, resolve_physical_path,
 };
 #[cfg(feature = "tls")]

@@ -1,13 +1,39 @@
-//! The `Module` trait: what a loadable module (WebSockets, Templates, …) implements.
+//! The `Module` trait: what a loadable module (WebSockets, Templates, …) implements, and the
+//! [`ServerInfo`] a module is given.
 //!
 //! Modules see every request, in load order, before the routes; a module that answers the
 //! request (through the response) takes it, and the pipeline stops there.
+//!
+//! Each built-in module is built the same two ways: `new(…)` from its own parts, or
+//! `for_server(&ServerInfo)`, which sizes it for a server as `load_module` does.
 
 use std::any::Any;
 use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::server::{Request, Response, ServerInfo};
+use crate::server::{Request, Response};
+
+/// What a module is told about the server it serves: when it is built for one (each built-in
+/// module's `for_server`, from [`WebServer::server_info`](crate::WebServer::server_info)) and
+/// when the server starts ([`Module::on_start`]). A module never sees the whole configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// The folder of static files.
+    pub root_path: PathBuf,
+    /// The folder of template pages.
+    pub templates_path: PathBuf,
+    /// The number of buffer slots in the pool.
+    pub buffer_slots_count: usize,
+    /// The size of one buffer slot, in bytes.
+    pub buffer_slot_size: usize,
+    /// The largest request body accepted, in bytes.
+    pub max_request_content_length: u64,
+    /// The addresses the server listens on (empty until it starts).
+    pub local_addrs: Vec<SocketAddr>,
+}
 
 /// A loadable module.
 pub trait Module: Any + Send + Sync {

@@ -26,8 +26,8 @@ use parking_lot::RwLock;
 use super::error::CryptoError;
 use super::identity::{Identity, PublicKey};
 use super::server::{CryptoConfig, OpenedRequest, ReplyTo, ServerCrypto};
-use crate::module::Module;
-use crate::server::{Body, IntoResponse, Request, Response, ServerInfo};
+use crate::module::{Module, ServerInfo};
+use crate::server::{Body, IntoResponse, Request, Response};
 
 /// The body encryption module: one server identity and replay store, shared by every protected
 /// route of a server.
@@ -87,6 +87,16 @@ impl Crypto {
     #[must_use]
     pub fn new(identity: Identity, config: CryptoConfig) -> Crypto {
         Crypto::from_server(ServerCrypto::new(identity, config))
+    }
+
+    /// Creates the module as `load_module("Crypto")` does: a random identity (a new key at every
+    /// start, so clients cannot pin it across restarts) and the default configuration. Build it
+    /// with [`Crypto::new`] for a key file or a passphrase.
+    ///
+    /// # Errors
+    /// [`CryptoError`] when the system gives no randomness.
+    pub fn for_server(_server: &ServerInfo) -> Result<Crypto, CryptoError> {
+        Ok(Crypto::new(Identity::random()?, CryptoConfig::default()))
     }
 
     /// Wraps an existing server core.

@@ -51,8 +51,8 @@ use serde_json::{Map, Value};
 
 use super::{AfterWork, RenderStream, Template, TemplateConfig, TemplateError, Templates};
 use crate::config::Preset;
-use crate::module::Module;
-use crate::server::{Body, Request, Response, ServerConfig, ServerInfo};
+use crate::module::{Module, ServerInfo};
+use crate::server::{Body, Request, Response};
 
 /// The body a [`TemplateResponseExt::return_template`] answer carries until the module renders
 /// it: what the client gets when no Templates module is loaded.
@@ -104,11 +104,11 @@ impl TemplatesModule {
         }
     }
 
-    /// Creates the module as `load_module` does: over `config.templates_path`, with the engine
-    /// limits of the preset whose slot figures the config has (Normal's otherwise), and pages
-    /// bounded by `config.max_request_content_length`.
+    /// Creates the module as `load_module` does: over the server's `templates_path`, with the
+    /// engine limits of the preset whose slot figures the server has (Normal's otherwise), and
+    /// pages bounded by its `max_request_content_length`.
     #[must_use]
-    pub fn for_server(config: &ServerConfig) -> TemplatesModule {
+    pub fn for_server(server: &ServerInfo) -> TemplatesModule {
         let preset = [
             Preset::Embedded,
             Preset::Light,
@@ -118,19 +118,19 @@ impl TemplatesModule {
         .into_iter()
         .find(|p| {
             let f = p.figures();
-            f.buffer_slots_count == config.buffer_slots_count
-                && f.buffer_slot_size == config.buffer_slot_size
+            f.buffer_slots_count == server.buffer_slots_count
+                && f.buffer_slot_size == server.buffer_slot_size
         })
         .unwrap_or(Preset::Normal);
         let templates = Templates::with_config(
-            config.templates_path.clone(),
+            server.templates_path.clone(),
             TemplateConfig::for_preset(preset),
         );
-        let max = usize::try_from(config.max_request_content_length).unwrap_or(usize::MAX);
+        let max = usize::try_from(server.max_request_content_length).unwrap_or(usize::MAX);
         TemplatesModule {
             templates,
-            max_page_bytes: AtomicUsize::new(max.max(config.buffer_slot_size).max(1)),
-            first_capacity: config.buffer_slot_size.max(256),
+            max_page_bytes: AtomicUsize::new(max.max(server.buffer_slot_size).max(1)),
+            first_capacity: server.buffer_slot_size.max(256),
         }
     }
 

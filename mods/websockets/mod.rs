@@ -50,8 +50,8 @@ use std::time::Duration;
 use ::http::StatusCode;
 use parking_lot::RwLock;
 
-use crate::module::Module;
-use crate::server::{Request, Response, ServerConfig};
+use crate::module::{Module, ServerInfo};
+use crate::server::{Request, Response};
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisBackend, RedisConfig, RedisError, RedisStats};
@@ -85,7 +85,7 @@ impl Settings {
 }
 
 /// The WebSockets module: load it with `load_module("WebSockets")` (then downcast the handle) or
-/// add one with `add_module(Arc::new(WebSockets::new()))`, then set
+/// add one with `add_module(Arc::new(WebSockets::new()))` (or `WebSockets::for_server`), then set
 /// [`WebSockets::on_websocket_accepted`].
 pub struct WebSockets {
     paths: RwLock<Vec<String>>,
@@ -120,10 +120,11 @@ impl WebSockets {
         WebSockets::with_max_message(2 << 20)
     }
 
-    /// Creates the module for a server with `config`: the message limit is the request body
-    /// limit of its preset (16 KiB on Embedded, 8 MiB on Large).
-    pub(crate) fn for_config(config: &ServerConfig) -> WebSockets {
-        let max = usize::try_from(config.max_request_content_length).unwrap_or(usize::MAX);
+    /// Creates the module as `load_module` does: the message limit is the server's request body
+    /// limit (its preset's: 16 KiB on Embedded, 8 MiB on Large), the rest as [`WebSockets::new`].
+    #[must_use]
+    pub fn for_server(server: &ServerInfo) -> WebSockets {
+        let max = usize::try_from(server.max_request_content_length).unwrap_or(usize::MAX);
         WebSockets::with_max_message(max)
     }
 

@@ -48,4 +48,4 @@ pub use testing::TestRequest;
 #[cfg(feature = "tls")]
 pub use tls::{TlsError, TlsFileKind, TlsFiles};
 pub use upload::{BodySink, FileSink};
-pub use web_server::{LogLevel, Routes, ServerHandle, ServerInfo, WebServer};
+pub use web_server::{LogLevel, Routes, ServerHandle, WebServer};

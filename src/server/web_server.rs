@@ -28,7 +28,7 @@ use super::tls::TlsFiles;
 use super::upload::{BodySink, UploadFactory};
 use crate::config::Preset;
 use crate::http::Limits;
-use crate::module::{Module, ModuleHandle};
+use crate::module::{Module, ModuleHandle, ServerInfo};
 #[cfg(feature = "tls")]
 use crate::pool::TlsConfig;
 use crate::pool::{
@@ -185,16 +185,6 @@ pub struct RouteResult {
     pub name: Option<String>,
     /// The arguments taken from the path, as a JSON object.
     pub args: serde_json::Value,
-}
-
-/// What a module is told when the server starts.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ServerInfo {
-    /// The folder of static files.
-    pub root_path: PathBuf,
-    /// The addresses the server listens on.
-    pub local_addrs: Vec<SocketAddr>,
 }
 
 /// Everything a running server's connections share; read-only once started.
@@ -967,10 +957,25 @@ impl WebServer {
     /// [`Error::ModuleDisabled`] when this build leaves the module out (it names the cargo
     /// feature), and the module's own error when it cannot be set up (Crypto: no randomness).
     pub fn load_module(&mut self, name: &str) -> Result<ModuleHandle> {
-        let module = crate::mods::by_name(name, &self.config)?;
+        let module = crate::mods::by_name(name, &self.server_info())?;
         let module: Arc<dyn Module> = Arc::from(module);
         self.modules.push(module.clone());
         Ok(ModuleHandle(module))
+    }
+
+    /// Returns what a module is told about this server: what a built-in module's `for_server`
+    /// takes, to build one configured before [`WebServer::add_module`]. The listening addresses
+    /// are there once the server has started.
+    #[must_use]
+    pub fn server_info(&self) -> ServerInfo {
+        ServerInfo {
+            root_path: self.config.root_path.clone(),
+            templates_path: self.config.templates_path.clone(),
+            buffer_slots_count: self.config.buffer_slots_count,
+            buffer_slot_size: self.config.buffer_slot_size,
+            max_request_content_length: self.config.max_request_content_length,
+            local_addrs: self.local_addrs.clone(),
+        }
     }
 
     /// Adds a module of your own (or a configured built-in one); modules see requests in the
@@ -1105,10 +1110,7 @@ impl WebServer {
             .iter()
             .filter_map(|l| l.unix_path().map(Path::to_path_buf))
             .collect();
-        let info = ServerInfo {
-            root_path: self.config.root_path.clone(),
-            local_addrs: self.local_addrs.clone(),
-        };
+        let info = self.server_info();
         for module in &self.modules {
             module.on_start(&info);
         }

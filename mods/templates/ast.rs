@@ -1,8 +1,8 @@
 //! The compiled form of a template: nodes and expressions, each with the byte span it came from.
 //!
 //! In scope: the tree the parser builds and the renderer walks. Out of scope: parsing (see
-//! `parse.rs`) and evaluation (see `render.rs`). Text is never copied into the tree: a text node
-//! holds the span of its bytes in the template source.
+//! `parse.rs`) and rendering (see `walk.rs` and `eval.rs`). Text is never copied into the tree:
+//! a text node holds the span of its bytes in the template source.
 
 use std::sync::Arc;
 

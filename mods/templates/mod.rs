@@ -54,13 +54,20 @@
 //! assert_eq!(page, "<p>Hello &lt;ANN&gt;!</p>");
 //! ```
 
+mod after;
 mod ast;
 mod builtins;
+mod env;
 mod error;
+mod eval;
 mod module;
 mod parse;
-mod render;
+mod print;
 mod scan;
+mod sink;
+mod stream;
+mod value;
+mod walk;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -73,14 +80,18 @@ use std::time::SystemTime;
 use parking_lot::RwLock;
 use serde_json::{Map, Value};
 
+pub use after::AfterWork;
 pub use ast::{
     AssignOp, BinaryOp, Branch, Callee, Expr, ExprKind, Ident, Node, Span, Stmt, UnaryOp,
 };
 pub use builtins::Builtin;
 pub use error::{ErrorKind, SinkError, TemplateError};
 pub use module::{TemplateResponseExt, TemplatesModule};
+pub use sink::{RenderSink, SlotSink};
+pub use stream::RenderStream;
 
-use render::{Env, Function, Functions, Renderer, Walker};
+use env::{Env, Function, Functions};
+use walk::Walker;
 
 /// The context, route args and `request` of a render, borrowed or owned.
 type PageValues<'a> = (Cow<'a, Value>, Cow<'a, Value>, Cow<'a, Value>);
@@ -129,188 +140,6 @@ impl Template {
     #[must_use]
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
-    }
-}
-
-/// Where a render writes the page: the server's buffer slot, flushed as it fills.
-pub trait RenderSink {
-    /// Writes bytes of the page.
-    ///
-    /// # Errors
-    ///
-    /// [`SinkError`] when the bytes cannot be delivered (the client went away); the render stops.
-    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError>;
-
-    /// Returns whether any byte has already left for the client. After an error, the server
-    /// answers 500 (or the debug page) if not, and closes the connection if so.
-    fn has_sent(&self) -> bool;
-}
-
-/// A `Vec` collects the whole page; nothing leaves before the render ends.
-impl RenderSink for Vec<u8> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        self.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn has_sent(&self) -> bool {
-        false
-    }
-}
-
-/// A sink over a fixed buffer (a buffer slot) that hands the buffer to `flush` each time it
-/// fills, so a page larger than the slot costs no extra memory.
-///
-/// After the render, [`SlotSink::pending`] holds the bytes not yet flushed: if nothing was sent
-/// ([`RenderSink::has_sent`] is false) the whole page is there and the server can answer with a
-/// `Content-Length`; otherwise it sends the rest as the last chunk.
-pub struct SlotSink<'b, F> {
-    buf: &'b mut [u8],
-    len: usize,
-    sent: bool,
-    flush: F,
-}
-
-impl<'b, F> SlotSink<'b, F>
-where
-    F: FnMut(&[u8]) -> Result<(), SinkError>,
-{
-    /// Creates a sink filling `buf` and calling `flush` with it when it is full.
-    pub fn new(buf: &'b mut [u8], flush: F) -> Self {
-        SlotSink {
-            buf,
-            len: 0,
-            sent: false,
-            flush,
-        }
-    }
-
-    /// Returns the bytes written since the last flush.
-    #[must_use]
-    pub fn pending(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
-    }
-
-    /// Flushes the pending bytes, if any.
-    ///
-    /// # Errors
-    ///
-    /// What `flush` returns.
-    pub fn finish(&mut self) -> Result<(), SinkError> {
-        if self.len > 0 {
-            (self.flush)(self.buf.get(..self.len).unwrap_or_default())?;
-            self.sent = true;
-            self.len = 0;
-        }
-        Ok(())
-    }
-}
-
-impl<F> RenderSink for SlotSink<'_, F>
-where
-    F: FnMut(&[u8]) -> Result<(), SinkError>,
-{
-    fn write(&mut self, mut bytes: &[u8]) -> Result<(), SinkError> {
-        if self.buf.is_empty() {
-            (self.flush)(bytes)?;
-            self.sent |= !bytes.is_empty();
-            return Ok(());
-        }
-        while !bytes.is_empty() {
-            let room = self.buf.len() - self.len;
-            if room == 0 {
-                self.finish()?;
-                continue;
-            }
-            let n = room.min(bytes.len());
-            let (now, later) = bytes.split_at(n);
-            if let Some(dst) = self.buf.get_mut(self.len..self.len + n) {
-                dst.copy_from_slice(now);
-            }
-            self.len += n;
-            bytes = later;
-        }
-        Ok(())
-    }
-
-    fn has_sent(&self) -> bool {
-        self.sent
-    }
-}
-
-impl<F> fmt::Debug for SlotSink<'_, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlotSink")
-            .field("capacity", &self.buf.len())
-            .field("pending", &self.len)
-            .field("sent", &self.sent)
-            .finish()
-    }
-}
-
-/// What a [`RenderStream`] owns: the render's environment and the template.
-struct StreamOwner {
-    env: Env<'static>,
-    template: Arc<Template>,
-}
-
-self_cell::self_cell!(
-    /// The owned render state and the walk that borrows from it.
-    struct StreamCell {
-        owner: StreamOwner,
-        #[covariant]
-        dependent: Walker,
-    }
-);
-
-/// A render in progress that the caller pulls slot by slot (from
-/// [`Templates::start_render`]): each [`RenderStream::fill`] writes the next bytes of the page
-/// into the caller's buffer and pauses when it is full.
-///
-/// It holds the render state (the stack of open blocks, loop positions and locals, the page data)
-/// and shares the compiled template, never the page: memory stays bounded by the state and by the
-/// one piece (a text run or a printed value) that did not fit the last buffer.
-pub struct RenderStream {
-    cell: StreamCell,
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for RenderStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RenderStream")
-            .field("template", &self.cell.borrow_owner().template.name())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RenderStream {
-    /// Writes the next bytes of the page into `out`, at most `out.len()`, and returns how many;
-    /// 0 means the page is complete. `out` must not be empty (0 would be read as the end).
-    ///
-    /// # Errors
-    ///
-    /// A runtime error (fuel, include depth, a wrong type, …). The page is then incomplete and
-    /// every later call returns the same error.
-    pub fn fill(&mut self, out: &mut [u8]) -> Result<usize, TemplateError> {
-        self.cell.with_dependent_mut(|_, walker| walker.fill(out))
-    }
-
-    /// Returns the `after` blocks the render reached, to run once the page has been sent (call
-    /// it after [`RenderStream::fill`] returned 0).
-    pub fn into_after_work(self) -> AfterWork {
-        let RenderStream { mut cell, shared } = self;
-        let jobs = cell.with_dependent_mut(|_, walker| walker.take_after());
-        if jobs.is_empty() {
-            return AfterWork::none();
-        }
-        let env = cell.into_owner().env;
-        AfterWork {
-            jobs,
-            shared: Some(shared),
-            context: env.context.into_owned(),
-            args: env.args.into_owned(),
-            request: env.request.into_owned(),
-        }
     }
 }
 
@@ -446,115 +275,6 @@ impl<'a> PageData<'a> {
     pub fn with_request(mut self, request: &'a Value) -> Self {
         self.request = request;
         self
-    }
-}
-
-/// The `after` blocks a render reached, to be run once the page has been sent.
-///
-/// In an `after` block, names are read as in the page (with global vars read afresh) and
-/// assignments write global vars: `hits += 1` updates the global `hits` under its lock, so
-/// concurrent pages count correctly.
-#[must_use = "after blocks run only when `run` is called"]
-pub struct AfterWork {
-    jobs: Vec<render::AfterJob>,
-    shared: Option<Arc<Shared>>,
-    context: Value,
-    args: Value,
-    request: Value,
-}
-
-impl fmt::Debug for AfterWork {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AfterWork")
-            .field("blocks", &self.jobs.len())
-            .finish()
-    }
-}
-
-impl AfterWork {
-    fn none() -> Self {
-        AfterWork {
-            jobs: Vec::new(),
-            shared: None,
-            context: Value::Null,
-            args: Value::Null,
-            request: Value::Null,
-        }
-    }
-
-    /// Returns whether there is nothing to run.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
-
-    /// Runs the `after` blocks in the order the render reached them.
-    ///
-    /// # Errors
-    ///
-    /// The first runtime error; the blocks after it do not run.
-    pub fn run(self) -> Result<(), TemplateError> {
-        let Some(shared) = &self.shared else {
-            return Ok(());
-        };
-        let functions = Arc::clone(&shared.functions.read());
-        for job in &self.jobs {
-            for stmt in job.stmts.iter() {
-                let globals = Arc::clone(&shared.globals.read());
-                let env = Env::new(
-                    (
-                        Cow::Borrowed(&self.context),
-                        Cow::Borrowed(&self.args),
-                        Cow::Borrowed(&self.request),
-                    ),
-                    globals,
-                    Arc::clone(&functions),
-                    None,
-                    0,
-                    shared.config.fuel,
-                );
-                let renderer = Renderer::with_vars(&env, &job.template, &job.vars);
-                match stmt {
-                    Stmt::Assign {
-                        target,
-                        op,
-                        value,
-                        span,
-                    } => {
-                        let v = renderer.eval(value)?.into_owned();
-                        let mut guard = shared.globals.write();
-                        let map = Arc::make_mut(&mut guard);
-                        let v = match op {
-                            AssignOp::Set => v,
-                            _ => {
-                                let bop = if *op == AssignOp::Add {
-                                    BinaryOp::Add
-                                } else {
-                                    BinaryOp::Sub
-                                };
-                                let fail = |k| {
-                                    TemplateError::located(
-                                        k,
-                                        &job.template.name,
-                                        &job.template.source,
-                                        *span,
-                                    )
-                                };
-                                let old = map.get(&*target.name).ok_or_else(|| {
-                                    fail(ErrorKind::UnknownName(target.name.clone()))
-                                })?;
-                                render::binary(bop, old, &v).map_err(fail)?
-                            }
-                        };
-                        map.insert(target.name.to_string(), v);
-                    }
-                    Stmt::Expr(e) => {
-                        renderer.eval(e)?;
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -824,17 +544,7 @@ impl Templates {
         ));
         let mut walker = Walker::new(&env, template);
         walker.run_to_end(out)?;
-        let jobs = walker.take_after();
-        if jobs.is_empty() {
-            return Ok(AfterWork::none());
-        }
-        Ok(AfterWork {
-            jobs,
-            shared: Some(Arc::clone(&self.inner)),
-            context: page.context.clone(),
-            args: page.args.clone(),
-            request: page.request.clone(),
-        })
+        Ok(AfterWork::new(walker.take_after(), &self.inner, env))
     }
 
     /// Returns the environment of a render over this engine's globals, functions and limits.
@@ -865,14 +575,8 @@ impl Templates {
         args: Value,
         request: Value,
     ) -> RenderStream {
-        let owner = StreamOwner {
-            env: self.env((Cow::Owned(context), Cow::Owned(args), Cow::Owned(request))),
-            template,
-        };
-        RenderStream {
-            cell: StreamCell::new(owner, |o| Walker::new(&o.env, &o.template)),
-            shared: Arc::clone(&self.inner),
-        }
+        let env = self.env((Cow::Owned(context), Cow::Owned(args), Cow::Owned(request)));
+        RenderStream::new(env, template, Arc::clone(&self.inner))
     }
 
     /// Renders the template `name` into a string and then runs its `after` blocks (a failing
@@ -945,26 +649,6 @@ mod tests {
         assert!(t.is_template_path("/test.pyhtml"));
         assert!(!t.is_template_path("/test.html"));
     }
-
-    #[test]
-    fn slot_sink_flushes_when_full_and_reports_it() {
-        let mut chunks: Vec<Vec<u8>> = Vec::new();
-        let mut slot = [0u8; 4];
-        {
-            let mut sink = SlotSink::new(&mut slot, |b: &[u8]| {
-                chunks.push(b.to_vec());
-                Ok(())
-            });
-            sink.write(b"abc").unwrap();
-            assert!(!sink.has_sent());
-            sink.write(b"defgh").unwrap();
-            assert!(sink.has_sent());
-            assert_eq!(sink.pending(), b"efgh");
-            sink.finish().unwrap();
-        }
-        assert_eq!(chunks, [b"abcd".to_vec(), b"efgh".to_vec()]);
-    }
-
     #[test]
     fn globals_and_functions_registered_later_are_seen() {
         let t = Templates::new("unused");

@@ -5,7 +5,7 @@
 //! grammar with the precedence of `docs/templates.md` (lowest first: `or`, `and`, `not`,
 //! comparisons, `+ -`, `* / %`, unary `-`, then filters `|`, access `.` `[]` and calls),
 //! statements, the depth bound against hostile nesting, and parse errors with positions. Out of
-//! scope: finding tags (see `scan.rs`) and evaluating anything (see `render.rs`).
+//! scope: finding tags (see `scan.rs`) and evaluating anything (see `eval.rs`).
 //!
 //! nom rules followed here: only `complete` parsers; `cut` straight after an opener or a keyword
 //! so that errors point at the real position; a private error type ([`PErr`]) converted into a

@@ -48,7 +48,7 @@ fn the_request_exposes_what_the_client_sent() {
                 "x_custom": req.get_header("X-CUSTOM"),
                 "form": req.get_posted_url_encoded_form().map(|f| f.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
                 "peer_is_loopback": req.user_address().ip().is_some_and(|ip| ip.is_loopback()),
-                "is_ssl": req.is_ssl(),
+                "is_ssl": req.is_tls(),
             }))
         })
         .unwrap();

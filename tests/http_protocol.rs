@@ -220,7 +220,7 @@ fn enforces_the_preset_limits() {
 #[test]
 fn answers_408_to_a_stalled_request_and_drops_a_silent_client() {
     let (server, addr) = echo_server(|s| {
-        s.set_requests_timeout_sec(1);
+        s.set_requests_timeout(Duration::from_secs(1));
     });
     // Half a head, then silence.
     let mut c = RawClient::connect(addr);
@@ -318,7 +318,7 @@ fn a_deferred_response_is_answered_from_another_thread() {
             let _kept = resp.defer();
         })
         .unwrap();
-        s.set_requests_timeout_sec(1);
+        s.set_requests_timeout(Duration::from_secs(1));
     });
     let mut c = RawClient::connect(addr);
     c.send(b"GET /later HTTP/1.1\r\nHost: t\r\n\r\n");

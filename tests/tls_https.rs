@@ -92,10 +92,10 @@ fn start(certs: &Certs, mutual: bool, timeout_secs: u64) -> WebServer {
     server
         .set_light_config()
         .set_bind_address("127.0.0.1:0".parse().unwrap())
-        .set_requests_timeout_sec(timeout_secs);
+        .set_requests_timeout(Duration::from_secs(timeout_secs));
     server
         .route(Method::GET, "/ssl", |req, _| {
-            format!("ssl={}", req.is_ssl())
+            format!("ssl={}", req.is_tls())
         })
         .unwrap();
     server
@@ -690,7 +690,7 @@ fn tls_max_connections_closes_the_extra_ones_before_their_handshake() {
         .set_bind_address("127.0.0.1:0".parse().unwrap());
     server
         .route(Method::GET, "/ssl", |req, _| {
-            format!("ssl={}", req.is_ssl())
+            format!("ssl={}", req.is_tls())
         })
         .unwrap();
     server.config_mut().tls_max_connections = Some(2);
@@ -882,7 +882,7 @@ fn keys_in_pkcs8_pkcs1_and_sec1_all_serve() {
         server.set_bind_address("127.0.0.1:0".parse().unwrap());
         server
             .route(Method::GET, "/ssl", |req, _| {
-                format!("ssl={}", req.is_ssl())
+                format!("ssl={}", req.is_tls())
             })
             .unwrap();
         server.enable_ssl(cert, key, None).unwrap();

@@ -40,7 +40,7 @@ fn wss_echoes_text_and_binary_and_sees_tls() {
     let ws = Arc::new(WebSockets::new());
     ws.add_path("/ws/echo");
     ws.on_websocket_accepted(|socket| {
-        let tls = socket.request().is_ssl();
+        let tls = socket.request().is_tls();
         socket.on_text_message(move |s, text| {
             let _ = s.send_text_message(format!("{text} (tls: {tls})"));
         });

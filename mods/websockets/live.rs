@@ -88,7 +88,7 @@ mod tests {
             query_string: String::new(),
             headers: Vec::new(),
             peer: crate::pool::Endpoint::Unix,
-            is_ssl: false,
+            is_tls: false,
             protocol: None,
         };
         WebSocket::new(request, &Settings::new(1024))

@@ -292,7 +292,7 @@ impl Module for WebSockets {
                 .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()))
                 .collect(),
             peer: request.user_address(),
-            is_ssl: request.is_ssl(),
+            is_tls: request.is_tls(),
             protocol: None,
         };
         if !handshake.protocols.is_empty() {

@@ -58,7 +58,7 @@ pub struct WebSocketRequest {
     pub(crate) query_string: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) peer: Endpoint,
-    pub(crate) is_ssl: bool,
+    pub(crate) is_tls: bool,
     pub(crate) protocol: Option<String>,
 }
 
@@ -97,8 +97,8 @@ impl WebSocketRequest {
 
     /// Returns whether the connection is protected by TLS (a `wss://` socket).
     #[must_use]
-    pub fn is_ssl(&self) -> bool {
-        self.is_ssl
+    pub fn is_tls(&self) -> bool {
+        self.is_tls
     }
 
     /// Returns the sub-protocol chosen for this socket, if any.

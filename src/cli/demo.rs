@@ -35,7 +35,7 @@ pub(crate) fn install(
             "body": String::from_utf8_lossy(req.content()),
             "user_address": req.user_address().to_string(),
             "peer_address": req.peer_address().to_string(),
-            "is_ssl": req.is_ssl(),
+            "is_ssl": req.is_tls(),
         }))
     };
     for method in [

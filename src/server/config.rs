@@ -139,7 +139,7 @@ pub struct ServerConfig {
     /// The proxies whose word about the client is believed (CIDR blocks). Only for a peer in
     /// this list does [`Request::user_address`](super::Request::user_address) come from its
     /// `Forwarded: for=` (RFC 7239), else from the right-most untrusted hop of `X-Forwarded-For`,
-    /// and [`Request::is_ssl`](super::Request::is_ssl) from `Forwarded: proto=` or
+    /// and [`Request::is_tls`](super::Request::is_tls) from `Forwarded: proto=` or
     /// `X-Forwarded-Proto`; a PROXY protocol header is accepted only from them. From any other
     /// peer these headers change nothing. Default: empty (nobody is trusted).
     pub trusted_proxies: TrustedProxies,

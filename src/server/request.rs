@@ -38,16 +38,16 @@ pub(crate) struct Origin {
     /// The client: `peer`, or what a trusted proxy's forwarding headers say.
     pub(crate) client: Endpoint,
     /// Whether the client's connection is protected by TLS (here, or to a trusted proxy).
-    pub(crate) is_ssl: bool,
+    pub(crate) is_tls: bool,
 }
 
 impl Origin {
     /// A request that came straight from `peer`.
-    pub(crate) fn direct(peer: Endpoint, is_ssl: bool) -> Origin {
+    pub(crate) fn direct(peer: Endpoint, is_tls: bool) -> Origin {
         Origin {
             peer,
             client: peer,
-            is_ssl,
+            is_tls,
         }
     }
 
@@ -56,12 +56,12 @@ impl Origin {
     pub(crate) fn connection(
         peer: Endpoint,
         proxied_source: Option<SocketAddr>,
-        is_ssl: bool,
+        is_tls: bool,
     ) -> Origin {
         Origin {
             peer,
             client: proxied_source.map_or(peer, Endpoint::Ip),
-            is_ssl,
+            is_tls,
         }
     }
 
@@ -72,11 +72,11 @@ impl Origin {
         trusted: &TrustedProxies,
         peer: Endpoint,
         proxied_source: Option<SocketAddr>,
-        is_ssl: bool,
+        is_tls: bool,
         head: &RequestHead,
         raw: &[u8],
     ) -> Origin {
-        let mut origin = Origin::connection(peer, proxied_source, is_ssl);
+        let mut origin = Origin::connection(peer, proxied_source, is_tls);
         if trusted.is_empty() {
             return origin;
         }
@@ -85,7 +85,7 @@ impl Origin {
                 origin.client = Endpoint::Ip(client);
             }
             if let Some(https) = said.https {
-                origin.is_ssl = https;
+                origin.is_tls = https;
             }
         }
         origin
@@ -148,8 +148,15 @@ impl<'a> Request<'a> {
     /// trusted proxy, the client's to the proxy (`Forwarded: proto=https`,
     /// `X-Forwarded-Proto: https`).
     #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.origin.is_tls
+    }
+
+    /// MicroWebSrv2's `IsSSL`: [`Request::is_tls`].
+    #[deprecated(note = "use `is_tls`")]
+    #[must_use]
     pub fn is_ssl(&self) -> bool {
-        self.origin.is_ssl
+        self.is_tls()
     }
 
     /// Returns the protocol version as MicroWebSrv2 spelled it: `"1.0"` or `"1.1"`.
@@ -438,7 +445,7 @@ impl<'a> Request<'a> {
     }
 
     /// Returns the request as a JSON object, as templates see it under `request`: method, path,
-    /// query, headers, cookies, user_address and is_ssl.
+    /// query, headers, cookies, user_address and is_tls.
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
         let headers: serde_json::Map<String, serde_json::Value> = self
@@ -467,7 +474,7 @@ impl<'a> Request<'a> {
             "cookies": cookies,
             "user_address": self.origin.client.to_string(),
             "peer_address": self.origin.peer.to_string(),
-            "is_ssl": self.origin.is_ssl,
+            "is_ssl": self.origin.is_tls,
         })
     }
 }

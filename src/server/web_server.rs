@@ -154,12 +154,9 @@ impl Routes {
         }
     }
 
-    /// Builds the path of a named route, percent-encoding each argument (MicroWebSrv2's
-    /// `PathFromRoute`).
-    ///
-    /// # Errors
-    /// [`RouteError`] for an unknown name, a missing argument or a value of the wrong type.
-    pub fn path_from_route(
+    /// Builds the path of a named route, percent-encoding each argument (for
+    /// [`WebServer::path_from_route`]).
+    pub(crate) fn path_from_route(
         &self,
         name: &str,
         args: &[(&str, ArgValue<'_>)],
@@ -666,9 +663,15 @@ impl WebServer {
     }
 
     /// Sets how long a request may stall between two receptions (408 after).
-    pub fn set_requests_timeout_sec(&mut self, seconds: u64) -> &mut Self {
-        self.config.requests_timeout = Duration::from_secs(seconds);
+    pub fn set_requests_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.requests_timeout = timeout;
         self
+    }
+
+    /// MicroWebSrv2's `RequestsTimeoutSec`: [`WebServer::set_requests_timeout`] in seconds.
+    #[deprecated(note = "use `set_requests_timeout` with a `Duration`")]
+    pub fn set_requests_timeout_sec(&mut self, seconds: u64) -> &mut Self {
+        self.set_requests_timeout(Duration::from_secs(seconds))
     }
 
     /// Sets where requests for missing resources are redirected (`None`: answer 404).

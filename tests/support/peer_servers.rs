@@ -141,7 +141,7 @@ pub fn route_who(server: &mut WebServer, instance: &'static str) {
                 "instance": instance,
                 "user_address": req.user_address().to_string(),
                 "peer_address": req.peer_address().to_string(),
-                "is_ssl": req.is_ssl(),
+                "is_ssl": req.is_tls(),
             }))
         })
         .expect("the /who route");

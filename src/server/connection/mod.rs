@@ -91,7 +91,7 @@ pub(crate) struct HttpConnection {
     peer: Endpoint,
     /// The client's address a PROXY protocol header gave.
     proxied_source: Option<SocketAddr>,
-    is_ssl: bool,
+    is_tls: bool,
     /// INVARIANT: `len > 0` implies `slot.is_some()`.
     slot: Option<SlotGuard>,
     /// Received bytes at `slot[..len]` while reading a request.
@@ -133,7 +133,7 @@ impl HttpConnection {
             &self.shared.config.trusted_proxies,
             self.peer,
             self.proxied_source,
-            self.is_ssl,
+            self.is_tls,
             head,
             raw,
         )
@@ -144,7 +144,7 @@ impl HttpConnection {
             shared,
             peer: info.peer_addr,
             proxied_source: info.proxied_source,
-            is_ssl: false,
+            is_tls: false,
             slot: None,
             len: 0,
             stash: Vec::new(),
@@ -290,7 +290,7 @@ impl HttpConnection {
         match event {
             ConnEvent::TimedOut => self.on_timeout(conn),
             ConnEvent::Opened => {
-                self.is_ssl = conn.is_tls();
+                self.is_tls = conn.is_tls();
                 self.registration = Some(self.shared.register(conn.waker()));
                 self.drive(conn)
             }

@@ -140,7 +140,7 @@ impl HttpConnection {
                 None,
                 RequestText::refused(
                     received.get(..self.len).unwrap_or_default(),
-                    Origin::connection(self.peer, self.proxied_source, self.is_ssl).client,
+                    Origin::connection(self.peer, self.proxied_source, self.is_tls).client,
                 ),
             ),
         };

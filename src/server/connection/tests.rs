@@ -138,14 +138,22 @@ impl Socket for ScriptedPeer {
 fn shared() -> Arc<ServerShared> {
     let mut server = WebServer::new();
     server
-        .route(Method::GET, "/hello", |_: &Request<'_>, r: &mut Response| {
-            r.return_ok("hi");
-        })
+        .route(
+            Method::GET,
+            "/hello",
+            |_: &Request<'_>, r: &mut Response| {
+                r.return_ok("hi");
+            },
+        )
         .unwrap();
     server
-        .route(Method::POST, "/length", |q: &Request<'_>, r: &mut Response| {
-            r.return_ok(q.content().len().to_string());
-        })
+        .route(
+            Method::POST,
+            "/length",
+            |q: &Request<'_>, r: &mut Response| {
+                r.return_ok(q.content().len().to_string());
+            },
+        )
         .unwrap();
     let pool = Pool::new(PoolConfig::default().with_slot_size(SLOT_SIZE)).unwrap();
     server.shared(
@@ -193,7 +201,11 @@ fn bodies(text: &str) -> Vec<&str> {
                 .expect("a Content-Length")
                 .parse()
                 .unwrap();
-            assert_eq!(body.len(), len, "the body and its length agree in {answer:?}");
+            assert_eq!(
+                body.len(),
+                len,
+                "the body and its length agree in {answer:?}"
+            );
             body
         })
         .collect()
@@ -209,7 +221,10 @@ fn a_request_fed_one_byte_at_a_time_is_answered_once_whole() {
     let next = conn.on_socket_event(&mut peer, ConnEvent::Opened);
     assert!(matches!(next, Next::Read), "{next:?}");
     for &byte in &request[1..] {
-        assert_eq!(peer.written, b"", "nothing is answered before the head is whole");
+        assert_eq!(
+            peer.written, b"",
+            "nothing is answered before the head is whole"
+        );
         peer.send(&[byte]);
         let next = conn.on_socket_event(&mut peer, ConnEvent::Readable);
         assert!(matches!(next, Next::Read), "{next:?}");
@@ -230,7 +245,11 @@ fn a_partial_head_waits_out_of_the_slot_with_a_deadline_set_by_its_first_byte() 
     let first_deadline = peer.deadline.expect("a head deadline");
     peer.send(b"lo HTTP/1.1\r\n");
     run(&mut conn, &mut peer, 4);
-    assert_eq!(peer.deadline, Some(first_deadline), "later bytes do not move it");
+    assert_eq!(
+        peer.deadline,
+        Some(first_deadline),
+        "later bytes do not move it"
+    );
     peer.send(b"Host: a\r\n\r\n");
     run(&mut conn, &mut peer, 4);
     assert_eq!(bodies(&peer.take_written()), ["hi"]);
@@ -262,7 +281,11 @@ fn a_pipelined_request_split_across_reads_is_completed_by_the_next_read() {
     let mut conn = connection(shared());
     peer.send(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\nPOST /length HTTP/1.1\r\nHost: a\r\nCont");
     run(&mut conn, &mut peer, 4);
-    assert_eq!(bodies(&peer.take_written()), ["hi"], "the first is answered at once");
+    assert_eq!(
+        bodies(&peer.take_written()),
+        ["hi"],
+        "the first is answered at once"
+    );
     peer.send(b"ent-Length: 3\r\n\r\nab");
     run(&mut conn, &mut peer, 4);
     assert_eq!(peer.written, b"", "the body is not complete yet");

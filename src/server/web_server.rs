@@ -953,19 +953,6 @@ impl WebServer {
         self
     }
 
-    /// Loads a built-in module by name (MicroWebSrv2's `LoadModule`).
-    ///
-    /// # Errors
-    /// [`Error::UnknownModule`] when no built-in module has that name,
-    /// [`Error::ModuleDisabled`] when this build leaves the module out (it names the cargo
-    /// feature), and the module's own error when it cannot be set up (Crypto: no randomness).
-    pub fn load_module(&mut self, name: &str) -> Result<ModuleHandle> {
-        let module = crate::mods::by_name(name, &self.server_info())?;
-        let module: Arc<dyn Module> = Arc::from(module);
-        self.modules.push(module.clone());
-        Ok(ModuleHandle(module))
-    }
-
     /// Returns what a module is told about this server: what a built-in module's `for_server`
     /// takes, to build one configured before [`WebServer::add_module`]. The listening addresses
     /// are there once the server has started.

@@ -27,7 +27,7 @@
 //! | `tls` | HTTPS listeners ([`TlsConfig`], `ServerConfig::tls`) | rustls (ring) |
 //! | `websockets` | the WebSockets module | tungstenite |
 //! | `redis` | WebSocket groups that span instances through Redis pub/sub ([`RedisBackend`], `WebSocketGroup::shared`); implies `websockets` | redis, getrandom |
-//! | `templates` | the `<< >>` templates module | nom, elsa, self_cell |
+//! | `templates` | the `<< >>` templates module | nom |
 //! | `crypto` | the body encryption module (secp256k1 + AES-256-GCM), key files | k256, aes-gcm, hkdf, argon2, pbkdf2, time |
 //! | `crypto-usrv` | usrv's AES-256-CTR wire mode (`CryptoConfig::with_usrv`) | aes, ctr |
 //! | `crypto-client` | the sealing client (`mods::crypto::Client`) | ureq |

@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::ast::{AssignOp, BinaryOp, Stmt};
 use super::env::Env;
 use super::error::{ErrorKind, TemplateError};
-use super::eval::Renderer;
+use super::eval::Evaluator;
+use super::scope::Locals;
 use super::{Shared, Template, value};
 
 /// An `after` block reached by a render, with the local variables it could see.
@@ -21,7 +22,8 @@ use super::{Shared, Template, value};
 pub(crate) struct AfterJob {
     pub(crate) template: Arc<Template>,
     pub(crate) stmts: Arc<[Stmt]>,
-    pub(crate) vars: Vec<(Box<str>, Value)>,
+    /// Copies of the locals the block could see.
+    pub(crate) locals: Locals,
 }
 
 /// The `after` blocks a render reached, to be run once the page has been sent.
@@ -104,7 +106,7 @@ impl AfterWork {
                     0,
                     shared.config.fuel,
                 );
-                let renderer = Renderer::with_vars(&env, &job.template, &job.vars);
+                let renderer = Evaluator::new(&env, &job.template, &job.locals);
                 match stmt {
                     Stmt::Assign {
                         target,

@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use elsa::sync::FrozenMap;
 use serde_json::{Map, Value};
 
-use super::{Template, Templates};
+use super::Templates;
 
 /// A function the application registers.
 pub(crate) type Function = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>;
@@ -20,7 +19,7 @@ pub(crate) type Function = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send 
 /// The registered functions by name.
 pub(crate) type Functions = HashMap<String, Function>;
 
-/// Everything a render reads and never changes (but the fuel and the included templates).
+/// Everything a render reads and never changes (but the fuel).
 pub(crate) struct Env<'a> {
     pub(crate) context: Cow<'a, Value>,
     pub(crate) args: Cow<'a, Value>,
@@ -33,15 +32,10 @@ pub(crate) struct Env<'a> {
     /// The render budget left; every node, loop iteration, call and 64 bytes built costs one.
     pub(crate) fuel: AtomicU64,
     pub(crate) max_fuel: u64,
-    /// The templates included so far, by address, kept alive until the render ends. Boxed so
-    /// the `Arc` itself has a stable address: the walk borrows `&Arc<Template>` (an `after`
-    /// block clones it) for the whole render.
-    #[allow(clippy::redundant_allocation)]
-    pub(crate) included: FrozenMap<usize, Box<Arc<Template>>>,
 }
 
 impl<'a> Env<'a> {
-    /// Creates an environment with no loader and nothing included yet.
+    /// Creates an environment with the full budget.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         (context, args, request): (Cow<'a, Value>, Cow<'a, Value>, Cow<'a, Value>),
@@ -61,7 +55,6 @@ impl<'a> Env<'a> {
             max_include_depth,
             fuel: AtomicU64::new(fuel),
             max_fuel: fuel,
-            included: FrozenMap::new(),
         }
     }
 }

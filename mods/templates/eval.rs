@@ -8,62 +8,33 @@
 //! Expressions are evaluated recursively: they produce values, not output.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value};
 
 use super::Template;
-use super::ast::{AssignOp, BinaryOp, Callee, Expr, ExprKind, Span, Stmt, UnaryOp};
+use super::ast::{AssignOp, BinaryOp, Callee, Expr, ExprKind, Ident, Span, Stmt, UnaryOp};
 use super::builtins::{self, Builtin, Num, float_value, num, truthy, type_name};
 use super::env::Env;
 use super::error::{ErrorKind, TemplateError};
+use super::scope::{Locals, LoopState, Place, Root, Step};
 use super::sink::RenderSink;
 use super::value::{arith, binary};
 
-/// The state of the innermost `for` loops, read through `loop.*`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LoopState {
-    pub(crate) index0: usize,
-    pub(crate) length: usize,
-}
-
 pub(crate) type RResult<T> = Result<T, TemplateError>;
 
-/// The scope expressions are evaluated in: the template being walked and its locals.
-pub(crate) struct Renderer<'a> {
-    pub(crate) env: &'a Env<'a>,
-    pub(crate) tpl: &'a Arc<Template>,
-    /// Local variables: `set`, `code` assignments and loop variables, innermost last.
-    pub(crate) vars: Vec<(&'a str, Cow<'a, Value>)>,
-    pub(crate) loops: Vec<LoopState>,
-    /// Set once a local is named `loop`; until then `loop.x` skips the locals.
-    pub(crate) loop_shadowed: bool,
-    pub(crate) include_depth: u32,
+/// The scope expressions are evaluated in: the render's environment, the template being walked
+/// and its locals. It is made afresh for each node, and borrows nothing past it.
+pub(crate) struct Evaluator<'e> {
+    env: &'e Env<'e>,
+    tpl: &'e Template,
+    locals: &'e Locals,
 }
 
-impl<'a> Renderer<'a> {
-    pub(crate) fn new(env: &'a Env<'a>, tpl: &'a Arc<Template>) -> Self {
-        Renderer {
-            env,
-            tpl,
-            vars: Vec::new(),
-            loops: Vec::new(),
-            loop_shadowed: false,
-            include_depth: 0,
-        }
-    }
-
-    /// Creates a renderer seeing `vars` as locals (for `after` blocks).
-    pub(crate) fn with_vars(
-        env: &'a Env<'a>,
-        tpl: &'a Arc<Template>,
-        vars: &'a [(Box<str>, Value)],
-    ) -> Self {
-        let mut r = Renderer::new(env, tpl);
-        r.vars = vars.iter().map(|(n, v)| (&**n, Cow::Borrowed(v))).collect();
-        r.loop_shadowed = vars.iter().any(|(n, _)| &**n == "loop");
-        r
+impl<'e> Evaluator<'e> {
+    /// Creates an evaluator over a render's environment, the template walked and its locals.
+    pub(crate) fn new(env: &'e Env<'e>, tpl: &'e Template, locals: &'e Locals) -> Self {
+        Evaluator { env, tpl, locals }
     }
 
     pub(crate) fn err(&self, kind: ErrorKind, span: Span) -> TemplateError {
@@ -99,55 +70,110 @@ impl<'a> Renderer<'a> {
             .map_err(|e| self.err(ErrorKind::Sink(e), span))
     }
 
-    /// Runs a statement of `set`, `code` or `after` (assignments go to the locals).
-    pub(crate) fn stmt(&mut self, stmt: &'a Stmt) -> RResult<()> {
-        match stmt {
-            Stmt::Assign {
-                target,
-                op,
-                value,
-                span,
-            } => {
-                let v = self.eval(value)?.into_owned();
-                let v = match op {
-                    AssignOp::Set => v,
-                    AssignOp::Add | AssignOp::Sub => {
-                        let old = self.lookup(&target.name, target.span)?;
-                        let bop = if *op == AssignOp::Add {
-                            BinaryOp::Add
-                        } else {
-                            BinaryOp::Sub
-                        };
-                        let v = arith(bop, &old, &v).map_err(|k| self.err(k, *span))?;
-                        self.burn_size(&v, *span)?;
-                        v
-                    }
+    /// Returns the value of an assignment to the locals (`=`, `+=`, `-=`).
+    fn assigned(&self, stmt_value: (&Ident, AssignOp, &'e Expr), span: Span) -> RResult<Value> {
+        let (target, op, value) = stmt_value;
+        let v = self.eval(value)?.into_owned();
+        match op {
+            AssignOp::Set => Ok(v),
+            AssignOp::Add | AssignOp::Sub => {
+                let old = self.lookup(&target.name, target.span)?;
+                let bop = if op == AssignOp::Add {
+                    BinaryOp::Add
+                } else {
+                    BinaryOp::Sub
                 };
-                self.assign(&target.name, v);
-                Ok(())
+                let v = arith(bop, &old, &v).map_err(|k| self.err(k, span))?;
+                self.burn_size(&v, span)?;
+                Ok(v)
             }
-            Stmt::Expr(e) => self.eval(e).map(drop),
         }
     }
 
-    fn assign(&mut self, name: &'a str, v: Value) {
-        self.loop_shadowed |= name == "loop";
-        match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
-            Some((_, slot)) => *slot = Cow::Owned(v),
-            None => self.vars.push((name, Cow::Owned(v))),
+    /// Returns where the value of `e` lives in the page data, when `e` is a path into it (names,
+    /// `.key`, `[literal]`, `default`) that evaluated to a borrowed value. It evaluates nothing
+    /// and charges nothing: it follows what [`Evaluator::eval`] did, so the place holds the very
+    /// value `eval` returned.
+    pub(crate) fn place(&self, e: &Expr) -> Option<Place> {
+        match &e.kind {
+            ExprKind::Name(n) => self.name_place(n),
+            ExprKind::Attr(base, key) => {
+                // `loop.index` is computed, not borrowed.
+                let loop_field_read = matches!(&base.kind, ExprKind::Name(n) if &**n == "loop")
+                    && !self.locals.loop_shadowed
+                    && self
+                        .locals
+                        .loops
+                        .last()
+                        .and_then(|s| loop_field(*s, key))
+                        .is_some();
+                if loop_field_read {
+                    return None;
+                }
+                Some(self.place(base)?.join(Step::Key(key.clone())))
+            }
+            ExprKind::Index(base, index) => match &index.kind {
+                ExprKind::Literal(Value::String(k)) => {
+                    Some(self.place(base)?.join(Step::Key(k.as_str().into())))
+                }
+                ExprKind::Literal(Value::Number(n)) => {
+                    let i = n.as_i64()?;
+                    let base = self.place(base)?;
+                    let len = base.find(self.env)?.as_array()?.len();
+                    let len = i64::try_from(len).ok()?;
+                    let j = if i < 0 { i + len } else { i };
+                    let j = usize::try_from(j).ok()?;
+                    Some(base.join(Step::Index(j)))
+                }
+                _ => None,
+            },
+            ExprKind::Call {
+                func: Callee::Builtin(Builtin::Default),
+                args,
+                ..
+            } if (1..=2).contains(&args.len()) => {
+                let first = self.place(args.first()?)?;
+                if first.find(self.env).is_some_and(|v| !v.is_null()) {
+                    Some(first)
+                } else {
+                    self.place(args.get(1)?)
+                }
+            }
+            _ => None,
         }
+    }
+
+    /// Returns where the value of a name lives in the page data, in [`Evaluator::lookup`]'s
+    /// order.
+    fn name_place(&self, name: &str) -> Option<Place> {
+        if let Some(held) = self.locals.get(name) {
+            return held.place();
+        }
+        if name == "loop" && !self.locals.loops.is_empty() {
+            return None;
+        }
+        if name == "request" {
+            return Some(Place::new(Root::Request));
+        }
+        if self.env.context.get(name).is_some() {
+            return Some(Place::new(Root::Context(name.into())));
+        }
+        if self.env.args.get(name).is_some() {
+            return Some(Place::new(Root::Args(name.into())));
+        }
+        self.env
+            .globals
+            .contains_key(name)
+            .then(|| Place::new(Root::Global(name.into())))
     }
 
     /// Looks a name up: locals, `loop`, `request`, page context, route args, global vars.
-    fn lookup(&self, name: &str, span: Span) -> RResult<Cow<'a, Value>> {
-        if let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| *n == name) {
-            return Ok(match v {
-                Cow::Borrowed(r) => Cow::Borrowed(*r),
-                Cow::Owned(v) => Cow::Owned(v.clone()),
-            });
+    fn lookup(&self, name: &str, span: Span) -> RResult<Cow<'e, Value>> {
+        if let Some(held) = self.locals.get(name) {
+            return Ok(Cow::Borrowed(held.get(self.env)));
         }
         if name == "loop" {
-            if let Some(state) = self.loops.last() {
+            if let Some(state) = self.locals.loops.last() {
                 let mut m = Map::new();
                 for key in ["index", "index0", "first", "last", "length"] {
                     m.insert(
@@ -174,15 +200,17 @@ impl<'a> Renderer<'a> {
     }
 
     /// Evaluates an expression, borrowing from the context where it can.
-    pub(crate) fn eval(&self, e: &'a Expr) -> RResult<Cow<'a, Value>> {
+    pub(crate) fn eval(&self, e: &'e Expr) -> RResult<Cow<'e, Value>> {
         match &e.kind {
             ExprKind::Literal(v) => Ok(Cow::Borrowed(v)),
             ExprKind::Name(n) => self.lookup(n, e.span),
             ExprKind::Attr(base, key) => {
                 // `loop.index` without building the `loop` object.
                 if let ExprKind::Name(n) = &base.kind {
-                    if !self.loop_shadowed && &**n == "loop" {
-                        if let Some(field) = self.loops.last().and_then(|s| loop_field(*s, key)) {
+                    if !self.locals.loop_shadowed && &**n == "loop" {
+                        if let Some(field) =
+                            self.locals.loops.last().and_then(|s| loop_field(*s, key))
+                        {
                             return Ok(Cow::Owned(field));
                         }
                     }
@@ -253,7 +281,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn get_key(&self, base: Cow<'a, Value>, key: &str, span: Span) -> RResult<Cow<'a, Value>> {
+    fn get_key(&self, base: Cow<'e, Value>, key: &str, span: Span) -> RResult<Cow<'e, Value>> {
         let missing = || self.err(ErrorKind::MissingKey(key.into()), span);
         match base {
             Cow::Borrowed(Value::Object(m)) => m.get(key).map(Cow::Borrowed).ok_or_else(missing),
@@ -271,10 +299,10 @@ impl<'a> Renderer<'a> {
 
     fn get_index(
         &self,
-        base: Cow<'a, Value>,
+        base: Cow<'e, Value>,
         index: &Value,
         span: Span,
-    ) -> RResult<Cow<'a, Value>> {
+    ) -> RResult<Cow<'e, Value>> {
         let Some(i) = index.as_i64() else {
             return Err(self.err(
                 ErrorKind::WrongType("cannot index with a float".into()),
@@ -315,7 +343,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    pub(crate) fn eval_args(&self, b: Builtin, args: &'a [Expr], span: Span) -> RResult<Args<'a>> {
+    pub(crate) fn eval_args(&self, b: Builtin, args: &'e [Expr], span: Span) -> RResult<Args<'e>> {
         let (min, max) = b.arity();
         if args.len() < min || args.len() > max {
             let want = match (min, max) {
@@ -341,7 +369,7 @@ impl<'a> Renderer<'a> {
         Ok(vals)
     }
 
-    fn call(&self, func: &Callee, args: &'a [Expr], span: Span) -> RResult<Cow<'a, Value>> {
+    fn call(&self, func: &Callee, args: &'e [Expr], span: Span) -> RResult<Cow<'e, Value>> {
         match func {
             Callee::Builtin(Builtin::Default) => {
                 if args.is_empty() || args.len() > 2 {
@@ -405,17 +433,40 @@ impl<'a> Renderer<'a> {
 static NULL: Value = Value::Null;
 
 /// The evaluated arguments of a built-in (at most three), kept on the stack.
-pub(crate) struct Args<'a> {
-    vals: [Cow<'a, Value>; 3],
+pub(crate) struct Args<'e> {
+    vals: [Cow<'e, Value>; 3],
     len: usize,
 }
 
-impl<'a> Args<'a> {
-    pub(crate) fn as_slice(&self) -> &[Cow<'a, Value>] {
+impl<'e> Args<'e> {
+    pub(crate) fn as_slice(&self) -> &[Cow<'e, Value>] {
         self.vals.get(..self.len).unwrap_or_default()
     }
 }
 
+/// Runs a statement of `set` or `code` (assignments go to the locals).
+pub(crate) fn run_stmt(
+    env: &Env<'_>,
+    tpl: &Template,
+    locals: &mut Locals,
+    stmt: &Stmt,
+) -> RResult<()> {
+    match stmt {
+        Stmt::Assign {
+            target,
+            op,
+            value,
+            span,
+        } => {
+            let v = Evaluator::new(env, tpl, locals).assigned((target, *op, value), *span)?;
+            locals.assign(&target.name, v);
+            Ok(())
+        }
+        Stmt::Expr(e) => Evaluator::new(env, tpl, locals).eval(e).map(drop),
+    }
+}
+
+/// Returns the span of a statement.
 pub(crate) fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Assign { span, .. } => *span,

@@ -64,6 +64,7 @@ mod module;
 mod parse;
 mod print;
 mod scan;
+mod scope;
 mod sink;
 mod stream;
 mod value;
@@ -542,9 +543,10 @@ impl Templates {
             Cow::Borrowed(page.args),
             Cow::Borrowed(page.request),
         ));
-        let mut walker = Walker::new(&env, template);
+        let mut walker = Walker::new(env, Arc::clone(template));
         walker.run_to_end(out)?;
-        Ok(AfterWork::new(walker.take_after(), &self.inner, env))
+        let (jobs, env) = walker.into_after();
+        Ok(AfterWork::new(jobs, &self.inner, env))
     }
 
     /// Returns the environment of a render over this engine's globals, functions and limits.

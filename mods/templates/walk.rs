@@ -3,13 +3,15 @@
 //!
 //! In scope: the order nodes render in, loop iteration, entering and leaving includes (with the
 //! include depth bound), and collecting `after` blocks. Out of scope: evaluating expressions (see
-//! `eval.rs`) and where the bytes go (see `sink.rs`).
+//! `eval.rs`), the locals (see `scope.rs`) and where the bytes go (see `sink.rs`).
 //!
-//! The walk is resumable: [`Walker`] keeps an explicit stack of frames (a node list and the next
-//! index, a `for` loop's iterator and state, the scope an `include` replaced), so it can stop
-//! when the output slot is full and carry on at the next call. Text is written straight from the
-//! template source and escaping writes the clean runs of a string straight through; only the part
-//! of one piece that did not fit the slot is kept for the next call.
+//! The walk is resumable and owns what it walks: [`Walker`] holds the render's environment, the
+//! template being walked (an `Arc`, as the cache shares it) and an explicit stack of frames (a
+//! node list, named by the node that opened it, and the next index; a `for` loop's position in
+//! what it iterates; the scope an `include` replaced), so it can stop when the output slot is full
+//! and carry on at the next call. Text is written straight from the template source and escaping
+//! writes the clean runs of a string straight through; only the part of one piece that did not
+//! fit the slot is kept for the next call.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -18,104 +20,154 @@ use serde_json::Value;
 
 use super::Template;
 use super::after::AfterJob;
-use super::ast::{Callee, Expr, ExprKind, Node, Span};
+use super::ast::{Callee, Expr, ExprKind, Ident, Node, Span};
 use super::builtins::{self, Builtin, truthy, type_name};
 use super::env::Env;
 use super::error::{ErrorKind, TemplateError};
-use super::eval::{LoopState, RResult, Renderer, stmt_span};
+use super::eval::{Evaluator, RResult, run_stmt, stmt_span};
 use super::print::write_value;
+use super::scope::{Held, Locals, LoopState, Place, Step};
 use super::sink::{Output, RenderSink, SliceOut, Unbounded};
 
-/// What a render collects as it goes: the `after` blocks reached.
-pub(crate) struct Run {
-    pub(crate) after: Vec<AfterJob>,
+/// Which node list a [`Frame::Nodes`] walks: the page's, or a body of the node that opened it
+/// (the node before `next` in the node list below it).
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    /// The nodes of the template itself (the page, or an included template).
+    Page,
+    /// The body of an `if`'s branch (`0` is the `if`, then each `elif`).
+    Branch(usize),
+    /// The `else` body of an `if`.
+    Otherwise,
+    /// The body of a `for`.
+    Loop,
+}
+
+impl Body {
+    /// Returns this body of `node`.
+    fn of(self, node: &Node) -> Option<&[Node]> {
+        match (self, node) {
+            (Body::Branch(i), Node::If { branches, .. }) => {
+                branches.get(i).map(|b| b.body.as_slice())
+            }
+            (Body::Otherwise, Node::If { otherwise, .. }) => otherwise.as_deref(),
+            (Body::Loop, Node::For { body, .. }) => Some(body),
+            _ => None,
+        }
+    }
 }
 
 /// One level of the walk.
-enum Frame<'a> {
+enum Frame {
     /// A node list and the index of the next node to render.
-    Nodes { nodes: &'a [Node], next: usize },
+    Nodes { body: Body, next: usize },
     /// A `for` loop between iterations (its body runs in the frame above).
-    Loop(Box<LoopFrame<'a>>),
+    Loop(Box<LoopFrame>),
     /// An `include` in progress: the includer's scope, restored when the include ends.
-    Include(Box<Scope<'a>>),
+    Include(Box<Scope>),
 }
 
-/// The includer's scope, saved while an included template renders.
-struct Scope<'a> {
-    tpl: &'a Arc<Template>,
-    vars: Vec<(&'a str, Cow<'a, Value>)>,
-    loops: Vec<LoopState>,
-    loop_shadowed: bool,
+/// The template being walked and what its nodes see.
+struct Scope {
+    tpl: Arc<Template>,
+    locals: Locals,
     include_depth: u32,
 }
 
 /// A `for` loop: where it is in what it iterates.
-struct LoopFrame<'a> {
+struct LoopFrame {
     mark: usize,
-    names: (Option<&'a str>, &'a str),
-    body: &'a [Node],
+    names: (Option<Arc<str>>, Arc<str>),
     span: Span,
     length: usize,
     index0: usize,
-    items: Items<'a>,
+    items: Items,
 }
 
-/// What a loop iterates, borrowed from the context where it can be.
-enum Items<'a> {
+/// What a loop iterates: its own values, or an array or object of the page data by position.
+enum Items {
     /// `range(…)`, never built as an array.
     Range {
         next: i64,
         step: i64,
     },
-    Borrowed(std::slice::Iter<'a, Value>),
     Owned(std::vec::IntoIter<Value>),
-    BorrowedMap(serde_json::map::Iter<'a>),
     OwnedMap(serde_json::map::IntoIter),
+    /// An array of the page data; the next item is at `index0`.
+    Placed(Arc<Place>),
+    /// An object of the page data and the keys still to visit, in order.
+    PlacedMap(Arc<Place>, std::vec::IntoIter<String>),
 }
 
 /// The loop variables of one iteration: the key (two-name form) and the item.
-type Item<'a> = (Option<Cow<'a, Value>>, Cow<'a, Value>);
+type Item = (Option<Held>, Held);
 
-impl<'a> LoopFrame<'a> {
-    fn next_item(&mut self) -> Option<Item<'a>> {
+impl LoopFrame {
+    fn next_item(&mut self) -> Option<Item> {
         let index0 = self.index0;
         let key = self.names.0.is_some();
-        let index = || key.then(|| Cow::Owned(Value::from(index0)));
+        let index = || key.then(|| Held::Owned(Value::from(index0)));
         match &mut self.items {
             Items::Range { next, step } => {
                 if index0 >= self.length {
                     return None;
                 }
-                let item = Cow::Owned(Value::from(*next));
+                let item = Held::Owned(Value::from(*next));
                 *next = next.wrapping_add(*step);
                 Some((index(), item))
             }
-            Items::Borrowed(it) => it.next().map(|v| (index(), Cow::Borrowed(v))),
-            Items::Owned(it) => it.next().map(|v| (index(), Cow::Owned(v))),
-            Items::BorrowedMap(it) => it.next().map(|(k, v)| {
+            Items::Placed(place) => (index0 < self.length)
+                .then(|| (index(), Held::Item(Arc::clone(place), Step::Index(index0)))),
+            Items::Owned(it) => it.next().map(|v| (index(), Held::Owned(v))),
+            Items::PlacedMap(place, keys) => keys.next().map(|k| {
                 if key {
-                    (Some(Cow::Owned(Value::String(k.clone()))), Cow::Borrowed(v))
+                    let item = Held::Item(Arc::clone(place), Step::Key(k.as_str().into()));
+                    (Some(Held::Owned(Value::String(k))), item)
                 } else {
-                    (None, Cow::Owned(Value::String(k.clone())))
+                    (None, Held::Owned(Value::String(k)))
                 }
             }),
             Items::OwnedMap(it) => it.next().map(|(k, v)| {
                 if key {
-                    (Some(Cow::Owned(Value::String(k))), Cow::Owned(v))
+                    (Some(Held::Owned(Value::String(k))), Held::Owned(v))
                 } else {
-                    (None, Cow::Owned(Value::String(k)))
+                    (None, Held::Owned(Value::String(k)))
                 }
             }),
         }
     }
 }
 
-/// A resumable render of one page: an explicit stack of frames over the shared AST.
+/// Returns the node list the frame at `at` walks: the template's own, or the body of the node
+/// that opened it, found from the node list below.
+fn nodes_at<'t>(tpl: &'t Template, stack: &[Frame], at: usize) -> Option<&'t [Node]> {
+    let Some(Frame::Nodes { body, .. }) = stack.get(at) else {
+        return None;
+    };
+    if let Body::Page = body {
+        return Some(&tpl.nodes);
+    }
+    let below = stack.get(..at)?;
+    let parent = below
+        .iter()
+        .rposition(|f| matches!(f, Frame::Nodes { .. }))?;
+    let Some(Frame::Nodes { next, .. }) = below.get(parent) else {
+        return None;
+    };
+    let opener = nodes_at(tpl, stack, parent)?.get(next.checked_sub(1)?)?;
+    body.of(opener)
+}
+
+/// A resumable render of one page: its environment, the template and an explicit stack of
+/// frames over the shared AST.
 pub(crate) struct Walker<'a> {
-    r: Renderer<'a>,
-    stack: Vec<Frame<'a>>,
-    run: Run,
+    env: Env<'a>,
+    /// The page's template (includes change `scope.tpl`, never this).
+    page: Arc<Template>,
+    scope: Scope,
+    stack: Vec<Frame>,
+    /// The `after` blocks reached.
+    after: Vec<AfterJob>,
     /// Bytes of the last piece that did not fit the caller's slice, from `spill_at` on.
     spill: Vec<u8>,
     spill_at: usize,
@@ -125,15 +177,21 @@ pub(crate) struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    /// Starts a render of `tpl`.
-    pub(crate) fn new(env: &'a Env<'a>, tpl: &'a Arc<Template>) -> Self {
+    /// Starts a render of `tpl` in `env`.
+    pub(crate) fn new(env: Env<'a>, tpl: Arc<Template>) -> Self {
         Walker {
-            r: Renderer::new(env, tpl),
+            env,
+            page: Arc::clone(&tpl),
+            scope: Scope {
+                tpl,
+                locals: Locals::default(),
+                include_depth: 0,
+            },
             stack: vec![Frame::Nodes {
-                nodes: &tpl.nodes,
+                body: Body::Page,
                 next: 0,
             }],
-            run: Run { after: Vec::new() },
+            after: Vec::new(),
             spill: Vec::new(),
             spill_at: 0,
             done: false,
@@ -141,9 +199,15 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Returns the `after` blocks reached so far (all of them once the walk is done).
-    pub(crate) fn take_after(&mut self) -> Vec<AfterJob> {
-        std::mem::take(&mut self.run.after)
+    /// Returns the page's template.
+    pub(crate) fn template(&self) -> &Template {
+        &self.page
+    }
+
+    /// Ends the walk: returns the `after` blocks reached (all of them once the walk is done) and
+    /// the environment, whose page data they read.
+    pub(crate) fn into_after(self) -> (Vec<AfterJob>, Env<'a>) {
+        (self.after, self.env)
     }
 
     /// Renders the rest of the page into `out` (a sink that is never full).
@@ -205,76 +269,78 @@ impl<'a> Walker<'a> {
             if out.is_full() {
                 return Ok(false);
             }
-            if let Some(Frame::Nodes { nodes, next }) = self.stack.last_mut() {
-                let nodes: &'a [Node] = nodes;
-                match nodes.get(*next) {
-                    Some(node) => {
-                        *next += 1;
-                        self.node(node, out)?;
-                    }
-                    None => {
-                        self.stack.pop();
-                    }
-                }
-                continue;
-            }
-            match self.stack.pop() {
+            match self.stack.last() {
                 None => return Ok(true),
-                Some(Frame::Nodes { .. }) => {}
-                Some(Frame::Loop(mut l)) => match l.next_item() {
-                    Some(item) => {
-                        let state = LoopState {
-                            index0: l.index0,
-                            length: l.length,
-                        };
-                        l.index0 += 1;
-                        self.r.iteration(l.mark, l.names, item, state, l.span)?;
-                        let body = l.body;
-                        self.stack.push(Frame::Loop(l));
-                        self.stack.push(Frame::Nodes {
-                            nodes: body,
-                            next: 0,
-                        });
-                    }
-                    None => self.r.end_loop(l.mark),
-                },
-                Some(Frame::Include(scope)) => {
-                    let Scope {
-                        tpl,
-                        vars,
-                        loops,
-                        loop_shadowed,
-                        include_depth,
-                    } = *scope;
-                    self.r.tpl = tpl;
-                    self.r.vars = vars;
-                    self.r.loops = loops;
-                    self.r.loop_shadowed = loop_shadowed;
-                    self.r.include_depth = include_depth;
-                }
+                Some(Frame::Nodes { .. }) => self.walk_nodes(out)?,
+                Some(_) => self.resume()?,
             }
         }
     }
 
-    fn push_body(&mut self, nodes: &'a [Node]) {
-        self.stack.push(Frame::Nodes { nodes, next: 0 });
+    /// Renders the innermost node list until it ends, a node opens a frame or `out` is full.
+    fn walk_nodes<O: Output>(&mut self, out: &mut O) -> RResult<()> {
+        let tpl = Arc::clone(&self.scope.tpl);
+        let height = self.stack.len();
+        let Some(nodes) = nodes_at(&tpl, &self.stack, height.saturating_sub(1)) else {
+            self.stack.pop();
+            return Ok(());
+        };
+        while self.stack.len() == height && !out.is_full() {
+            let Some(Frame::Nodes { next, .. }) = self.stack.last_mut() else {
+                break;
+            };
+            let Some(node) = nodes.get(*next) else {
+                self.stack.pop();
+                break;
+            };
+            *next += 1;
+            self.node(node, &tpl, out)?;
+        }
+        Ok(())
     }
 
-    fn node<O: Output>(&mut self, node: &'a Node, out: &mut O) -> RResult<()> {
-        let r = &mut self.r;
+    /// Takes up the frame below a finished node list: the loop's next iteration, or the
+    /// includer's scope.
+    fn resume(&mut self) -> RResult<()> {
+        match self.stack.pop() {
+            Some(Frame::Loop(mut l)) => match l.next_item() {
+                Some(item) => {
+                    let state = LoopState {
+                        index0: l.index0,
+                        length: l.length,
+                    };
+                    l.index0 += 1;
+                    Evaluator::new(&self.env, &self.scope.tpl, &self.scope.locals)
+                        .burn(1, l.span)?;
+                    self.scope.locals.iteration(l.mark, &l.names, item, state);
+                    self.stack.push(Frame::Loop(l));
+                    self.stack.push(Frame::Nodes {
+                        body: Body::Loop,
+                        next: 0,
+                    });
+                }
+                None => self.scope.locals.end_loop(l.mark),
+            },
+            Some(Frame::Include(scope)) => self.scope = *scope,
+            Some(Frame::Nodes { .. }) | None => {}
+        }
+        Ok(())
+    }
+
+    fn push_body(&mut self, body: Body) {
+        self.stack.push(Frame::Nodes { body, next: 0 });
+    }
+
+    fn node<O: Output>(&mut self, node: &Node, tpl: &Template, out: &mut O) -> RResult<()> {
+        let ev = Evaluator::new(&self.env, tpl, &self.scope.locals);
         match node {
             Node::Text(span) => {
-                r.burn(1, *span)?;
-                let text = r
-                    .tpl
-                    .source
-                    .as_bytes()
-                    .get(span.range())
-                    .unwrap_or_default();
-                r.write(out, text, *span)
+                ev.burn(1, *span)?;
+                let text = tpl.source.as_bytes().get(span.range()).unwrap_or_default();
+                ev.write(out, text, *span)
             }
             Node::Print { expr, raw, span } => {
-                r.burn(1, *span)?;
+                ev.burn(1, *span)?;
                 // `escape(x)` is escaped already: printing it must not escape it twice.
                 let escaped = matches!(
                     expr.kind,
@@ -283,24 +349,24 @@ impl<'a> Walker<'a> {
                         ..
                     }
                 );
-                let value = r.eval(expr)?;
+                let value = ev.eval(expr)?;
                 write_value(out, &value, !raw && !escaped)
-                    .map_err(|e| r.err(ErrorKind::Sink(e), *span))
+                    .map_err(|e| ev.err(ErrorKind::Sink(e), *span))
             }
             Node::If {
                 branches,
                 otherwise,
                 span,
             } => {
-                r.burn(1, *span)?;
-                for branch in branches {
-                    if truthy(&*r.eval(&branch.cond)?) {
-                        self.push_body(&branch.body);
+                ev.burn(1, *span)?;
+                for (i, branch) in branches.iter().enumerate() {
+                    if truthy(&*ev.eval(&branch.cond)?) {
+                        self.push_body(Body::Branch(i));
                         return Ok(());
                     }
                 }
-                if let Some(body) = otherwise {
-                    self.push_body(body);
+                if otherwise.is_some() {
+                    self.push_body(Body::Otherwise);
                 }
                 Ok(())
             }
@@ -308,104 +374,71 @@ impl<'a> Walker<'a> {
                 key,
                 value,
                 iter,
-                body,
                 span,
+                ..
             } => {
-                r.burn(1, *span)?;
-                let names = (key.as_ref().map(|k| &*k.name), &*value.name);
-                let frame = r.start_loop(names, iter, body, *span)?;
+                ev.burn(1, *span)?;
+                let frame = self.start_loop((key.as_ref(), value), iter, *span, tpl)?;
                 self.stack.push(Frame::Loop(Box::new(frame)));
                 Ok(())
             }
             Node::Set(stmt) => {
-                r.burn(1, stmt_span(stmt))?;
-                r.stmt(stmt)
+                ev.burn(1, stmt_span(stmt))?;
+                run_stmt(&self.env, tpl, &mut self.scope.locals, stmt)
             }
             Node::Code { stmts, span } => {
-                r.burn(1, *span)?;
+                ev.burn(1, *span)?;
                 for stmt in stmts {
-                    r.burn(1, stmt_span(stmt))?;
-                    r.stmt(stmt)?;
+                    Evaluator::new(&self.env, tpl, &self.scope.locals).burn(1, stmt_span(stmt))?;
+                    run_stmt(&self.env, tpl, &mut self.scope.locals, stmt)?;
                 }
                 Ok(())
             }
             Node::After { stmts, span } => {
-                r.burn(1, *span)?;
-                let vars = r
+                ev.burn(1, *span)?;
+                // The block runs after the render, over global vars read afresh: it keeps copies.
+                let vars: Vec<_> = self
+                    .scope
+                    .locals
                     .vars
                     .iter()
-                    .map(|(n, v)| ((*n).into(), v.clone().into_owned()))
+                    .map(|(n, v)| (Arc::clone(n), v.to_owned_in(&self.env)))
                     .collect();
-                self.run.after.push(AfterJob {
-                    template: Arc::clone(r.tpl),
+                let loop_shadowed = vars.iter().any(|(n, _)| &**n == "loop");
+                self.after.push(AfterJob {
+                    template: Arc::clone(&self.scope.tpl),
                     stmts: Arc::clone(stmts),
-                    vars,
+                    locals: Locals {
+                        vars,
+                        loops: Vec::new(),
+                        loop_shadowed,
+                    },
                 });
                 Ok(())
             }
             Node::Include { path, span } => {
-                r.burn(1, *span)?;
-                self.include(path, *span)
+                ev.burn(1, *span)?;
+                self.include(path, *span, tpl)
             }
         }
     }
 
-    /// Enters an included template: saves the includer's scope and gives the include a copy of
-    /// its locals (its own `set`s stay inside it).
-    fn include(&mut self, path: &str, span: Span) -> RResult<()> {
-        let r = &mut self.r;
-        if r.include_depth >= r.env.max_include_depth {
-            return Err(r.err(
-                ErrorKind::IncludeDepth {
-                    max: r.env.max_include_depth,
-                },
-                span,
-            ));
-        }
-        let loaded = match &r.env.loader {
-            Some(t) => t.load(path),
-            None => Err(TemplateError::unlocated(ErrorKind::NotFound, path)),
-        };
-        let tpl = loaded.map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::InvalidName => {
-                r.err(ErrorKind::IncludeNotFound(path.into()), span)
-            }
-            _ => e,
-        })?;
-        let env: &'a Env<'a> = r.env;
-        let tpl: &'a Arc<Template> = env
-            .included
-            .insert(Arc::as_ptr(&tpl) as usize, Box::new(tpl));
-        let saved = Scope {
-            tpl: r.tpl,
-            vars: r.vars.clone(),
-            loops: r.loops.clone(),
-            loop_shadowed: r.loop_shadowed,
-            include_depth: r.include_depth,
-        };
-        r.tpl = tpl;
-        r.include_depth += 1;
-        self.stack.push(Frame::Include(Box::new(saved)));
-        self.push_body(&tpl.nodes);
-        Ok(())
-    }
-}
-
-impl<'a> Renderer<'a> {
-    /// Evaluates what a `for` iterates and returns the loop, before its first iteration.
+    /// Evaluates what a `for` iterates and returns the loop, before its first iteration. An
+    /// array or object of the page data is iterated where it is, by position.
     fn start_loop(
         &mut self,
-        (key, value): (Option<&'a str>, &'a str),
-        iter: &'a Expr,
-        body: &'a [Node],
+        (key, value): (Option<&Ident>, &Ident),
+        iter: &Expr,
         span: Span,
-    ) -> RResult<LoopFrame<'a>> {
-        let mark = self.vars.len();
-        self.loop_shadowed |= value == "loop" || key == Some("loop");
+        tpl: &Template,
+    ) -> RResult<LoopFrame> {
+        let (key, value) = (key.map(|k| &*k.name), &*value.name);
+        let mark = self.scope.locals.vars.len();
+        self.scope.locals.loop_shadowed |= value == "loop" || key == Some("loop");
+        let ev = Evaluator::new(&self.env, tpl, &self.scope.locals);
         let frame = |length, items| LoopFrame {
             mark,
-            names: (key, value),
-            body,
+            names: (key.map(Arc::from), Arc::from(value)),
             span,
             length,
             index0: 0,
@@ -418,20 +451,46 @@ impl<'a> Renderer<'a> {
             ..
         } = &iter.kind
         {
-            let args = self.eval_args(Builtin::Range, args, iter.span)?;
+            let args = ev.eval_args(Builtin::Range, args, iter.span)?;
             let (start, stop, step) =
-                builtins::range_args(args.as_slice()).map_err(|k| self.err(k, iter.span))?;
+                builtins::range_args(args.as_slice()).map_err(|k| ev.err(k, iter.span))?;
             let length =
                 usize::try_from(builtins::range_len(start, stop, step)).unwrap_or(usize::MAX);
             return Ok(frame(length, Items::Range { next: start, step }));
         }
-        Ok(match self.eval(iter)? {
-            Cow::Borrowed(Value::Array(items)) => frame(items.len(), Items::Borrowed(items.iter())),
+        Ok(match ev.eval(iter)? {
+            Cow::Borrowed(Value::Array(items)) => match ev.place(iter) {
+                Some(place) => {
+                    debug_assert!(
+                        place
+                            .find(&self.env)
+                            .and_then(Value::as_array)
+                            .is_some_and(|a| std::ptr::eq(a, items))
+                    );
+                    frame(items.len(), Items::Placed(Arc::new(place)))
+                }
+                None => frame(items.len(), Items::Owned(items.clone().into_iter())),
+            },
             Cow::Owned(Value::Array(items)) => frame(items.len(), Items::Owned(items.into_iter())),
-            Cow::Borrowed(Value::Object(map)) => frame(map.len(), Items::BorrowedMap(map.iter())),
+            Cow::Borrowed(Value::Object(map)) => match ev.place(iter) {
+                Some(place) => {
+                    debug_assert!(
+                        place
+                            .find(&self.env)
+                            .and_then(Value::as_object)
+                            .is_some_and(|m| std::ptr::eq(m, map))
+                    );
+                    let keys: Vec<String> = map.keys().cloned().collect();
+                    frame(
+                        map.len(),
+                        Items::PlacedMap(Arc::new(place), keys.into_iter()),
+                    )
+                }
+                None => frame(map.len(), Items::OwnedMap(map.clone().into_iter())),
+            },
             Cow::Owned(Value::Object(map)) => frame(map.len(), Items::OwnedMap(map.into_iter())),
             other => {
-                return Err(self.err(
+                return Err(ev.err(
                     ErrorKind::WrongType(
                         format!("cannot iterate over {}", type_name(&other)).into(),
                     ),
@@ -441,34 +500,36 @@ impl<'a> Renderer<'a> {
         })
     }
 
-    /// Sets up one iteration's locals and `loop` state (the walker then renders the body).
-    fn iteration(
-        &mut self,
-        mark: usize,
-        (key, value): (Option<&'a str>, &'a str),
-        (k, item): Item<'a>,
-        state: LoopState,
-        span: Span,
-    ) -> RResult<()> {
-        self.burn(1, span)?;
-        // Names first set inside the body live for one iteration; outer names keep updates.
-        self.vars.truncate(mark);
-        if state.index0 == 0 {
-            self.loops.push(state);
-        } else if let Some(top) = self.loops.last_mut() {
-            *top = state;
+    /// Enters an included template: saves the includer's scope and gives the include a copy of
+    /// its locals (its own `set`s stay inside it).
+    fn include(&mut self, path: &str, span: Span, tpl: &Template) -> RResult<()> {
+        let ev = Evaluator::new(&self.env, tpl, &self.scope.locals);
+        if self.scope.include_depth >= self.env.max_include_depth {
+            return Err(ev.err(
+                ErrorKind::IncludeDepth {
+                    max: self.env.max_include_depth,
+                },
+                span,
+            ));
         }
-        if let (Some(name), Some(k)) = (key, k) {
-            self.vars.push((name, k));
-        }
-        self.vars.push((value, item));
+        let loaded = match &self.env.loader {
+            Some(t) => t.load(path),
+            None => Err(TemplateError::unlocated(ErrorKind::NotFound, path)),
+        };
+        let included = loaded.map_err(|e| match e.kind() {
+            ErrorKind::NotFound | ErrorKind::InvalidName => {
+                ev.err(ErrorKind::IncludeNotFound(path.into()), span)
+            }
+            _ => e,
+        })?;
+        let saved = Scope {
+            tpl: std::mem::replace(&mut self.scope.tpl, included),
+            locals: self.scope.locals.clone(),
+            include_depth: self.scope.include_depth,
+        };
+        self.scope.include_depth += 1;
+        self.stack.push(Frame::Include(Box::new(saved)));
+        self.push_body(Body::Page);
         Ok(())
-    }
-
-    fn end_loop(&mut self, mark: usize) {
-        if self.vars.len() > mark {
-            self.vars.truncate(mark);
-            self.loops.pop();
-        }
     }
 }

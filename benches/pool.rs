@@ -15,8 +15,8 @@ use std::net::TcpStream;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use microweb::{
-    BufferSlots, Conn, ConnEvent, ConnHandler, ConnInfo, Next, Pool, PoolConfig, TcpClient,
-    TcpServer,
+    pool::BufferSlots, pool::Conn, pool::ConnEvent, pool::ConnHandler, pool::ConnInfo, pool::Next,
+    pool::Pool, pool::PoolConfig, pool::TcpClient, pool::TcpServer,
 };
 
 fn slots(c: &mut Criterion) {
@@ -49,14 +49,14 @@ impl ConnHandler for Echo {
         };
         loop {
             match conn.read(&mut slot) {
-                Ok(0) => return Next::Close(microweb::CloseReason::ByPeer),
+                Ok(0) => return Next::Close(microweb::pool::CloseReason::ByPeer),
                 Ok(n) => {
                     if conn.write(&slot[..n]).is_err() {
-                        return Next::Close(microweb::CloseReason::ByHost);
+                        return Next::Close(microweb::pool::CloseReason::ByHost);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Next::Read,
-                Err(_) => return Next::Close(microweb::CloseReason::ByHost),
+                Err(_) => return Next::Close(microweb::pool::CloseReason::ByHost),
             }
         }
     }

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use microweb::{Pool, PoolConfig, WebServer};
+use microweb::{WebServer, pool::Pool, pool::PoolConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

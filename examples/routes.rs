@@ -8,7 +8,7 @@
 
 use std::num::ParseIntError;
 
-use microweb::{HandlerError, Html, Json, Method, StatusCode, WebServer};
+use microweb::{Html, Json, Method, StatusCode, WebServer, server::HandlerError};
 use serde_json::json;
 
 fn main() -> Result<(), microweb::Error> {

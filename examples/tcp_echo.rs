@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use microweb::{Pool, PoolConfig, Preset, TcpClient, TcpServer};
+use microweb::{Preset, pool::Pool, pool::PoolConfig, pool::TcpClient, pool::TcpServer};
 
 /// How long a client may stay silent before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);

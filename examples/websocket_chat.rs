@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use microweb::{WebServer, WebSocketGroup, WebSockets};
+use microweb::{WebServer, WebSockets, mods::websockets::WebSocketGroup};
 
 fn main() -> Result<(), microweb::Error> {
     let addr = std::env::args()

@@ -23,10 +23,10 @@
 //!
 //! | feature | what it builds | crates it brings |
 //! | --- | --- | --- |
-//! | `activation` | serving systemd's socket-activated listeners ([`activation`]) | listenfd |
-//! | `tls` | HTTPS listeners ([`TlsConfig`], `ServerConfig::tls`) | rustls (ring) |
+//! | `activation` | serving systemd's socket-activated listeners ([`pool::activation`]) | listenfd |
+//! | `tls` | HTTPS listeners ([`pool::TlsConfig`], `ServerConfig::tls`) | rustls (ring) |
 //! | `websockets` | the WebSockets module | tungstenite |
-//! | `redis` | WebSocket groups that span instances through Redis pub/sub ([`RedisBackend`], `WebSocketGroup::shared`); implies `websockets` | redis, getrandom |
+//! | `redis` | WebSocket groups that span instances through Redis pub/sub ([`mods::websockets::RedisBackend`], `WebSocketGroup::shared`); implies `websockets` | redis, getrandom |
 //! | `templates` | the `<< >>` templates module | nom |
 //! | `crypto` | the body encryption module (secp256k1 + AES-256-GCM), key files | k256, aes-gcm, hkdf, argon2, pbkdf2, time |
 //! | `crypto-usrv` | usrv's AES-256-CTR wire mode (`CryptoConfig::with_usrv`) | aes, ctr |
@@ -52,50 +52,33 @@ mod module;
 pub mod pool;
 pub mod proxy;
 pub mod routing;
-mod server;
+pub mod server;
 
+// The crate root holds what a handler author needs; everything else lives under its module
+// (`pool`, `routing`, `server`, `mods::…`), at one path.
 pub use ::http::{Method, StatusCode};
 pub use config::Preset;
 pub use error::{Error, Result};
 #[cfg(feature = "templates")]
-pub use mods::templates::{
-    AfterWork, PageData, RenderSink, RenderStream, SinkError, SlotSink, Template, TemplateConfig,
-    TemplateError, TemplateResponseExt, Templates, TemplatesModule,
-};
+pub use mods::templates::{TemplateResponseExt, TemplatesModule};
 #[cfg(feature = "websockets")]
-pub use mods::websockets::{
-    Broadcast, GroupBackend, GroupMembers, GroupMessage, UpgradeError, WebSocket, WebSocketError,
-    WebSocketGroup, WebSocketRequest, WebSockets,
-};
-#[cfg(feature = "redis")]
-pub use mods::websockets::{RedisBackend, RedisConfig, RedisError, RedisStats};
+pub use mods::websockets::{WebSocket, WebSockets};
 pub use module::{Module, ModuleHandle, ServerInfo};
-#[cfg(feature = "activation")]
-pub use pool::activation;
-pub use pool::{
-    Acceptor, BufferSlots, CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Listener, Next,
-    Pool, PoolConfig, PoolError, SlotGuard, SourceKey, TcpClient, TcpServer, TimerId, Transport,
-    UdpDatagram, Waker,
-};
-#[cfg(feature = "tls")]
-pub use pool::{TlsConfig, TlsStream};
-pub use routing::{ArgValue, RouteArgs, RouteError, Router};
-/// The TLS library microweb runs on (its types appear in [`TlsConfig`] and [`TlsStream`]).
+/// The TLS library microweb runs on (its types appear in [`pool::TlsConfig`] and
+/// [`pool::TlsStream`]).
 #[cfg(feature = "tls")]
 pub use rustls;
+pub use server::config::ServerConfig;
+pub use server::handler::{Html, IntoResponse, Json};
+pub use server::request::Request;
+pub use server::response::Response;
+pub use server::testing::TestRequest;
+pub use server::web_server::WebServer;
+
 /// The access log: one record per answered request (`ServerConfig::on_access`), and a
 /// Combined Log Format writer on a thread of its own.
 pub mod access {
-    pub use crate::server::{
+    pub use crate::server::access_log::{
         ACCESS_QUEUE_LINES, AccessHook, AccessLog, AccessRecord, AccessTarget, combined_line,
     };
 }
-pub use server::{
-    Body, BodySink, DeferredResponse, FileRange, FileSink, HandlerError, Handover, Html,
-    IntoResponse, InvalidHeader, Json, LogLevel, MAX_STREAM_QUEUE_BYTES, OnSent, Request, Response,
-    ResponseStream, Routes, ServerConfig, ServerHandle, SpoolConfig, StreamError, Takeover,
-    TestRequest, WebServer, add_default_page, add_mime_type, get_mime_type_from_filename,
-    html_escape, resolve_physical_path,
-};
-#[cfg(feature = "tls")]
-pub use server::{TlsError, TlsFileKind, TlsFiles};

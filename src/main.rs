@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use microweb::access::{ACCESS_QUEUE_LINES, AccessLog, AccessTarget};
 use microweb::proxy::TrustedProxies;
-use microweb::{GroupBackend, Pool, PoolConfig, Preset, RedisBackend, ServerHandle, WebServer};
+use microweb::{
+    Preset, WebServer, mods::websockets::GroupBackend, mods::websockets::RedisBackend, pool::Pool,
+    pool::PoolConfig, server::ServerHandle,
+};
 
 mod cli;
 
@@ -420,7 +423,7 @@ fn apply_flags(config: &mut microweb::ServerConfig, args: &Args) {
         config.metrics_path.clone_from(&args.metrics_path);
     }
     match &args.spool {
-        Some(Some(dir)) => config.spool = Some(microweb::SpoolConfig::new(64 * 1024, dir)),
+        Some(Some(dir)) => config.spool = Some(microweb::server::SpoolConfig::new(64 * 1024, dir)),
         Some(None) => config.spool = None,
         None => {}
     }
@@ -506,7 +509,7 @@ fn main() -> ExitCode {
     server.set_bind_addresses(args.binds.clone());
     server.config_mut().unix_binds.clone_from(&args.unix_binds);
     server.config_mut().unix_socket_mode = args.unix_socket_mode;
-    match microweb::activation::inherited_listeners() {
+    match microweb::pool::activation::inherited_listeners() {
         Ok(inherited) => {
             for listener in inherited {
                 server.adopt_listener(listener);

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use http_client::{RawClient, wait_until};
-use microweb::{Method, Preset, ServerConfig, SpoolConfig, WebServer};
+use microweb::{Method, Preset, ServerConfig, WebServer, server::SpoolConfig};
 
 const BUDGET: usize = 256 * 1024;
 

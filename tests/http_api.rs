@@ -323,7 +323,7 @@ fn test_request_runs_a_handler_without_a_socket() {
         });
     assert_eq!(response.status(), StatusCode::OK);
     match response.body() {
-        microweb::Body::Bytes(b) => {
+        microweb::server::Body::Bytes(b) => {
             let v: serde_json::Value = serde_json::from_slice(b).unwrap();
             assert_eq!(
                 v,

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_client::{RawClient, roundtrip, wait_until};
-use microweb::{LogLevel, Method, Pool, PoolConfig, Preset, WebServer};
+use microweb::{Method, Preset, WebServer, pool::Pool, pool::PoolConfig, server::LogLevel};
 use server_support::start;
 
 #[test]

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http_client::{RawClient, wait_until};
-use microweb::{Method, StreamError};
+use microweb::{Method, server::StreamError};
 use server_support::{all_slots_free, start};
 
 #[test]

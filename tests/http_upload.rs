@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http_client::{RawClient, roundtrip};
-use microweb::{BodySink, FileSink, Method, Preset, Request, Response, StatusCode};
+use microweb::{Method, Preset, Request, Response, StatusCode, server::BodySink, server::FileSink};
 use server_support::{all_slots_free, start};
 
 /// Resident memory of this process, in KiB (the server runs in it).

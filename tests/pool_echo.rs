@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use microweb::{Pool, PoolConfig, Preset};
+use microweb::{Preset, pool::Pool, pool::PoolConfig};
 use support::{WAIT, connect, echo_server, raise_fd_limit, read_line, round_trip, wait_until};
 
 #[test]
@@ -134,7 +134,7 @@ fn connection_waits_for_a_slot(keep_alloc: bool) {
 fn one_pool_serves_two_servers() {
     let pool = Pool::new(PoolConfig::from_preset(Preset::Light)).unwrap();
     let echo = echo_server(&pool);
-    let upper = microweb::TcpServer::bind(&pool, "127.0.0.1:0".parse().unwrap(), |client| {
+    let upper = microweb::pool::TcpServer::bind(&pool, "127.0.0.1:0".parse().unwrap(), |client| {
         let _ = client.recv_line(None, |c, line| {
             let _ = c.send(&line.to_ascii_uppercase());
             let _ = c.send(b"\n");

@@ -16,8 +16,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use microweb::{
-    CloseReason, Conn, ConnEvent, ConnHandler, ConnInfo, Next, Pool, PoolConfig, PoolError, Preset,
-    TcpClient, TcpServer, UdpDatagram, Waker,
+    Preset, pool::CloseReason, pool::Conn, pool::ConnEvent, pool::ConnHandler, pool::ConnInfo,
+    pool::Next, pool::Pool, pool::PoolConfig, pool::PoolError, pool::TcpClient, pool::TcpServer,
+    pool::UdpDatagram, pool::Waker,
 };
 use support::{
     WAIT, closed_by_server, connect, echo_server, read_line, read_to_eof, round_trip, wait_until,

@@ -12,7 +12,7 @@ mod support;
 
 use std::fs;
 
-use microweb::{Pool, PoolConfig, Preset};
+use microweb::{Preset, pool::Pool, pool::PoolConfig};
 use support::{WAIT, echo_server, wait_until};
 
 /// The CPUs each thread of this process named `name` may run on (`Cpus_allowed_list`).

@@ -7,7 +7,7 @@ mod support;
 
 use std::io::Write;
 
-use microweb::{Pool, PoolConfig, Preset, UdpDatagram};
+use microweb::{Preset, pool::Pool, pool::PoolConfig, pool::UdpDatagram};
 use support::{WAIT, connect, echo_server, fd_count, read_line, thread_count, wait_until};
 
 #[test]

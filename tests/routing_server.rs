@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use http_client::{RawClient, RawResponse, roundtrip, wait_until};
 use microweb::{
-    ArgValue, HandlerError, Html, Json, Method, Request, Response, Routes, StatusCode, WebServer,
+    Html, Json, Method, Request, Response, StatusCode, WebServer, routing::ArgValue,
+    server::HandlerError, server::Routes,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -142,7 +142,7 @@ fn pattern() -> Vec<u8> {
 #[test]
 fn directories_serve_their_first_default_page_and_redirect_without_slash() {
     let _g = EXCLUSIVE.read();
-    assert!(microweb::add_default_page("start.page"));
+    assert!(microweb::server::add_default_page("start.page"));
     let s = site(|root| {
         write(root, "index.html", "root index");
         write(root, "a/index.htm", "a htm");
@@ -457,14 +457,18 @@ fn traversal_attempts_never_leave_the_root() {
     }
     // The same rules through the public resolver, on decoded paths.
     let root = s.root();
-    assert!(microweb::resolve_physical_path(&root, "/sub/inside.txt").is_some());
+    assert!(microweb::server::resolve_physical_path(&root, "/sub/inside.txt").is_some());
     for path in [
         "/../secret.txt",
         "/leak.txt",
         "/leakdir/secret.txt",
         "/sub/..\\..\\secret.txt",
     ] {
-        assert_eq!(microweb::resolve_physical_path(&root, path), None, "{path}");
+        assert_eq!(
+            microweb::server::resolve_physical_path(&root, path),
+            None,
+            "{path}"
+        );
     }
     // Double encoding is decoded once: `%252e%252e` names the decoy folder `%2e%2e`, never `..`.
     let r = s.raw_target(b"/%252e%252e/secret.txt");

@@ -280,7 +280,7 @@ fn cases() {
 }
 
 /// Renders a case with a fresh engine, whole (`piece` = 0) or pulled through a
-/// [`microweb::RenderStream`] `piece` bytes at a time; returns the page or the error, and what
+/// [`microweb::mods::templates::RenderStream`] `piece` bytes at a time; returns the page or the error, and what
 /// the `after` blocks did.
 #[allow(clippy::unwrap_used)] // a test helper outside #[test] functions
 fn render_case(case: &Case, piece: usize) -> (Result<Vec<u8>, String>, String) {
@@ -628,9 +628,9 @@ fn the_engine_and_after_work_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
     send_sync::<Templates>();
-    send_sync::<microweb::Template>();
-    send::<microweb::AfterWork>();
-    send_sync::<microweb::TemplateError>();
+    send_sync::<microweb::mods::templates::Template>();
+    send::<microweb::mods::templates::AfterWork>();
+    send_sync::<microweb::mods::templates::TemplateError>();
 }
 
 proptest::proptest! {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use http_client::{RawClient, wait_until};
 use microweb::rustls::{self, pki_types};
-use microweb::{Error, Method, TlsFileKind, WebServer};
+use microweb::{Error, Method, WebServer, server::TlsFileKind};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -482,7 +482,7 @@ fn a_client_that_trickles_its_handshake_is_dropped_at_the_bound() {
     assert!(answers_next_client(&certs, &server, false));
 }
 
-fn tls_error(result: microweb::Result<&mut WebServer>) -> microweb::TlsError {
+fn tls_error(result: microweb::Result<&mut WebServer>) -> microweb::server::TlsError {
     match result {
         Err(Error::Tls(e)) => e,
         Err(other) => panic!("expected a TLS error, got {other}"),
@@ -544,7 +544,7 @@ fn a_server_with_bad_tls_files_does_not_start() {
     let certs = make_certs();
     let mut server = WebServer::new();
     server.set_bind_address("127.0.0.1:0".parse().unwrap());
-    server.config_mut().tls = Some(microweb::TlsFiles::new(
+    server.config_mut().tls = Some(microweb::server::TlsFiles::new(
         &certs.cert,
         certs.ca.with_extension("nope"),
     ));
@@ -725,8 +725,8 @@ struct SmallEcho {
 
 impl SmallEcho {
     /// Sends what is pending; `Some(next)` when the socket cannot take it all now.
-    fn send(&mut self, conn: &mut microweb::Conn<'_>) -> Option<microweb::Next> {
-        use microweb::{CloseReason, Next};
+    fn send(&mut self, conn: &mut microweb::pool::Conn<'_>) -> Option<microweb::pool::Next> {
+        use microweb::{pool::CloseReason, pool::Next};
         while !self.pending.is_empty() {
             match conn.write(&self.pending) {
                 Ok(n) => {
@@ -744,14 +744,14 @@ impl SmallEcho {
     }
 }
 
-impl microweb::ConnHandler for SmallEcho {
+impl microweb::pool::ConnHandler for SmallEcho {
     fn on_event(
         &mut self,
-        conn: &mut microweb::Conn<'_>,
-        event: microweb::ConnEvent,
-    ) -> microweb::Next {
-        use microweb::{CloseReason, Next};
-        if event == microweb::ConnEvent::Opened {
+        conn: &mut microweb::pool::Conn<'_>,
+        event: microweb::pool::ConnEvent,
+    ) -> microweb::pool::Next {
+        use microweb::{pool::CloseReason, pool::Next};
+        if event == microweb::pool::ConnEvent::Opened {
             self.opened_tls
                 .store(conn.is_tls(), std::sync::atomic::Ordering::SeqCst);
         }
@@ -776,8 +776,9 @@ impl microweb::ConnHandler for SmallEcho {
 #[test]
 fn pool_listen_tls_redelivers_plaintext_buffered_inside_rustls() {
     let certs = make_certs();
-    let pool = microweb::Pool::new(microweb::PoolConfig::default().with_slots_count(4)).unwrap();
-    let server_config = microweb::TlsFiles::new(&certs.cert, &certs.key)
+    let pool = microweb::pool::Pool::new(microweb::pool::PoolConfig::default().with_slots_count(4))
+        .unwrap();
+    let server_config = microweb::server::TlsFiles::new(&certs.cert, &certs.key)
         .load()
         .unwrap();
     let opened_tls = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -785,8 +786,8 @@ fn pool_listen_tls_redelivers_plaintext_buffered_inside_rustls() {
     let listener = pool
         .listen_tls(
             "127.0.0.1:0".parse().unwrap(),
-            microweb::TlsConfig::new(server_config),
-            move |_: &microweb::ConnInfo| -> Option<Box<dyn microweb::ConnHandler>> {
+            microweb::pool::TlsConfig::new(server_config),
+            move |_: &microweb::pool::ConnInfo| -> Option<Box<dyn microweb::pool::ConnHandler>> {
                 Some(Box::new(SmallEcho {
                     pending: Vec::new(),
                     opened_tls: Arc::clone(&flag),

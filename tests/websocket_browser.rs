@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
-use microweb::{WebServer, WebSocketGroup, WebSockets};
+use microweb::{WebServer, WebSockets, mods::websockets::WebSocketGroup};
 use tungstenite::Message;
 use websocket_support::connect;
 

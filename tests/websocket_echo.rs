@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use http_client::{RawClient, wait_until};
-use microweb::{WebSocketError, WebSocketGroup};
+use microweb::{mods::websockets::WebSocketError, mods::websockets::WebSocketGroup};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::{Bytes, Error as WsError, Message};

@@ -21,7 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cli_support::Demo;
-use microweb::{GroupBackend, RedisBackend, WebServer, WebSocketGroup, WebSockets};
+use microweb::{
+    WebServer, WebSockets, mods::websockets::GroupBackend, mods::websockets::RedisBackend,
+    mods::websockets::WebSocketGroup,
+};
 use peer_servers::{Peer, ScratchDir, available, free_port};
 use tungstenite::{Error as WsError, Message};
 
@@ -273,7 +276,7 @@ fn a_full_publish_queue_drops_and_counts_without_blocking_the_broadcaster() {
     // connection's first command, so the queue fills. No redis-server needed.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("redis://{}", silent.local_addr().unwrap());
-    let config = microweb::RedisConfig::new(&url).with_queue_capacity(4);
+    let config = microweb::mods::websockets::RedisConfig::new(&url).with_queue_capacity(4);
     let backend = Arc::new(RedisBackend::start(config).unwrap());
     let room = WebSocketGroup::shared("room", backend.clone());
     for i in 0..1000 {

@@ -26,8 +26,9 @@ use parking_lot::RwLock;
 use super::error::CryptoError;
 use super::identity::{Identity, PublicKey};
 use super::server::{CryptoConfig, OpenedRequest, ReplyTo, ServerCrypto};
+use crate::IntoResponse;
 use crate::module::{Module, ServerInfo};
-use crate::server::{Body, IntoResponse, Request, Response};
+use crate::server::{Body, Request, Response};
 
 /// The body encryption module: one server identity and replay store, shared by every protected
 /// route of a server.

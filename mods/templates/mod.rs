@@ -82,6 +82,8 @@ use parking_lot::RwLock;
 use serde_json::{Map, Value};
 
 pub use after::AfterWork;
+// The syntax tree is the engine's own; it is public only for the tests that print it.
+#[doc(hidden)]
 pub use ast::{
     AssignOp, BinaryOp, Branch, Callee, Expr, ExprKind, Ident, Node, Span, Stmt, UnaryOp,
 };
@@ -139,6 +141,7 @@ impl Template {
 
     /// Returns the node tree.
     #[must_use]
+    #[doc(hidden)]
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }

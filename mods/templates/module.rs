@@ -480,7 +480,7 @@ impl Read for PageReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::TestRequest;
+    use crate::TestRequest;
     use serde_json::json;
 
     fn module() -> Arc<TemplatesModule> {

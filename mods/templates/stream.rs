@@ -14,7 +14,7 @@ use super::walk::Walker;
 use super::{Shared, Template};
 
 /// A render in progress that the caller pulls slot by slot (from
-/// [`Templates::start_render`]): each [`RenderStream::fill`] writes the next bytes of the page
+/// [`super::Templates::start_render`]): each [`RenderStream::fill`] writes the next bytes of the page
 /// into the caller's buffer and pauses when it is full.
 ///
 /// It holds the render state (the stack of open blocks, loop positions and locals, the page data)

@@ -31,7 +31,7 @@ type Members = Arc<Mutex<Vec<WebSocket>>>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use microweb::{GroupBackend, GroupMembers, GroupMessage, WebSocketGroup};
+/// use microweb::{mods::websockets::GroupBackend, mods::websockets::GroupMembers, mods::websockets::GroupMessage, mods::websockets::WebSocketGroup};
 ///
 /// let local = WebSocketGroup::new();
 /// assert!(!local.is_shared());

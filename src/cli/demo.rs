@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use microweb::{
-    GroupBackend, Json, Method, ResponseStream, TemplateResponseExt, WebServer, WebSocketGroup,
-    WebSockets,
+    Json, Method, TemplateResponseExt, WebServer, WebSockets, mods::websockets::GroupBackend,
+    mods::websockets::WebSocketGroup, server::ResponseStream,
 };
 
 /// Installs the demo routes on `server`; with `chat_backend`, the chat room spans every

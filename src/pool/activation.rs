@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! let mut server = microweb::WebServer::new();
-//! for listener in microweb::activation::inherited_listeners()? {
+//! for listener in microweb::pool::activation::inherited_listeners()? {
 //!     server.adopt_listener(listener);
 //! }
 //! # Ok::<(), std::io::Error>(())

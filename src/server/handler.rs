@@ -68,7 +68,7 @@ use super::response::{Body, Response};
 ///    (see [`WebServer::on_error`](super::WebServer::on_error)) replace the page.
 ///
 /// A request goes through at most one error handler: the type's, or else the final status's.
-/// Outside a server (in [`TestRequest`](super::TestRequest)) a `HandlerError` answers `500`.
+/// Outside a server (in [`TestRequest`](crate::TestRequest)) a `HandlerError` answers `500`.
 /// `Result<T, StatusCode>` (or any other `E: IntoResponse`) keeps answering with `E` directly.
 ///
 /// An error type that is not `IntoResponse` cannot be returned as it is:
@@ -114,7 +114,7 @@ pub trait IntoResponse {
 /// # Examples
 ///
 /// ```
-/// use microweb::{HandlerError, Method, StatusCode, TestRequest};
+/// use microweb::{server::HandlerError, Method, StatusCode, TestRequest};
 ///
 /// let handler = |req: &microweb::Request<'_>, _: &mut microweb::Response| -> Result<String, HandlerError> {
 ///    let n: i64 = req.query_param("n").unwrap_or_default().parse()?;

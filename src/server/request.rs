@@ -128,7 +128,7 @@ impl<'a> Request<'a> {
     }
 
     /// Returns the client's address (MicroWebSrv2's `UserAddress`): the connection's peer, or,
-    /// when the peer is one of [`ServerConfig::trusted_proxies`](super::ServerConfig::trusted_proxies),
+    /// when the peer is one of [`ServerConfig::trusted_proxies`](crate::ServerConfig::trusted_proxies),
     /// the client its `Forwarded` or `X-Forwarded-For` header names (port 0 when the proxy
     /// gives none), or a PROXY protocol header gave. `Endpoint::Unix` (shown as `unix`) for a
     /// client on a Unix socket.

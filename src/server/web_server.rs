@@ -83,7 +83,8 @@ impl Routes {
     }
 
     /// Registers a handler for `method` and `pattern` (see [`crate::routing`] for the pattern
-    /// syntax), with an optional name for [`Routes::path_from_route`].
+    /// syntax), with an optional name for
+    /// [`WebServer::path_from_route`](crate::WebServer::path_from_route).
     ///
     /// # Errors
     /// [`RouteError`] for an invalid pattern, a duplicate name, or the same method and pattern
@@ -559,7 +560,7 @@ impl WebServer {
     }
 
     /// Serves a listening socket made elsewhere — inherited from systemd's socket activation,
-    /// say (see [`crate::activation`]) — instead of binding `bind_addresses`: once one is
+    /// say (see [`crate::pool::activation`]) — instead of binding `bind_addresses`: once one is
     /// adopted, the server listens on its adopted sockets only. TLS, the PROXY protocol and the
     /// other listener settings apply to it as to a bound one.
     pub fn adopt_listener(&mut self, listener: std::net::TcpListener) -> &mut Self {
@@ -590,7 +591,7 @@ impl WebServer {
 
     /// Adds (or replaces) the MIME type of an extension (with or without its dot) for the files
     /// this server serves from its root, over the built-in types and the process-wide ones
-    /// ([`add_mime_type`](crate::add_mime_type)). Takes effect at the next start.
+    /// ([`add_mime_type`](crate::server::add_mime_type)). Takes effect at the next start.
     ///
     /// Returns `false` (and changes nothing) when the extension or the type is empty, or the
     /// type holds a control character.
@@ -601,7 +602,7 @@ impl WebServer {
     /// let mut server = microweb::WebServer::new();
     /// assert!(server.add_mime_type(".gmi", "text/gemini"));
     /// assert_eq!(server.get_mime_type_from_filename("a.gmi").as_deref(), Some("text/gemini"));
-    /// assert_eq!(microweb::get_mime_type_from_filename("a.gmi"), None);
+    /// assert_eq!(microweb::server::get_mime_type_from_filename("a.gmi"), None);
     /// ```
     pub fn add_mime_type(&mut self, ext: &str, mime_type: &str) -> bool {
         self.static_tables.mime.add(ext, mime_type)
@@ -618,7 +619,7 @@ impl WebServer {
     }
 
     /// Adds a default page for this server's directories, searched after the built-in ones and
-    /// the process-wide ones ([`add_default_page`](crate::add_default_page)). Takes effect at
+    /// the process-wide ones ([`add_default_page`](crate::server::add_default_page)). Takes effect at
     /// the next start.
     ///
     /// Returns `false` for an empty name, `..`, or a name with a separator or NUL.
@@ -896,7 +897,7 @@ impl WebServer {
     ///
     /// let mut server = WebServer::new();
     /// server.on_error(StatusCode::NOT_FOUND, |req, _resp| {
-    ///     (StatusCode::NOT_FOUND, Html(format!("<h1>No {}</h1>", microweb::html_escape(req.path()))))
+    ///     (StatusCode::NOT_FOUND, Html(format!("<h1>No {}</h1>", microweb::server::html_escape(req.path()))))
     /// });
     /// ```
     pub fn on_error<F, R>(&mut self, status: StatusCode, handler: F) -> &mut Self
@@ -921,7 +922,7 @@ impl WebServer {
     ///
     /// ```
     /// use std::num::ParseIntError;
-    /// use microweb::{HandlerError, Method, StatusCode, WebServer};
+    /// use microweb::{server::HandlerError, Method, StatusCode, WebServer};
     ///
     /// let mut server = WebServer::new();
     /// server.on_error_type(|e: &ParseIntError, _req, _resp| {

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use microweb::{Pool, TcpClient, TcpServer};
+use microweb::{pool::Pool, pool::TcpClient, pool::TcpServer};
 
 /// How long any single wait in these tests may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);

@@ -152,7 +152,7 @@ pub struct RedisStats {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use microweb::{RedisBackend, WebServer, WebSocketGroup, WebSockets};
+/// use microweb::{mods::websockets::RedisBackend, WebServer, mods::websockets::WebSocketGroup, WebSockets};
 ///
 /// let backend = Arc::new(RedisBackend::connect("redis://127.0.0.1:6379")?);
 /// let room = WebSocketGroup::shared("chat", backend.clone());

@@ -152,10 +152,10 @@ pub fn add_mime_type(ext: &str, mime_type: &str) -> bool {
 ///
 /// ```
 /// assert_eq!(
-///     microweb::get_mime_type_from_filename("site/index.HTML").as_deref(),
+///     microweb::server::get_mime_type_from_filename("site/index.HTML").as_deref(),
 ///     Some("text/html; charset=utf-8")
 /// );
-/// assert_eq!(microweb::get_mime_type_from_filename("README"), None);
+/// assert_eq!(microweb::server::get_mime_type_from_filename("README"), None);
 /// ```
 #[must_use]
 pub fn get_mime_type_from_filename(filename: &str) -> Option<Cow<'static, str>> {

@@ -95,7 +95,7 @@ pub(crate) enum Resolved {
 ///
 /// ```
 /// let root = std::env::temp_dir();
-/// assert_eq!(microweb::resolve_physical_path(&root, "/../etc/passwd"), None);
+/// assert_eq!(microweb::server::resolve_physical_path(&root, "/../etc/passwd"), None);
 /// ```
 #[must_use]
 pub fn resolve_physical_path(root: &Path, url_path: &str) -> Option<PathBuf> {

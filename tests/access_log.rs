@@ -8,6 +8,8 @@
 )] // IO edge; test code
 
 mod cli_support;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use microweb::access::{AccessHook, combined_line};
 use microweb::{Method, WebServer};
 use regex::Regex;
+use wait::wait_until;
 
 /// nginx's `combined` format, then `$request_time`.
 fn combined() -> Regex {
@@ -33,17 +36,6 @@ fn curl(args: &[&str]) -> String {
         .output()
         .expect("curl runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
 }
 
 #[test]
@@ -83,7 +75,7 @@ fn the_hook_sees_one_combined_line_per_answer() {
     curl(&[&format!("{base}/hello"), &format!("{base}/hello")]);
     curl(&["-I", &format!("{base}/hello")]);
 
-    assert!(wait_for(Duration::from_secs(5), || lines
+    assert!(wait_until(Duration::from_secs(5), || lines
         .lock()
         .unwrap()
         .len()
@@ -142,7 +134,7 @@ fn the_binary_writes_its_access_log_and_reopens_it_on_sighup() {
     let base = format!("http://{}", demo.http_addr());
     curl(&[&format!("{base}/api/echo?first=1")]);
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
-    assert!(wait_for(Duration::from_secs(5), || read(&log)
+    assert!(wait_until(Duration::from_secs(5), || read(&log)
         .contains("/api/echo?first=1")));
     let first = read(&log);
     assert!(
@@ -154,9 +146,9 @@ fn the_binary_writes_its_access_log_and_reopens_it_on_sighup() {
     let rotated = dir.path().join("access.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     demo.signal(rustix::process::Signal::HUP);
-    assert!(wait_for(Duration::from_secs(5), || log.exists()));
+    assert!(wait_until(Duration::from_secs(5), || log.exists()));
     curl(&[&format!("{base}/api/echo?second=1")]);
-    assert!(wait_for(Duration::from_secs(5), || read(&log)
+    assert!(wait_until(Duration::from_secs(5), || read(&log)
         .contains("/api/echo?second=1")));
     assert!(!read(&rotated).contains("second=1"));
     assert!(read(&rotated).contains("first=1"));
@@ -217,7 +209,7 @@ fn a_log_that_cannot_keep_up_drops_lines_and_counts_them_while_the_server_answer
     assert_eq!(answered, requests);
     // 300 lines of 2 kB do not fit a 64 KiB pipe and a queue of 4: the rest were dropped.
     assert!(
-        wait_for(Duration::from_secs(5), || log.dropped() >= 200),
+        wait_until(Duration::from_secs(5), || log.dropped() >= 200),
         "{}",
         log.dropped()
     );
@@ -291,7 +283,7 @@ fn requests_refused_before_a_handler_are_logged_too() {
             "case {i}: {answer:?}"
         );
         assert!(
-            wait_for(Duration::from_secs(5), || lines.lock().unwrap().len()
+            wait_until(Duration::from_secs(5), || lines.lock().unwrap().len()
                 == i + 1),
             "case {i}: no line"
         );
@@ -304,7 +296,7 @@ fn requests_refused_before_a_handler_are_logged_too() {
     drop(std::net::TcpStream::connect(addr).unwrap());
     assert_eq!(send_raw(addr, b""), "");
     assert!(
-        !wait_for(Duration::from_millis(500), || lines.lock().unwrap().len()
+        !wait_until(Duration::from_millis(500), || lines.lock().unwrap().len()
             > 5),
         "{:?}",
         lines.lock().unwrap()

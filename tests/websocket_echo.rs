@@ -6,8 +6,6 @@
     clippy::unwrap_used
 )] // IO edge; helpers unwrap like tests
 
-#[path = "support/http_client.rs"]
-mod http_client;
 mod websocket_support;
 
 use std::io::{Read, Write};
@@ -22,6 +20,7 @@ use microweb::{mods::websockets::WebSocketError, mods::websockets::WebSocketGrou
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::{Bytes, Error as WsError, Message};
+use websocket_support::http_client;
 use websocket_support::{connect, echo, slots_all_free, start};
 
 const UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\

@@ -5,12 +5,14 @@
     clippy::unwrap_used
 )] // IO edge; helpers unwrap like tests
 
+#[path = "support/fd_limit.rs"]
+mod fd_limit;
 mod websocket_support;
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+use fd_limit::raise_fd_limit;
 use tungstenite::Message;
 use websocket_support::{connect, echo, slots_all_free, start};
 
@@ -18,27 +20,9 @@ const SOCKETS: usize = 2_000;
 const THREADS: usize = 8;
 const ROUNDS: usize = 3;
 
-/// Each socket costs two descriptors here (client and server live in this process).
-fn raise_fd_limit(wanted: u64) {
-    let limit = getrlimit(Resource::Nofile);
-    let current = limit.current.unwrap_or(u64::MAX);
-    if current >= wanted {
-        return;
-    }
-    let max = limit.maximum.unwrap_or(u64::MAX);
-    let new = Rlimit {
-        current: Some(wanted.min(max)),
-        maximum: limit.maximum,
-    };
-    setrlimit(Resource::Nofile, new).expect("raise RLIMIT_NOFILE");
-    assert!(
-        wanted <= max,
-        "RLIMIT_NOFILE hard limit {max} is below the {wanted} descriptors this test needs"
-    );
-}
-
 #[test]
 fn two_thousand_concurrent_sockets_exchange_messages() {
+    // Each socket costs two descriptors here (client and server live in this process).
     raise_fd_limit((SOCKETS as u64) * 2 + 256);
     let (server, addr, _ws) = start(echo);
     let (_, total) = server.slots().unwrap();

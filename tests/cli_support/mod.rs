@@ -86,7 +86,7 @@ impl Demo {
         self.listening(1)[0].1
     }
 
-    /// Sends `signal` (such as `libc::SIGINT`) to the child.
+    /// Sends `signal` (such as `Signal::INT`) to the child.
     pub(crate) fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_child(&self.child);
         rustix::process::kill_process(pid, signal).unwrap();
@@ -125,6 +125,10 @@ impl Drop for Demo {
 
 #[path = "../support/cargo_build.rs"]
 mod cargo_build;
+#[path = "../support/fd_limit.rs"]
+mod fd_limit;
+#[allow(unused_imports)] // not every crate sharing this module needs it
+pub(crate) use fd_limit::raise_fd_limit;
 
 /// The release build of the `microweb` binary (built once per test binary when missing or
 /// stale): load tests measure the server as deployed, not a debug build's checks.
@@ -155,24 +159,4 @@ pub(crate) fn stats(addr: SocketAddr) -> serde_json::Value {
         .map(|at| &answer[at + 4..])
         .expect("a whole answer");
     serde_json::from_slice(body).unwrap()
-}
-
-/// Raises this process's `RLIMIT_NOFILE` soft limit to `wanted` (children inherit it); fails
-/// when the hard limit is lower.
-pub(crate) fn raise_fd_limit(wanted: u64) {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let max = limit.maximum.unwrap_or(u64::MAX);
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(wanted.min(max)),
-            maximum: limit.maximum,
-        },
-    )
-    .expect("raise RLIMIT_NOFILE");
-    assert!(
-        wanted <= max,
-        "RLIMIT_NOFILE hard limit {max} is below the {wanted} descriptors this test needs"
-    );
 }

@@ -11,6 +11,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+#[path = "wait.rs"]
+mod wait;
+#[allow(unused_imports)] // not every crate sharing this module waits
+pub use wait::wait_until;
+
 /// One response as it came over the wire.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
@@ -286,18 +291,4 @@ pub fn roundtrip(addr: SocketAddr, request: &[u8]) -> Option<RawResponse> {
     let mut c = RawClient::connect(addr);
     c.send(request);
     c.read_response()
-}
-
-/// Waits until `cond` holds, polling every few milliseconds, up to `limit`.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }

@@ -9,36 +9,20 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use microweb::{pool::Pool, pool::TcpClient, pool::TcpServer};
 
+#[path = "fd_limit.rs"]
+mod fd_limit;
+#[path = "wait.rs"]
+mod wait;
+#[allow(unused_imports)] // not every crate sharing this module needs it
+pub(crate) use fd_limit::raise_fd_limit;
+pub(crate) use wait::wait_until;
+
 /// How long any single wait in these tests may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
-
-/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
-pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Raises this process's soft limit of open files to at least `n` (up to the hard limit).
-pub(crate) fn raise_fd_limit(n: u64) {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut lim = getrlimit(Resource::Nofile);
-    if lim.current.is_some_and(|c| c < n) {
-        lim.current = Some(lim.maximum.map_or(n, |m| m.min(n)));
-        let _ = setrlimit(Resource::Nofile, lim);
-    }
-}
 
 /// Echoes lines on `client` until it closes.
 pub(crate) fn echo_lines(client: &TcpClient, timeout: Option<Duration>) {

@@ -9,6 +9,11 @@ use microweb::{WebServer, WebSockets};
 use tungstenite::WebSocket as Client;
 use tungstenite::handshake::client::Response as ClientResponse;
 
+// The raw HTTP client comes through here, so a crate using both loads each file once.
+#[path = "../support/http_client.rs"]
+pub(crate) mod http_client;
+use http_client::wait_until;
+
 /// Starts a server on 127.0.0.1:0 with the WebSockets module set up by `configure`.
 pub(crate) fn start(
     configure: impl FnOnce(&WebSockets),
@@ -49,12 +54,8 @@ pub(crate) fn connect(addr: SocketAddr, path: &str) -> (Client<TcpStream>, Clien
 
 /// Waits (bounded) until every buffer slot of the server is free again.
 pub(crate) fn slots_all_free(server: &WebServer) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match server.slots() {
-            Some((free, total)) if free == total => return true,
-            _ if std::time::Instant::now() >= deadline => return false,
-            _ => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
+    wait_until(
+        Duration::from_secs(5),
+        || matches!(server.slots(), Some((free, total)) if free == total),
+    )
 }

@@ -10,7 +10,6 @@ mod http_client;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_client::{RawClient, wait_until};
@@ -63,42 +62,14 @@ impl Fixture {
     }
 }
 
-/// Counts allocations of 64 KiB or more, process-wide: a server that held a 200 KB page in
-/// memory would need at least one (its buffer grows past 64 KiB), a streaming one needs none
-/// (it holds one slot of 4 KiB and the render state).
-struct CountingAlloc;
-
-static LARGE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-const LARGE: usize = 64 * 1024;
-
-// SAFETY: every call forwards to the system allocator with the caller's layout unchanged; the
-// counter is a relaxed atomic increment that neither allocates nor panics.
-#[allow(unsafe_code)]
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.size() >= LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: `ptr` came from `System` through `alloc`/`realloc` with this layout.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        if new_size >= LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
-        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
-    }
-}
+// Allocations of 64 KiB or more, process-wide, are counted: a server that held a 200 KB page
+// in memory would need at least one (its buffer grows past 64 KiB), a streaming one needs none
+// (it holds one slot of 4 KiB and the render state).
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Returns this process's resident set size in KiB (the server runs in the test process).
 fn rss_kib() -> u64 {
@@ -228,14 +199,14 @@ fn a_1_mb_page_arrives_whole_and_chunked_without_the_server_holding_it() {
 
     let mut stream = std::net::TcpStream::connect(f.addr).unwrap();
     let rss_before = rss_kib();
-    let large_before = LARGE_ALLOCS.load(Ordering::Relaxed);
+    let large_before = counting_alloc::large_allocations();
     std::io::Write::write_all(
         &mut stream,
         b"GET /table.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
     let got = read_chunked_checking(&mut stream, &expected);
-    let large = LARGE_ALLOCS.load(Ordering::Relaxed) - large_before;
+    let large = counting_alloc::large_allocations() - large_before;
     eprintln!(
         "page {} bytes in {} chunks; VmRSS {} KiB before, peak {} KiB during (+{} KiB); \
          allocations >= 64 KiB during the transfer: {large}",

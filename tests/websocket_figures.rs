@@ -10,45 +10,19 @@
 
 mod websocket_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 use websocket_support::{connect, echo, slots_all_free, start};
 
-/// Counts the bytes live on the heap of this process.
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-#[allow(unsafe_code)] // a counting allocator, for the measurement only
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+// Counts the bytes live on the heap of this process.
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 const UPGRADE: &str = "GET /ws/echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
                        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
@@ -79,13 +53,13 @@ fn idle_socket_heap_cost() {
     let mut clients = Vec::with_capacity(N);
     clients.push(raw_socket(addr)); // warm up lazily allocated server state
     assert!(slots_all_free(&server));
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = counting_alloc::live_bytes();
     for _ in 1..=N {
         clients.push(raw_socket(addr));
     }
     assert!(slots_all_free(&server));
     std::thread::sleep(Duration::from_millis(100)); // let workers finish their bookkeeping
-    let after = LIVE.load(Ordering::SeqCst);
+    let after = counting_alloc::live_bytes();
     let per_socket = (after - before) / N as isize;
     println!("heap per idle WebSocket (server side): {per_socket} bytes");
     assert!(

@@ -19,7 +19,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use http_client::RawClient;
+use http_client::{RawClient, all_sent_acknowledged, tcp_queues, wait_until};
 use microweb::Method;
 use parking_lot::Mutex;
 use server_support::{all_slots_free, start};
@@ -30,9 +30,11 @@ const BIG: usize = 8 * 1024 * 1024;
 fn a_request_sent_while_the_answer_is_deferred_is_served_after_it() {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let release_rx = Arc::new(Mutex::new(release_rx));
+    let (deferred_tx, deferred_rx) = mpsc::channel::<()>();
     let (server, addr) = start(|s| {
         s.route(Method::GET, "/deferred", move |_req, resp| {
             let deferred = resp.defer();
+            let _ = deferred_tx.send(());
             let rx = Arc::clone(&release_rx);
             std::thread::spawn(move || {
                 let _ = rx.lock().recv_timeout(Duration::from_secs(10));
@@ -49,9 +51,17 @@ fn a_request_sent_while_the_answer_is_deferred_is_served_after_it() {
     c.send(b"GET /deferred HTTP/1.1\r\nHost: t\r\n\r\n");
     // The handler holds the answer until released; the second request comes meanwhile (the
     // connection is idle on its deferred answer when its bytes arrive).
-    std::thread::sleep(Duration::from_millis(100));
+    deferred_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the first request reaches its handler");
     c.send(b"GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    // Once the server's kernel has acknowledged them, the bytes have raised the connection's
+    // edge, before the answer is released: the pool sees that edge while the answer is still
+    // deferred, and must remember it.
+    assert!(
+        wait_until(Duration::from_secs(5), || all_sent_acknowledged(c.stream())),
+        "the second request reaches the server"
+    );
     release_tx.send(()).unwrap();
     let first = c.read_response_within(Duration::from_secs(5)).unwrap();
     assert_eq!(first.text(), "first");
@@ -81,12 +91,26 @@ fn a_request_sent_while_a_large_response_is_blocked_is_served_after_it() {
         .write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     // Nothing is read yet: the 8 MB answer fills the socket buffers and the server waits to
-    // write. The next request arrives during that wait.
-    std::thread::sleep(Duration::from_millis(200));
+    // write. The next request arrives during that wait: once the answer has begun (so the
+    // first request was read on its own), and before the client reads any of it.
+    stream.peek(&mut [0u8; 1]).expect("the first answer begins");
     stream
         .write_all(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        wait_until(Duration::from_secs(5), || all_sent_acknowledged(&stream)),
+        "the second request reaches the server"
+    );
+    // What the server has written so far is in the two kernels' queues (the client has read
+    // nothing): less than the answer, so it was still writing when the second request came.
+    let client = stream.local_addr().unwrap();
+    let (server_unacknowledged, _) = tcp_queues(addr, client).unwrap();
+    let (_, client_unread) = tcp_queues(client, addr).unwrap();
+    assert!(
+        server_unacknowledged + client_unread < BIG as u64,
+        "the socket buffers took the whole answer ({server_unacknowledged} + {client_unread} \
+         bytes): the second request did not come while the server waited to write"
+    );
     let mut all = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let small_answer = b"\r\n\r\nsmall";
@@ -109,9 +133,11 @@ fn a_request_sent_while_a_large_response_is_blocked_is_served_after_it() {
 fn a_handler_that_blocks_its_loop_stops_neither_accepting_nor_the_other_loop() {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let release_rx = Mutex::new(release_rx);
+    let (blocking_tx, blocking_rx) = mpsc::channel::<()>();
     let (server, addr) = start(|s| {
         // Blocks its loop on purpose (what a handler should not do) until released, 10 s at most.
         s.route(Method::GET, "/block", move |_req, resp| {
+            let _ = blocking_tx.send(());
             let _ = release_rx.lock().recv_timeout(Duration::from_secs(10));
             resp.return_ok("unblocked");
         })
@@ -121,7 +147,9 @@ fn a_handler_that_blocks_its_loop_stops_neither_accepting_nor_the_other_loop() {
     });
     let mut blocked = RawClient::connect(addr);
     blocked.send(b"GET /block HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    blocking_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the blocking handler runs");
     // The next connection is accepted (by loop 0) and dealt to the other connection loop.
     let mut other = RawClient::connect(addr);
     other.send(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");

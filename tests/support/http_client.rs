@@ -280,6 +280,11 @@ impl RawClient {
         !self.eof
     }
 
+    /// Returns the connection's socket (for its addresses and kernel queues).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
     /// Returns the bytes received but not yet consumed as a response.
     pub fn pending(&self) -> &[u8] {
         &self.buf
@@ -291,4 +296,44 @@ pub fn roundtrip(addr: SocketAddr, request: &[u8]) -> Option<RawResponse> {
     let mut c = RawClient::connect(addr);
     c.send(request);
     c.read_response()
+}
+
+/// Returns the kernel's queues of the TCP connection from `local` to `peer`, as
+/// `(unacknowledged, unread)`: bytes written on that socket that its peer has not acknowledged
+/// yet, and bytes received on it that its owner has not read yet. Linux and IPv4 only (the
+/// connection's line in `/proc/net/tcp`); `None` when there is no such connection.
+pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
+    let entry = |a: SocketAddr| match a {
+        // The kernel prints the address as the u32 it keeps in network order, and the port in
+        // host order.
+        SocketAddr::V4(a) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(a.ip().octets()),
+            a.port()
+        ),
+        SocketAddr::V6(_) => panic!("tcp_queues reads IPv4 connections only: {a}"),
+    };
+    let (local, peer) = (entry(local), entry(peer));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    // sl local_address rem_address st tx_queue:rx_queue ...
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&local.as_str()) || fields.get(2) != Some(&peer.as_str()) {
+            return None;
+        }
+        let (tx, rx) = fields.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
+
+/// Returns whether the peer of `stream` has acknowledged every byte written on it: its kernel
+/// holds them, so the readiness they raise on its side has been signalled.
+pub fn all_sent_acknowledged(stream: &TcpStream) -> bool {
+    let local = stream.local_addr().expect("a connected socket");
+    let peer = stream.peer_addr().expect("a connected socket");
+    let (unacknowledged, _) = tcp_queues(local, peer).expect("the connection is in /proc/net/tcp");
+    unacknowledged == 0
 }

@@ -11,8 +11,8 @@ mod http_client;
 mod server_support;
 
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use http_client::{RawClient, wait_until};
@@ -31,6 +31,7 @@ fn curl_receives_server_sent_events() {
                     .send_event(format!("resumed after {last}"), Some("start"), None, None)
                     .unwrap();
                 for i in 1..=3 {
+                    // A producer that paces its events: each goes out as a chunk of its own.
                     std::thread::sleep(Duration::from_millis(20));
                     stream
                         .send_event(
@@ -96,6 +97,7 @@ fn a_dropped_client_is_reported_on_the_next_send() {
                         }
                         Err(e) => panic!("{e}"),
                     }
+                    // A live feed's pace; the test waits on `gone`, not on this.
                     std::thread::sleep(Duration::from_millis(10));
                 }
             });
@@ -156,13 +158,22 @@ fn ndjson_and_multipart_streams_are_framed() {
 
 #[test]
 fn stop_finishes_the_request_in_flight_then_closes_everything() {
+    // The slow answer is sent when the test releases it, once the stop is under way.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Arc::new(Mutex::new(release_rx));
+    let (in_flight_tx, in_flight_rx) = mpsc::channel::<()>();
     let (server, addr) = start(|s| {
-        s.route(Method::GET, "/slow", |_req, resp| {
+        s.route(Method::GET, "/slow", move |_req, resp| {
             let deferred = resp.defer();
+            let release = Arc::clone(&release_rx);
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(700));
+                let _ = release
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10));
                 deferred.send(|r| r.return_ok("finished"));
             });
+            let _ = in_flight_tx.send(());
         })
         .unwrap();
         s.route(Method::GET, "/fast", |_req, _resp| "fast").unwrap();
@@ -173,7 +184,9 @@ fn stop_finishes_the_request_in_flight_then_closes_everything() {
     assert_eq!(idle.read_response().unwrap().text(), "fast");
     let mut busy = RawClient::connect(addr);
     busy.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    in_flight_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the slow request reaches its handler");
 
     let handle = server.handle();
     let stopper = std::thread::spawn(move || {
@@ -181,8 +194,14 @@ fn stop_finishes_the_request_in_flight_then_closes_everything() {
         handle.stop();
         started.elapsed()
     });
-    // The idle connection is closed without waiting; the slow answer still arrives whole.
+    // The idle connection is closed without waiting, while the stop waits for the request in
+    // flight; released then, the slow answer still arrives whole.
     assert!(idle.closed_within(Duration::from_secs(5)));
+    assert!(
+        !stopper.is_finished(),
+        "stop returned before the request in flight finished"
+    );
+    release_tx.send(()).unwrap();
     let r = busy
         .read_response()
         .expect("the in-flight request finishes");

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
-use websocket_support::{connect, echo, slots_all_free, start};
+use websocket_support::{connect, echo, slots_all_free, start, wait_until};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -57,8 +57,17 @@ fn idle_socket_heap_cost() {
     for _ in 1..=N {
         clients.push(raw_socket(addr));
     }
+    // Measured once the server holds nothing in transit: every slot back, and nothing reserved
+    // from the memory budget (a message being received or queued to send). What is left on the
+    // heap is what the idle sockets cost.
     assert!(slots_all_free(&server));
-    std::thread::sleep(Duration::from_millis(100)); // let workers finish their bookkeeping
+    assert!(
+        wait_until(Duration::from_secs(5), || server
+            .memory_budget()
+            .is_some_and(|b| b.in_use == 0)),
+        "the memory budget still holds {:?}",
+        server.memory_budget()
+    );
     let after = counting_alloc::live_bytes();
     let per_socket = (after - before) / N as isize;
     println!("heap per idle WebSocket (server side): {per_socket} bytes");

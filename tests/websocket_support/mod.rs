@@ -12,7 +12,7 @@ use tungstenite::handshake::client::Response as ClientResponse;
 // The raw HTTP client comes through here, so a crate using both loads each file once.
 #[path = "../support/http_client.rs"]
 pub(crate) mod http_client;
-use http_client::wait_until;
+pub(crate) use http_client::wait_until;
 
 /// Starts a server on 127.0.0.1:0 with the WebSockets module set up by `configure`.
 pub(crate) fn start(

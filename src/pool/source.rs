@@ -315,7 +315,7 @@ pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
 /// still unstable, so the errno is compared).
 #[cfg(unix)]
 fn in_progress(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EINPROGRESS)
+    rustix::io::Errno::from_io_error(e) == Some(rustix::io::Errno::INPROGRESS)
 }
 
 #[cfg(not(unix))]

@@ -359,6 +359,17 @@ fn cors_as_microwebsrv2_did_it() {
     );
     assert_eq!(r.header("access-control-allow-methods"), Some("PUT"));
     assert_eq!(r.header("access-control-allow-headers"), Some("X-Token"));
+    // Without an Origin it is no preflight (Fetch): the route answers, not the CORS switch.
+    let r = roundtrip(
+        addr,
+        b"OPTIONS /echo HTTP/1.1\r\nHost: t\r\nAccess-Control-Request-Method: PUT\r\n\r\n",
+    )
+    .unwrap();
+    assert!(
+        r.header("allow").is_some(),
+        "the route's OPTIONS answer, with its Allow"
+    );
+    assert_eq!(r.header("access-control-allow-methods"), None);
 }
 
 #[test]

@@ -38,6 +38,7 @@ use super::response::{Body, Response};
 use super::static_files::Resolved;
 use super::upload::{BodySink, UploadFactory};
 use super::web_server::{LogLevel, ServerShared};
+use crate::http;
 use crate::routing::Resolution;
 
 /// Runs user code; a panic becomes a 500 answer, logged. Returns false when it panicked.
@@ -310,11 +311,10 @@ fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Res
     }
 }
 
+/// A CORS preflight, by the http layer's one definition (Fetch: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`).
 fn is_cors_preflight(request: &Request<'_>) -> bool {
-    *request.method() == Method::OPTIONS
-        && request
-            .get_header("access-control-request-method")
-            .is_some()
+    http::is_cors_preflight(request.head, request.raw)
 }
 
 /// Answers a CORS preflight as MicroWebSrv2's `CORSAllowAll` did: everything asked is allowed.

@@ -5,7 +5,8 @@
 //!
 //! In scope: the built-in modules, and the table of their names behind
 //! [`WebServer::load_module`]. It lives here, beside the modules, so the server never names one:
-//! it runs the [`Module`](crate::Module)s it is given, built from the [`ServerInfo`](crate::ServerInfo) it gives.
+//! it runs the [`Module`](crate::Module)s it is given, built from the
+//! [`ServerInfo`](crate::ServerInfo) it gives.
 //! Out of scope: the pipeline that calls them (the server's).
 
 #[cfg(feature = "crypto")]

@@ -69,7 +69,7 @@ pub(crate) fn answer<'a>(
 ) {
     let config = &shared.config;
 
-    if config.cors_allow_all && is_cors_preflight(request) {
+    if config.cors_allow_all && http::is_cors_preflight(request.head, request.raw) {
         answer_preflight(request, response);
     }
     run_before_hooks(shared, request, response);
@@ -309,12 +309,6 @@ fn serve_static(shared: &ServerShared, request: &Request<'_>, response: &mut Res
             _ => response.return_not_found(),
         },
     }
-}
-
-/// A CORS preflight, by the http layer's one definition (Fetch: `OPTIONS` with `Origin` and
-/// `Access-Control-Request-Method`).
-fn is_cors_preflight(request: &Request<'_>) -> bool {
-    http::is_cors_preflight(request.head, request.raw)
 }
 
 /// Answers a CORS preflight as MicroWebSrv2's `CORSAllowAll` did: everything asked is allowed.

@@ -545,8 +545,8 @@ impl Response {
     /// (`Content-Disposition: attachment`). A missing or unreadable file answers 404.
     ///
     /// The `Content-Type` comes from the file's extension in the process-wide table (the
-    /// built-in types and [`add_mime_type`](crate::server::add_mime_type)'s): a response belongs to no
-    /// one server, so a server's own additions
+    /// built-in types and [`add_mime_type`](crate::server::add_mime_type)'s): a response
+    /// belongs to no one server, so a server's own additions
     /// ([`WebServer::add_mime_type`](crate::WebServer::add_mime_type)) type the files of its
     /// root only.
     pub fn return_file(&mut self, path: impl AsRef<Path>, attachment_name: Option<&str>) {

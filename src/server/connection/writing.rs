@@ -65,6 +65,16 @@ impl Pending {
         }
     }
 
+    /// Whether a body sent piece by piece has handed out its last piece (it is done once the
+    /// slot's bytes are out).
+    fn is_finished(&self) -> bool {
+        match self {
+            Pending::Reader { finished, .. } | Pending::Stream { finished, .. } => *finished,
+            Pending::File { range, .. } => range.remaining() == 0,
+            _ => false,
+        }
+    }
+
     /// Counts `n` more bytes of an in-memory body as sent.
     pub(super) fn advance(&mut self, n: usize) {
         if let Pending::Static(_, off) | Pending::Bytes(_, off) | Pending::Shared(_, off) = self {
@@ -176,6 +186,10 @@ impl HttpConnection {
                 }
                 continue;
             }
+            if out.pending.is_finished() {
+                out.pending = Pending::None;
+                continue;
+            }
             match &mut out.pending {
                 Pending::None => break,
                 Pending::Static(..) | Pending::Bytes(..) | Pending::Shared(..) => {}
@@ -184,25 +198,15 @@ impl HttpConnection {
                     remaining,
                     chunked,
                     finished,
-                } => {
-                    if *finished {
-                        out.pending = Pending::None;
-                        continue;
+                } => match refill(slot, reader.as_mut(), remaining, *chunked) {
+                    Ok((range, done)) => {
+                        out.pos = range.start;
+                        out.end = range.end;
+                        *finished = done;
                     }
-                    match refill(slot, reader.as_mut(), remaining, *chunked) {
-                        Ok((range, done)) => {
-                            out.pos = range.start;
-                            out.end = range.end;
-                            *finished = done;
-                        }
-                        Err(e) => return self.close_failed_body(&e),
-                    }
-                }
+                    Err(e) => return self.close_failed_body(&e),
+                },
                 Pending::File { range, zero_copy } => {
-                    if range.remaining() == 0 {
-                        out.pending = Pending::None;
-                        continue;
-                    }
                     if !*zero_copy {
                         match read_some(range, slot) {
                             Ok(n) => {
@@ -247,10 +251,6 @@ impl HttpConnection {
                     chunked,
                     finished,
                 } => {
-                    if *finished {
-                        out.pending = Pending::None;
-                        continue;
-                    }
                     if self.shared.is_draining() {
                         // The server is stopping: what is queued goes out, then the last chunk.
                         stream.close();

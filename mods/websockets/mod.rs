@@ -45,6 +45,7 @@ mod socket;
 pub(crate) mod upgrade;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ::http::StatusCode;
@@ -89,6 +90,9 @@ impl Settings {
 /// [`WebSockets::on_websocket_accepted`].
 pub struct WebSockets {
     paths: RwLock<Vec<String>>,
+    /// Whether any path is listed: a plain request is let through without taking `paths`'
+    /// lock, which every event loop would otherwise share on every request.
+    any_paths: AtomicBool,
     settings: RwLock<Settings>,
     on_protocol: RwLock<Option<ProtocolFn>>,
     on_accepted: RwLock<Option<AcceptedFn>>,
@@ -131,6 +135,7 @@ impl WebSockets {
     fn with_max_message(max: usize) -> WebSockets {
         WebSockets {
             paths: RwLock::new(Vec::new()),
+            any_paths: AtomicBool::new(false),
             settings: RwLock::new(Settings::new(max.max(1))),
             on_protocol: RwLock::new(None),
             on_accepted: RwLock::new(None),
@@ -145,6 +150,7 @@ impl WebSockets {
         if !paths.iter().any(|p| p == path) {
             paths.push(path.to_owned());
         }
+        self.any_paths.store(true, Ordering::Release);
     }
 
     /// Returns the listed paths (empty: every path takes upgrades).
@@ -218,17 +224,14 @@ impl WebSockets {
     }
 
     fn wants(&self, request: &Request<'_>) -> Option<bool> {
-        let is_ws = || {
-            request
-                .get_header("upgrade")
-                .is_some_and(|u| upgrade::lists_token(u, "websocket"))
-        };
-        let paths = self.paths.read();
-        if paths.is_empty() {
-            return is_ws().then_some(true);
+        let is_ws = request
+            .get_header("upgrade")
+            .is_some_and(|u| upgrade::lists_token(u, "websocket"));
+        if !self.any_paths.load(Ordering::Acquire) {
+            return is_ws.then_some(true);
         }
-        // The path first: most requests are not for a socket's path, and it is the cheaper test.
-        paths.iter().any(|p| p == request.path()).then(is_ws)
+        let paths = self.paths.read();
+        paths.iter().any(|p| p == request.path()).then_some(is_ws)
     }
 }
 

@@ -169,9 +169,14 @@ impl HttpConnection {
         if self.shared.is_forced() {
             return Next::Close(CloseReason::ByHost);
         }
+        // One head parsed into for every request of this turn (pipelined ones too): it is
+        // about a kilobyte, not worth clearing per request.
+        let mut head: Option<RequestHead> = None;
         loop {
             let step = match self.state {
-                State::ReadingHead => self.read_request(conn),
+                State::ReadingHead => {
+                    self.read_request(conn, head.get_or_insert_with(RequestHead::default))
+                }
                 State::ReadingBody(_) => self.read_body(conn),
                 State::Awaiting(..) => self.check_answer(conn),
                 State::Writing(_) => self.write_response(conn),

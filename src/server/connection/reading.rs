@@ -87,10 +87,9 @@ impl HttpConnection {
         }
     }
 
-    /// Reads until a head is complete, then dispatches it.
-    pub(super) fn read_request(&mut self, conn: &mut impl Socket) -> Step {
-        // Parsed in place: the head (with its header index) is not moved per request.
-        let mut head = RequestHead::default();
+    /// Reads until a head is complete, then dispatches it. The head is parsed into `head`
+    /// (whatever it held before), in place: it is not moved per request.
+    pub(super) fn read_request(&mut self, conn: &mut impl Socket, head: &mut RequestHead) -> Step {
         loop {
             if self.len > 0 {
                 if self.request_started.is_none() && self.shared.observes_requests() {
@@ -101,10 +100,10 @@ impl HttpConnection {
                     continue;
                 };
                 let input = slot.get(..self.len).unwrap_or_default();
-                match http::parse_head_into(input, &self.shared.limits, &mut head) {
+                match http::parse_head_into(input, &self.shared.limits, head) {
                     Ok(Status::Complete(())) => {
                         self.head_deadline = None;
-                        if let Some(step) = self.on_head(conn, &head) {
+                        if let Some(step) = self.on_head(conn, head) {
                             return step;
                         }
                     }

@@ -11,7 +11,7 @@ use super::observation::{Observation, RequestText};
 use super::socket::Socket;
 use super::{Facts, HttpConnection, State, Step};
 use crate::http::{self, RequestHead};
-use crate::pool::{CloseReason, Endpoint, Next, Reservation, SlotGuard};
+use crate::pool::{CloseReason, Endpoint, Next, SlotGuard};
 use crate::routing::{Resolution, RouteArgs};
 #[cfg(feature = "metrics")]
 use crate::server::metrics;
@@ -20,6 +20,10 @@ use crate::server::request::Request;
 use crate::server::response::{Body, Response};
 use crate::server::upload::BodySink;
 use crate::server::web_server::LogLevel;
+
+/// The next request's bytes stay in the slot, in front of the answer, while they take at most
+/// this share of it (1/4: the answer keeps the rest); more are set aside in the stash.
+const NEXT_IN_SLOT_SHARE: usize = 4;
 
 impl HttpConnection {
     /// Runs the pipeline on a complete request and starts its response.
@@ -70,14 +74,15 @@ impl HttpConnection {
         self.answered(conn, head, origin.client, slot, consumed, &mut response)
     }
 
-    /// Takes the answer to `head` from `client`: sets the bytes after `consumed` aside for the
-    /// next request, puts the slot back, and starts sending.
+    /// Takes the answer to `head` from `client`: keeps the bytes after `consumed` (the next
+    /// request's) at the front of the slot, or sets them aside, puts the slot back, and starts
+    /// sending.
     pub(super) fn answered(
         &mut self,
         conn: &mut impl Socket,
         head: &RequestHead,
         client: Endpoint,
-        slot: SlotGuard,
+        mut slot: SlotGuard,
         consumed: usize,
         response: &mut Response,
     ) -> Step {
@@ -103,14 +108,17 @@ impl HttpConnection {
                     .then(|| RequestText::new(head, raw, client)),
             }));
         }
-        if let Some(next) = slot.get(consumed..self.len).filter(|b| !b.is_empty()) {
-            self.stash.extend_from_slice(next);
-            let capacity = self.stash.capacity();
-            if self.stash_held.as_ref().map(Reservation::bytes) != Some(capacity) {
-                self.stash_held = Some(self.shared.budget.charge(capacity));
+        let next = slot.get(consumed..self.len).map_or(0, <[u8]>::len);
+        if next > 0 && next <= slot.len() / NEXT_IN_SLOT_SHARE && response.deferred.is_none() {
+            // The next request stays at the front of the slot; the answer is written after it.
+            slot.copy_within(consumed..self.len, 0);
+            self.len = next;
+        } else {
+            if next > 0 {
+                self.set_aside(slot.get(consumed..self.len).unwrap_or_default());
             }
+            self.len = 0;
         }
-        self.len = 0;
         self.continue_sent = false;
         self.slot = Some(slot);
         self.start_response(conn, response, facts)

@@ -13,36 +13,45 @@ use crate::server::response::{Body, Response};
 use crate::server::web_server::LogLevel;
 
 impl HttpConnection {
-    /// Writes the response head (and a body that fits) into the slot and starts sending.
+    /// Writes the response head (and a body that fits) into the slot and starts sending. The
+    /// answer goes after the next request's bytes when the slot holds some (`slot[..len]`);
+    /// they are set aside first when the head does not fit after them, and after when the
+    /// body needs the whole slot (a reader, a stream, a file through the slot) or the
+    /// connection is taken over.
     pub(super) fn serialize(&mut self, response: &mut Response, facts: Facts) -> Step {
-        let Some(slot) = self.slot.as_mut() else {
-            return Step::Wait(Next::Close(CloseReason::ByHost));
-        };
         let date = current_date();
-        let body = mem::replace(&mut response.body, Body::Empty);
-        let len = response.content_length.or_else(|| body.len());
+        let len = response.content_length.or_else(|| response.body.len());
         let framing = http::response_framing(facts.version, len);
         let keep_alive = facts.keep_alive
             && !response.close
             && framing != Framing::UntilClose
             && !self.shared.is_draining();
-        let head_len = match write_head(slot, response, &date, framing, keep_alive, facts) {
-            Ok(n) => n,
-            Err(e) => {
-                self.shared.log(
-                    LogLevel::Error,
-                    format_args!("cannot write the response head ({e}); answering 500"),
-                );
-                let n = http::write_error_response(slot, HttpError::ResponseBufferFull, &date)
-                    .unwrap_or(0);
-                self.state = State::Writing(Outgoing::of_slot(n, false));
-                return Step::Again;
+        let (base, head_len) = loop {
+            let base = self.len;
+            let Some(slot) = self.slot.as_mut() else {
+                return Step::Wait(Next::Close(CloseReason::ByHost));
+            };
+            let room = slot.get_mut(base..).unwrap_or_default();
+            match write_head(room, response, &date, framing, keep_alive, facts) {
+                Ok(n) => break (base, n),
+                Err(_) if base > 0 => self.set_next_request_aside(),
+                Err(e) => {
+                    self.shared.log(
+                        LogLevel::Error,
+                        format_args!("cannot write the response head ({e}); answering 500"),
+                    );
+                    let n = http::write_error_response(slot, HttpError::ResponseBufferFull, &date)
+                        .unwrap_or(0);
+                    self.state = State::Writing(Outgoing::of_slot(n, false));
+                    return Step::Again;
+                }
             }
         };
         if let Some(observed) = self.observed.as_deref_mut() {
             observed.status = response.status.as_u16();
             observed.head_len = head_len as u64;
         }
+        let body = mem::replace(&mut response.body, Body::Empty);
         let body = if facts.is_head || !http::status_carries_body(response.status) {
             if let Body::Stream(stream) = &body {
                 stream.mark_gone();
@@ -51,15 +60,23 @@ impl HttpConnection {
         } else {
             body
         };
-        let placed = place_body(slot, head_len, body, framing, &self.shared.budget);
-        let (end, pending, held) = match placed {
-            Ok(placed) => placed,
-            Err(e) => return self.close_failed_body(&e),
+        let Some(slot) = self.slot.as_mut() else {
+            return Step::Wait(Next::Close(CloseReason::ByHost));
         };
+        let room = slot.get_mut(base..).unwrap_or_default();
+        let (end, pending, held) =
+            match place_body(room, head_len, body, framing, &self.shared.budget) {
+                Ok(placed) => placed,
+                Err(e) => return self.close_failed_body(&e),
+            };
+        let in_memory = matches!(pending, Pending::None) || pending.in_memory().is_some();
+        if !in_memory || response.takeover.is_some() {
+            self.set_next_request_aside();
+        }
         response.headers_sent = true;
         self.state = State::Writing(Outgoing {
-            pos: 0,
-            end,
+            pos: base,
+            end: base + end,
             pending,
             keep_alive,
             on_sent: response.on_sent.take(),

@@ -14,9 +14,11 @@
 //!
 //! Memory: the connection holds one buffer slot while it has bytes in flight (request input, or
 //! the response going out) and none while idle. The request head lives in the slot, the response
-//! is written into the same slot once the handler has run; bytes of a pipelined next request
-//! that arrived with the current one are set aside meanwhile. A body larger than the slot is
-//! gathered in memory bounded by `max_request_content_length`.
+//! is written into the same slot once the handler has run. Bytes of a pipelined next request
+//! that arrived with the current one stay at the front of the slot, the answer written after
+//! them, while they take at most a quarter of it and the answer lies whole in memory; else they
+//! are set aside (the stash) meanwhile. A body larger than the slot is gathered in memory
+//! bounded by `max_request_content_length`.
 //!
 //! The machine is split by what each part owns: [`reading`] the request (head, body, upload,
 //! `100 Continue`), [`answering`] the handler's turn, [`encode`] the response head and what of
@@ -94,7 +96,8 @@ pub(crate) struct HttpConnection {
     is_tls: bool,
     /// INVARIANT: `len > 0` implies `slot.is_some()`.
     slot: Option<SlotGuard>,
-    /// Received bytes at `slot[..len]` while reading a request.
+    /// Received bytes at `slot[..len]`: the request being read, or, while an answer is written
+    /// after them (`Writing`), the next pipelined request's.
     len: usize,
     /// Bytes of the next (pipelined) request, set aside while the slot carries a response.
     stash: Vec<u8>,

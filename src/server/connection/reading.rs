@@ -12,7 +12,7 @@ use super::socket::{Io, Socket, io_outcome};
 use super::writing::flush;
 use super::{HttpConnection, State, Step};
 use crate::http::{self, BodyDecoder, BodyEvent, BodyKind, HttpError, RequestHead, Status};
-use crate::pool::{CloseReason, Next};
+use crate::pool::{CloseReason, Next, Reservation};
 use crate::routing::{Resolution, RouteArgs};
 use crate::server::body_memory::Room;
 use crate::server::body_store::{BodyStore, Finished};
@@ -65,6 +65,30 @@ impl HttpConnection {
             .extend_from_slice(slot.get(..self.len).unwrap_or_default());
         self.len = 0;
         self.slot = None;
+    }
+
+    /// Sets `bytes` (the next request's) aside in the stash, charged to the memory budget.
+    pub(super) fn set_aside(&mut self, bytes: &[u8]) {
+        self.stash.extend_from_slice(bytes);
+        let capacity = self.stash.capacity();
+        if self.stash_held.as_ref().map(Reservation::bytes) != Some(capacity) {
+            self.stash_held = Some(self.shared.budget.charge(capacity));
+        }
+    }
+
+    /// Moves the next request's bytes, kept at the front of the slot while an answer is
+    /// written after them, to the stash: the answer needs the whole slot.
+    pub(super) fn set_next_request_aside(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let Some(slot) = self.slot.take() else {
+            self.len = 0;
+            return;
+        };
+        self.set_aside(slot.get(..self.len).unwrap_or_default());
+        self.slot = Some(slot);
+        self.len = 0;
     }
 
     /// Moves what the stash holds (the next pipelined request, or a parked partial head) to the

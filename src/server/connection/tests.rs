@@ -155,6 +155,29 @@ fn shared() -> Arc<ServerShared> {
             },
         )
         .unwrap();
+    server
+        .route(
+            Method::GET,
+            "/stream",
+            |_: &Request<'_>, r: &mut Response| {
+                // Three slots of body read through the slot, chunked.
+                let body: Vec<u8> = (0..3 * SLOT_SIZE).map(|i| b'a' + (i % 26) as u8).collect();
+                r.return_stream(::http::StatusCode::OK, io::Cursor::new(body), None);
+            },
+        )
+        .unwrap();
+    server
+        .route(
+            Method::GET,
+            "/big-head",
+            |_: &Request<'_>, r: &mut Response| {
+                // A head that fits the slot, but not after a quarter of it.
+                r.set_header("X-Filler", "f".repeat(SLOT_SIZE * 4 / 5))
+                    .unwrap();
+                r.return_ok("big");
+            },
+        )
+        .unwrap();
     let pool = Pool::new(PoolConfig::default().with_slot_size(SLOT_SIZE)).unwrap();
     server.shared(
         &pool,
@@ -385,4 +408,77 @@ fn the_peer_hanging_up_between_requests_closes_without_an_answer() {
     let next = conn.on_socket_event(&mut peer, ConnEvent::Readable);
     assert!(matches!(next, Next::Close(CloseReason::ByPeer)), "{next:?}");
     assert_eq!(peer.written, b"");
+}
+
+/// Decodes a chunked body (`text` starts at its first chunk); returns it and what follows it.
+fn dechunk(mut text: &str) -> (String, &str) {
+    let mut body = String::new();
+    loop {
+        let (size, rest) = text.split_once("\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(size, 16).unwrap();
+        let (data, rest) = rest.split_at(size);
+        body.push_str(data);
+        text = rest.strip_prefix("\r\n").expect("the chunk's CRLF");
+        if size == 0 {
+            return (body, text);
+        }
+    }
+}
+
+#[test]
+fn a_pipelined_request_behind_an_answer_that_needs_the_whole_slot_is_kept() {
+    let mut peer = ScriptedPeer::new(2);
+    let mut conn = connection(shared());
+    // The streamed answer reuses the whole slot piece by piece; the request behind it, which
+    // arrived in the same read, must come through untouched.
+    peer.send(
+        b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let next = run(&mut conn, &mut peer, 8);
+    assert!(matches!(next, Next::Read), "{next:?}");
+    let text = peer.take_written();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("the stream's head");
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    let (body, after) = dechunk(rest);
+    let expected: String = (0..3 * SLOT_SIZE)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    assert_eq!(body, expected);
+    assert_eq!(bodies(after), ["hi"], "the second answer follows: {after}");
+    assert_eq!(peer.slots.free(), 2, "no slot kept once idle");
+}
+
+#[test]
+fn a_pipelined_answer_too_large_to_follow_the_next_request_in_the_slot_still_goes_out() {
+    let mut peer = ScriptedPeer::new(2);
+    let mut conn = connection(shared());
+    // The next request (a fifth of the slot) stays in front of the answer, whose head then
+    // does not fit after it: the request is set aside and the answer takes the whole slot.
+    let filler = "q".repeat(SLOT_SIZE / 5 - 40);
+    let second = format!("GET /hello?{filler} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let input = format!("GET /big-head HTTP/1.1\r\nHost: a\r\n\r\n{second}");
+    peer.send(input.as_bytes());
+    let next = run(&mut conn, &mut peer, 8);
+    assert!(matches!(next, Next::Read), "{next:?}");
+    let text = peer.take_written();
+    assert!(text.contains(&"f".repeat(SLOT_SIZE * 4 / 5)), "{text}");
+    assert_eq!(bodies(&text), ["big", "hi"]);
+    assert_eq!(peer.slots.free(), 2);
+}
+
+#[test]
+fn a_pipelined_request_larger_than_a_quarter_of_the_slot_is_set_aside_and_answered() {
+    let mut peer = ScriptedPeer::new(2);
+    let mut conn = connection(shared());
+    let filler = "q".repeat(SLOT_SIZE / 2);
+    let big = format!("GET /hello?{filler} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let input = format!(
+        "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n{big}GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+    );
+    peer.send(input.as_bytes());
+    let next = run(&mut conn, &mut peer, 8);
+    assert!(matches!(next, Next::Read), "{next:?}");
+    assert_eq!(bodies(&peer.take_written()), ["hi", "hi", "hi"]);
+    assert_eq!(peer.slots.free(), 2);
 }

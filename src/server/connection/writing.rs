@@ -134,7 +134,7 @@ impl HttpConnection {
             && out.on_sent.is_none()
             && out.takeover.is_none()
             && out.keep_alive;
-        let more = !self.stash.is_empty();
+        let more = self.len > 0 || !self.stash.is_empty();
         if whole && (more || !self.batch.is_empty()) && !self.shared.is_draining() {
             let answer = slot.get(out.pos..out.end).unwrap_or_default();
             if self.batch.try_add(answer, slot.len(), &self.shared.budget) {
@@ -347,8 +347,9 @@ impl HttpConnection {
         if !out.keep_alive || self.shared.is_draining() {
             return self.start_linger(conn);
         }
-        self.len = 0;
-        if !self.stash.is_empty() {
+        if self.len > 0 {
+            // The next request is at the front of the slot already.
+        } else if !self.stash.is_empty() {
             // Without a slot now, the stash waits for the one the next read borrows.
             self.restore_stash();
         } else if mem::take(&mut self.drained) {

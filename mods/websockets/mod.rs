@@ -45,7 +45,7 @@ mod socket;
 pub(crate) mod upgrade;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ::http::StatusCode;
@@ -90,9 +90,10 @@ impl Settings {
 /// [`WebSockets::on_websocket_accepted`].
 pub struct WebSockets {
     paths: RwLock<Vec<String>>,
-    /// Whether any path is listed: a plain request is let through without taking `paths`'
-    /// lock, which every event loop would otherwise share on every request.
-    any_paths: AtomicBool,
+    /// A bit per length (mod 64) of the listed paths (none: no path is listed): a request whose
+    /// path has none of those lengths is not for a listed path, and is let through without
+    /// taking `paths`' lock, which every event loop would otherwise share per request.
+    path_lengths: AtomicU64,
     settings: RwLock<Settings>,
     on_protocol: RwLock<Option<ProtocolFn>>,
     on_accepted: RwLock<Option<AcceptedFn>>,
@@ -135,7 +136,7 @@ impl WebSockets {
     fn with_max_message(max: usize) -> WebSockets {
         WebSockets {
             paths: RwLock::new(Vec::new()),
-            any_paths: AtomicBool::new(false),
+            path_lengths: AtomicU64::new(0),
             settings: RwLock::new(Settings::new(max.max(1))),
             on_protocol: RwLock::new(None),
             on_accepted: RwLock::new(None),
@@ -150,7 +151,8 @@ impl WebSockets {
         if !paths.iter().any(|p| p == path) {
             paths.push(path.to_owned());
         }
-        self.any_paths.store(true, Ordering::Release);
+        self.path_lengths
+            .fetch_or(length_bit(path), Ordering::Release);
     }
 
     /// Returns the listed paths (empty: every path takes upgrades).
@@ -227,12 +229,21 @@ impl WebSockets {
         let is_ws = request
             .get_header("upgrade")
             .is_some_and(|u| upgrade::lists_token(u, "websocket"));
-        if !self.any_paths.load(Ordering::Acquire) {
+        let lengths = self.path_lengths.load(Ordering::Acquire);
+        if lengths == 0 {
             return is_ws.then_some(true);
+        }
+        if lengths & length_bit(request.path()) == 0 {
+            return None; // no listed path has its length
         }
         let paths = self.paths.read();
         paths.iter().any(|p| p == request.path()).then_some(is_ws)
     }
+}
+
+/// The bit of `path`'s length (mod 64) in [`WebSockets`]' `path_lengths`.
+fn length_bit(path: &str) -> u64 {
+    1 << (path.len() % 64)
 }
 
 impl Module for WebSockets {
@@ -337,5 +348,54 @@ impl Module for WebSockets {
                 },
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestRequest;
+    use ::http::Method;
+
+    /// What the module answers to `GET path` (with an `Upgrade: websocket` when `upgrade`);
+    /// 0 when it lets the request through.
+    fn status_of(ws: &WebSockets, path: &str, upgrade: bool) -> u16 {
+        let mut request = TestRequest::new(Method::GET, path);
+        if upgrade {
+            request = request.header("Upgrade", "websocket");
+        }
+        request
+            .run(|q: &Request<'_>, r: &mut Response| {
+                ws.on_request(q, r);
+                if !r.is_answered() {
+                    r.return_(StatusCode::from_u16(299).unwrap(), "through");
+                }
+            })
+            .status
+            .as_u16()
+    }
+
+    #[test]
+    fn only_listed_paths_are_taken_once_one_is_listed() {
+        let ws = WebSockets::new();
+        assert_eq!(
+            status_of(&ws, "/any", true),
+            400,
+            "any path before one is listed"
+        );
+        assert_eq!(status_of(&ws, "/any", false), 299);
+        ws.add_path("/ws/echo");
+        assert_eq!(status_of(&ws, "/ws/echo", false), 426, "a listed path");
+        assert_eq!(
+            status_of(&ws, "/ws/echo", true),
+            400,
+            "taken (half a handshake)"
+        );
+        // The same length as the listed path, and another length: both let through.
+        assert_eq!(status_of(&ws, "/ws/ohce", true), 299);
+        assert_eq!(status_of(&ws, "/ws/ohce", false), 299);
+        assert_eq!(status_of(&ws, "/any", true), 299);
+        ws.add_path("/any");
+        assert_eq!(status_of(&ws, "/any", false), 426);
     }
 }

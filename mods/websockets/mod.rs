@@ -226,18 +226,20 @@ impl WebSockets {
     }
 
     fn wants(&self, request: &Request<'_>) -> Option<bool> {
-        let is_ws = request
-            .get_header("upgrade")
-            .is_some_and(|u| upgrade::lists_token(u, "websocket"));
+        let is_ws = || {
+            request
+                .get_header("upgrade")
+                .is_some_and(|u| upgrade::lists_token(u, "websocket"))
+        };
         let lengths = self.path_lengths.load(Ordering::Acquire);
         if lengths == 0 {
-            return is_ws.then_some(true);
+            return is_ws().then_some(true);
         }
         if lengths & length_bit(request.path()) == 0 {
             return None; // no listed path has its length
         }
         let paths = self.paths.read();
-        paths.iter().any(|p| p == request.path()).then_some(is_ws)
+        paths.iter().any(|p| p == request.path()).then(is_ws)
     }
 }
 

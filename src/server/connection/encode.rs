@@ -69,8 +69,7 @@ impl HttpConnection {
                 Ok(placed) => placed,
                 Err(e) => return self.close_failed_body(&e),
             };
-        let in_memory = matches!(pending, Pending::None) || pending.in_memory().is_some();
-        if !in_memory || response.takeover.is_some() {
+        if pending.refills_slot() || response.takeover.is_some() {
             self.set_next_request_aside();
         }
         response.headers_sent = true;

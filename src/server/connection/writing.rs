@@ -75,6 +75,12 @@ impl Pending {
         }
     }
 
+    /// Whether sending the rest refills the slot (a reader, a stream, a file through the slot):
+    /// nothing else may wait in it meanwhile.
+    pub(super) fn refills_slot(&self) -> bool {
+        !matches!(self, Pending::None) && self.in_memory().is_none()
+    }
+
     /// Counts `n` more bytes of an in-memory body as sent.
     pub(super) fn advance(&mut self, n: usize) {
         if let Pending::Static(_, off) | Pending::Bytes(_, off) | Pending::Shared(_, off) = self {

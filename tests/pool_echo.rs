@@ -108,10 +108,16 @@ fn connection_waits_for_a_slot(keep_alloc: bool) {
     let client = connect(server.local_addr());
     assert_eq!(round_trip(&client, "first"), "first");
 
-    // Accepted and idle: it holds no slot, so the test can take the only one.
-    let held = pool
-        .try_borrow_slot()
-        .expect("an idle connection holds no slot");
+    // Accepted and idle: it holds no slot, so the test can take the only one (the echo may
+    // still be returning it when the client has read the answer: waited for, not assumed).
+    let mut held = None;
+    assert!(
+        wait_until(WAIT, || {
+            held = pool.try_borrow_slot();
+            held.is_some()
+        }),
+        "an idle connection holds no slot"
+    );
     (&client).write_all(b"second\n").unwrap();
     client
         .set_read_timeout(Some(Duration::from_millis(300)))
